@@ -1,0 +1,135 @@
+"""ModelIdentity: the model's ServiceAccount and the namespace's least-privilege RBAC.
+
+The model itself gets an identity and no API rights (and no token mounted). People and CI get
+two namespaced Roles bound to groups: a deployer that may roll the model's own workload kinds and
+an auditor that may only read. Neither Role names `secrets`, exec/attach/port-forward, the
+privilege verbs (`escalate`, `bind`, `impersonate`) or `*`; the namespace's isolation objects
+(NetworkPolicies, quotas, RBAC) stay with whoever runs `pulumi up`, so a deployer cannot widen
+them. Nothing here is cluster-wide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.naming import TYPE_PREFIX, workload_labels
+
+__all__ = [
+    "AUDITOR_RULES",
+    "DEPLOYER_RULES",
+    "FORBIDDEN_RESOURCES",
+    "FORBIDDEN_VERBS",
+    "ModelIdentity",
+    "ModelIdentityArgs",
+]
+
+_READ = ["get", "list", "watch"]
+_WRITE = ["create", "update", "patch", "delete"]
+
+DEPLOYER_RULES: list[dict[str, list[str]]] = [
+    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": _READ + _WRITE},
+    {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": _READ},
+    {"apiGroups": [""], "resources": ["services"], "verbs": _READ + _WRITE},
+    {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": _READ + _WRITE},
+    {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": _READ + _WRITE},
+    # ConfigMaps are read-only: they carry the model-signing public key, which a deployer must
+    # not be able to swap for one of their own.
+    {"apiGroups": [""], "resources": ["pods", "pods/log", "events", "serviceaccounts", "configmaps"], "verbs": _READ},
+]
+"""Roll out the model: its own workload kinds, plus read access to see the rollout."""
+
+AUDITOR_RULES: list[dict[str, list[str]]] = [
+    {
+        "apiGroups": [""],
+        "resources": [
+            "pods",
+            "services",
+            "endpoints",
+            "configmaps",
+            "serviceaccounts",
+            "events",
+            "resourcequotas",
+            "limitranges",
+        ],
+        "verbs": _READ,
+    },
+    {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": _READ},
+    {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": _READ},
+    {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": _READ},
+    {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": _READ},
+    {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": _READ},
+]
+"""Read the namespace's objects and its security posture; never secrets or logs."""
+
+FORBIDDEN_RESOURCES = frozenset(
+    {"*", "secrets", "pods/exec", "pods/attach", "pods/portforward", "pods/ephemeralcontainers", "serviceaccounts/token"}
+)
+"""Resources no namespace Role may name: each reads secrets or runs code in a pod."""
+
+FORBIDDEN_VERBS = frozenset({"*", "escalate", "bind", "impersonate"})
+"""Verbs that grant more rights than the Role itself holds."""
+
+
+@dataclass(frozen=True)
+class ModelIdentityArgs:
+    """Inputs of ModelIdentity."""
+
+    namespace: str
+    """Namespace holding the ServiceAccount, Roles and RoleBindings."""
+    service_account_name: str
+    """Name of the model's ServiceAccount."""
+    deployer_groups: list[str] = field(default_factory=list)
+    """Groups bound to the deployer Role (none: no binding is created)."""
+    auditor_groups: list[str] = field(default_factory=list)
+    """Groups bound to the read-only auditor Role."""
+
+
+class ModelIdentity(pulumi.ComponentResource):
+    """ServiceAccount (no token automount), deployer and auditor Roles, group RoleBindings.
+
+    Outputs:
+        service_account_name: name of the model's ServiceAccount.
+    """
+
+    service_account_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ModelIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TYPE_PREFIX}:identity:ModelIdentity", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = workload_labels(args.service_account_name, "identity")
+
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-sa",
+            metadata={"name": args.service_account_name, "namespace": args.namespace, "labels": labels},
+            # The model never calls the API server; a mounted token would only help an intruder.
+            automount_service_account_token=False,
+            opts=child,
+        )
+        self.service_account_name = account.metadata.name
+
+        for role, rules, groups in (
+            ("deployer", DEPLOYER_RULES, args.deployer_groups),
+            ("auditor", AUDITOR_RULES, args.auditor_groups),
+        ):
+            role_name = f"model-{role}"
+            k8s.rbac.v1.Role(
+                f"{name}-{role}",
+                metadata={"name": role_name, "namespace": args.namespace, "labels": labels},
+                rules=rules,
+                opts=child,
+            )
+            if groups:
+                k8s.rbac.v1.RoleBinding(
+                    f"{name}-{role}-binding",
+                    metadata={"name": role_name, "namespace": args.namespace, "labels": labels},
+                    role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
+                    subjects=[
+                        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}
+                        for group in groups
+                    ],
+                    opts=child,
+                )
+        self.register_outputs({"service_account_name": self.service_account_name})

@@ -1,0 +1,164 @@
+"""IsolatedNamespace: a namespace that starts closed.
+
+Pod Security Admission `restricted` (enforce, audit and warn, each pinned to a version so a
+cluster upgrade cannot silently change the rules), a ResourceQuota and LimitRange so one tenant
+cannot starve the node, and NetworkPolicies that deny all ingress and egress except DNS.
+Every other allowance is added by the component that needs it, narrowly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.naming import ISOLATION_LABEL, MANAGED_BY, PART_OF, TYPE_PREFIX
+from components.versions import POD_SECURITY_LEVEL
+
+__all__ = ["DnsEndpoint", "IsolatedNamespace", "IsolatedNamespaceArgs"]
+
+_DNS_PORT = 53
+
+
+@dataclass(frozen=True)
+class DnsEndpoint:
+    """Where the cluster's DNS pods run."""
+
+    namespace: str = "kube-system"
+    """Namespace of the DNS pods."""
+    pod_labels: dict[str, str] = field(default_factory=lambda: {"k8s-app": "kube-dns"})
+    """Labels selecting the DNS pods."""
+
+
+@dataclass(frozen=True)
+class IsolatedNamespaceArgs:
+    """Inputs of IsolatedNamespace."""
+
+    name: str
+    """Kubernetes name of the namespace (stable, explicit: it is part of every policy)."""
+    pod_security_version: str
+    """Pinned Pod Security Standards version, e.g. "v1.33"."""
+    quota: dict[str, str]
+    """ResourceQuota `spec.hard`, e.g. {"requests.cpu": "4", "pods": "20"}."""
+    container_default_request: dict[str, str]
+    """LimitRange defaultRequest for containers (cpu, memory, ephemeral-storage)."""
+    container_default_limit: dict[str, str]
+    """LimitRange default limits for containers."""
+    container_max: dict[str, str]
+    """LimitRange maximum per container."""
+    dns: DnsEndpoint = field(default_factory=DnsEndpoint)
+    """The only egress destination the namespace starts with."""
+    extra_labels: dict[str, str] = field(default_factory=dict)
+    """More namespace labels (e.g. mesh injection); may not override the security labels."""
+    protect: bool = False
+    """Refuse `pulumi destroy` of the namespace (production: deleting it deletes the model)."""
+
+
+def pod_security_labels(version: str) -> dict[str, str]:
+    """PSA labels: enforce, audit and warn at the restricted level, each version-pinned."""
+    labels: dict[str, str] = {}
+    for mode in ("enforce", "audit", "warn"):
+        labels[f"pod-security.kubernetes.io/{mode}"] = POD_SECURITY_LEVEL
+        labels[f"pod-security.kubernetes.io/{mode}-version"] = version
+    return labels
+
+
+class IsolatedNamespace(pulumi.ComponentResource):
+    """A namespace with PSA restricted, quotas, container defaults and default-deny networking.
+
+    Outputs:
+        namespace_name: the namespace's name, resolved once the Namespace exists (depend on it
+            to order namespaced children after their namespace).
+    """
+
+    namespace_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: IsolatedNamespaceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TYPE_PREFIX}:namespace:IsolatedNamespace", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        security_labels = {
+            **pod_security_labels(args.pod_security_version),
+            ISOLATION_LABEL: "true",
+        }
+        clashing = sorted(set(args.extra_labels) & set(security_labels))
+        if clashing:
+            raise ValueError(f"IsolatedNamespaceArgs.extra_labels may not override security labels: {clashing}")
+
+        namespace = k8s.core.v1.Namespace(
+            name,
+            metadata={
+                "name": args.name,
+                "labels": {
+                    "app.kubernetes.io/part-of": PART_OF,
+                    "app.kubernetes.io/managed-by": MANAGED_BY,
+                    **args.extra_labels,
+                    **security_labels,
+                },
+            },
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect)
+            ),
+        )
+        self.namespace_name = namespace.metadata.name
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+
+        def metadata(object_name: str) -> dict[str, Any]:
+            return {"name": object_name, "namespace": args.name}
+
+        k8s.core.v1.ResourceQuota(
+            f"{name}-quota",
+            metadata=metadata("compute-quota"),
+            spec={"hard": args.quota},
+            opts=in_namespace,
+        )
+        k8s.core.v1.LimitRange(
+            f"{name}-limits",
+            metadata=metadata("container-defaults"),
+            spec={
+                "limits": [
+                    {
+                        "type": "Container",
+                        "defaultRequest": args.container_default_request,
+                        "default": args.container_default_limit,
+                        "max": args.container_max,
+                    }
+                ]
+            },
+            opts=in_namespace,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-default-deny",
+            metadata=metadata("default-deny-all"),
+            # An empty pod selector with both policy types and no rules: nothing in, nothing out.
+            spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+            opts=in_namespace,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-dns",
+            metadata=metadata("allow-dns-egress"),
+            spec={
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [
+                            {
+                                "namespaceSelector": {
+                                    "matchLabels": {"kubernetes.io/metadata.name": args.dns.namespace}
+                                },
+                                "podSelector": {"matchLabels": dict(args.dns.pod_labels)},
+                            }
+                        ],
+                        "ports": [
+                            {"protocol": "UDP", "port": _DNS_PORT},
+                            {"protocol": "TCP", "port": _DNS_PORT},
+                        ],
+                    }
+                ],
+            },
+            opts=in_namespace,
+        )
+        self.register_outputs({"namespace_name": self.namespace_name})

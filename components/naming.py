@@ -1,0 +1,24 @@
+"""Names and labels shared by the components, so a selector and its target never drift apart."""
+
+from __future__ import annotations
+
+__all__ = ["ISOLATION_LABEL", "MANAGED_BY", "PART_OF", "TYPE_PREFIX", "workload_labels"]
+
+TYPE_PREFIX = "secureml"
+"""Package part of every component's Pulumi type token (`secureml:<module>:<Type>`)."""
+
+PART_OF = "secure-model-serving"
+MANAGED_BY = "pulumi"
+
+ISOLATION_LABEL = "secure-model-serving/isolated"
+"""Set to "true" on every model namespace; admission constraints select namespaces by it."""
+
+
+def workload_labels(name: str, component: str) -> dict[str, str]:
+    """The recommended `app.kubernetes.io/*` labels of one workload."""
+    return {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }

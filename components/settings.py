@@ -1,0 +1,407 @@
+"""Typed, validated stack settings: the one place where Pulumi config is read and checked.
+
+Every key of the stack file under this project's namespace is parsed into frozen pydantic models
+before any resource is registered. Unknown keys are refused (a typo must not silently fall back
+to a default), and every problem is reported in one `SettingsError` whose lines name the config
+key and say what is expected. pydantic does the structural work (types, unknown keys, required
+fields); the Kubernetes-specific formats live in `components.formats`.
+
+Defaults are the hardened posture: a stack that sets only the environment, the allowed
+registries and the model image gets it. Loosening takes an explicit, named setting.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from enum import Enum
+from typing import Annotated, Any
+
+import pulumi
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from components.formats import (
+    ImageRef,
+    is_dns_label,
+    is_label_key,
+    is_label_value,
+    parse_quantity,
+    registry_allows,
+    validate_registry_prefix,
+)
+
+__all__ = [
+    "Environment",
+    "SettingsError",
+    "StackSettings",
+    "load_settings",
+    "parse_settings",
+]
+
+class SettingsError(pulumi.RunError):
+    """Stack config is invalid. A RunError, so the Pulumi CLI prints it without a traceback."""
+
+
+# --- value types ---------------------------------------------------------------------------
+
+
+def _dns_label(value: str) -> str:
+    if not is_dns_label(value):
+        raise ValueError(f"expected a DNS label (lowercase a-z, 0-9, '-', at most 63), got {value!r}")
+    return value
+
+
+def _quantity(value: str) -> str:
+    if parse_quantity(value) < 0:
+        raise ValueError(f"expected a non-negative quantity, got {value!r}")
+    return value
+
+
+def _image(value: str) -> str:
+    return str(ImageRef.parse(value))
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as error:
+        raise ValueError(f"expected a CIDR block such as 10.20.0.0/16, got {value!r} ({error})") from None
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    for key, label_value in value.items():
+        if not is_label_key(key):
+            raise ValueError(f"{key!r} is not a valid label key")
+        if not is_label_value(label_value):
+            raise ValueError(f"{label_value!r} (label {key!r}) is not a valid label value")
+    return value
+
+
+def _group_name(value: str) -> str:
+    if not value or value != value.strip() or any(ch.isspace() for ch in value):
+        raise ValueError(f"expected a non-empty group name without whitespace, got {value!r}")
+    return value
+
+
+DnsLabel = Annotated[str, Field(strict=True), AfterValidator(_dns_label)]
+Quantity = Annotated[str, Field(strict=True), AfterValidator(_quantity)]
+DigestImage = Annotated[str, Field(strict=True), AfterValidator(_image)]
+RegistryPrefix = Annotated[str, Field(strict=True), AfterValidator(validate_registry_prefix)]
+Cidr = Annotated[str, Field(strict=True), AfterValidator(_cidr)]
+Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+GroupName = Annotated[str, Field(strict=True), AfterValidator(_group_name)]
+Port = Annotated[int, Field(strict=True, ge=1024, le=65535)]
+Count = Annotated[int, Field(strict=True, ge=0)]
+
+
+class _Model(BaseModel):
+    """Base: immutable, camelCase keys as written in stack files, unknown keys refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=False)
+
+
+class Environment(str, Enum):
+    """The environments a stack can be; they differ in strictness and availability."""
+
+    DEV = "dev"
+    STAGING = "staging"
+    PROD = "prod"
+
+    @property
+    def is_production(self) -> bool:
+        """Production must stay up through a node loss and must not be deleted by accident."""
+        return self is Environment.PROD
+
+
+# --- sections ------------------------------------------------------------------------------
+
+
+class ResourceAmounts(_Model):
+    """cpu, memory and ephemeral-storage amounts; all three are always set."""
+
+    cpu: Quantity
+    memory: Quantity
+    ephemeral_storage: Quantity = Field(alias="ephemeralStorage")
+
+    def as_kubernetes(self) -> dict[str, str]:
+        return {"cpu": self.cpu, "memory": self.memory, "ephemeral-storage": self.ephemeral_storage}
+
+
+def _not_above(smaller: ResourceAmounts, larger: ResourceAmounts, what: str) -> None:
+    for key, low in smaller.as_kubernetes().items():
+        high = larger.as_kubernetes()[key]
+        if parse_quantity(low) > parse_quantity(high):
+            raise ValueError(f"{what}: {key} {low} is above {high}")
+
+
+class Resources(_Model):
+    """Requests and limits of the model container."""
+
+    requests: ResourceAmounts = ResourceAmounts(cpu="250m", memory="512Mi", ephemeralStorage="128Mi")
+    limits: ResourceAmounts = ResourceAmounts(cpu="1", memory="1Gi", ephemeralStorage="256Mi")
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Resources:
+        _not_above(self.requests, self.limits, "requests must not exceed limits")
+        return self
+
+
+class Autoscaling(_Model):
+    """HorizontalPodAutoscaler on cpu utilisation; off unless enabled."""
+
+    enabled: bool = Field(default=False, strict=True)
+    min_replicas: int = Field(default=2, strict=True, ge=1, alias="minReplicas")
+    max_replicas: int = Field(default=6, strict=True, ge=1, alias="maxReplicas")
+    target_cpu_utilization: int = Field(default=70, strict=True, ge=10, le=95, alias="targetCpuUtilization")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError("maxReplicas must be >= minReplicas")
+        return self
+
+
+class Toleration(_Model):
+    """A taint the model pods tolerate (the dedicated node pool's taint)."""
+
+    key: Annotated[str, Field(strict=True, min_length=1)]
+    operator: Annotated[str, Field(strict=True, pattern="^(Equal|Exists)$")] = "Equal"
+    value: Annotated[str, Field(strict=True)] = ""
+    effect: Annotated[str, Field(strict=True, pattern="^(NoSchedule|PreferNoSchedule|NoExecute)$")] = "NoSchedule"
+
+    @model_validator(mode="after")
+    def _value_matches_operator(self) -> Toleration:
+        if not is_label_key(self.key):
+            raise ValueError(f"key {self.key!r} is not a valid taint key")
+        if self.operator == "Exists" and self.value:
+            raise ValueError("value must be empty when operator is Exists")
+        return self
+
+
+class NodePool(_Model):
+    """A dedicated node pool: the model pods select it and tolerate its taint."""
+
+    node_selector: Labels = Field(alias="nodeSelector", min_length=1)
+    tolerations: list[Toleration] = Field(min_length=1)
+
+
+class IngressSource(_Model):
+    """One allowed caller: pods of a namespace (optionally by label), or a CIDR block."""
+
+    namespace: DnsLabel | None = None
+    pod_labels: Labels = Field(default_factory=dict, alias="podLabels")
+    cidr: Cidr | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> IngressSource:
+        if (self.namespace is None) == (self.cidr is None):
+            raise ValueError("set exactly one of namespace or cidr")
+        if self.cidr is not None and self.pod_labels:
+            raise ValueError("podLabels goes with namespace, not with cidr")
+        return self
+
+
+class Health(_Model):
+    """HTTP paths of the model server's probes."""
+
+    liveness_path: Annotated[str, Field(strict=True, pattern=r"^/[A-Za-z0-9/_.-]*$")] = Field(
+        default="/healthz", alias="livenessPath"
+    )
+    readiness_path: Annotated[str, Field(strict=True, pattern=r"^/[A-Za-z0-9/_.-]*$")] = Field(
+        default="/readyz", alias="readinessPath"
+    )
+
+
+class ModelSettings(_Model):
+    """The model server workload."""
+
+    name: DnsLabel = "fraud-detector"
+    image: DigestImage
+    replicas: int = Field(default=2, strict=True, ge=1)
+    port: Port = 8080
+    run_as_user: int = Field(default=10001, strict=True, ge=10001, alias="runAsUser")
+    run_as_group: int = Field(default=10001, strict=True, ge=10001, alias="runAsGroup")
+    resources: Resources = Resources()
+    tmp_size_limit: Quantity = Field(default="64Mi", alias="tmpSizeLimit")
+    health: Health = Health()
+    autoscaling: Autoscaling = Autoscaling()
+    ingress_from: list[IngressSource] = Field(default_factory=list, alias="ingressFrom")
+    node_pool: NodePool | None = Field(default=None, alias="nodePool")
+
+
+class Quota(_Model):
+    """ResourceQuota of the model namespace."""
+
+    requests: ResourceAmounts = ResourceAmounts(cpu="4", memory="8Gi", ephemeralStorage="4Gi")
+    limits: ResourceAmounts = ResourceAmounts(cpu="8", memory="16Gi", ephemeralStorage="8Gi")
+    pods: Count = 20
+    services: Count = 5
+    configmaps: Count = 20
+    secrets: Count = 20
+    persistent_volume_claims: Count = Field(default=0, alias="persistentVolumeClaims")
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Quota:
+        _not_above(self.requests, self.limits, "quota requests must not exceed quota limits")
+        return self
+
+
+class ContainerDefaults(_Model):
+    """LimitRange: what a container gets when it declares nothing, and the most it may ask."""
+
+    default_request: ResourceAmounts = Field(
+        default=ResourceAmounts(cpu="100m", memory="128Mi", ephemeralStorage="64Mi"), alias="defaultRequest"
+    )
+    default_limit: ResourceAmounts = Field(
+        default=ResourceAmounts(cpu="500m", memory="512Mi", ephemeralStorage="256Mi"), alias="defaultLimit"
+    )
+    max: ResourceAmounts = ResourceAmounts(cpu="2", memory="4Gi", ephemeralStorage="2Gi")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ContainerDefaults:
+        _not_above(self.default_request, self.default_limit, "defaultRequest must not exceed defaultLimit")
+        _not_above(self.default_limit, self.max, "defaultLimit must not exceed max")
+        return self
+
+
+class NamespaceSettings(_Model):
+    """The model's isolated namespace."""
+
+    name: DnsLabel = "fraud-model"
+    quota: Quota = Quota()
+    container_defaults: ContainerDefaults = Field(default=ContainerDefaults(), alias="containerDefaults")
+
+
+class Rbac(_Model):
+    """Groups (from the cluster's authenticator) bound to the namespace roles."""
+
+    deployer_groups: list[GroupName] = Field(default_factory=list, alias="deployerGroups")
+    auditor_groups: list[GroupName] = Field(default_factory=list, alias="auditorGroups")
+
+
+class ClusterDns(_Model):
+    """Where cluster DNS runs; the only egress every model namespace gets."""
+
+    namespace: DnsLabel = "kube-system"
+    pod_labels: Labels = Field(default={"k8s-app": "kube-dns"}, alias="podLabels", min_length=1)
+
+
+class StackSettings(_Model):
+    """Everything one stack (environment) configures."""
+
+    environment: Environment
+    kubernetes_version: Annotated[str, Field(strict=True, pattern=r"^1\.(2[5-9]|3[0-7])$")] = Field(
+        default="1.33", alias="kubernetesVersion"
+    )
+    registries: list[RegistryPrefix] = Field(min_length=1)
+    model: ModelSettings
+    namespace: NamespaceSettings = NamespaceSettings()
+    rbac: Rbac = Rbac()
+    cluster_dns: ClusterDns = Field(default=ClusterDns(), alias="clusterDns")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> StackSettings:
+        repository = ImageRef.parse(self.model.image).repository
+        if not any(registry_allows(prefix, repository) for prefix in self.registries):
+            raise _KeyedError("model.image", f"{repository} is not under any allowed registry {self.registries}")
+        if self.environment.is_production:
+            if self.model.replicas < 2:
+                raise _KeyedError("model.replicas", "production stacks need at least 2 replicas")
+            if self.model.autoscaling.enabled and self.model.autoscaling.min_replicas < 2:
+                raise _KeyedError("model.autoscaling.minReplicas", "production stacks need at least 2 replicas")
+        return self
+
+    @property
+    def pod_security_version(self) -> str:
+        """Pinned Pod Security Standards version, matching the cluster's minor version."""
+        return f"v{self.kubernetes_version}"
+
+
+class _KeyedError(ValueError):
+    """A cross-field error that belongs to a specific key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+# --- reading and reporting -----------------------------------------------------------------
+
+_TOP_LEVEL_KEYS = {field.alias or name for name, field in StackSettings.model_fields.items()}
+
+
+def _decode(value: Any) -> Any:
+    """The CLI hands structured config over as JSON text; scalars stay strings ("1.33" too)."""
+    if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _format_location(location: tuple[Any, ...]) -> str:
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _describe(error: dict[str, Any]) -> tuple[str, str]:
+    location = _format_location(error["loc"])
+    context_error = (error.get("ctx") or {}).get("error")
+    if isinstance(context_error, _KeyedError):
+        return context_error.key, str(context_error)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return location, "unknown key (check the spelling against the config reference)"
+    if kind == "missing":
+        return location, "is required"
+    message = str(context_error) if context_error is not None else error["msg"]
+    return location, message
+
+
+def parse_settings(raw: Mapping[str, Any], namespace: str) -> StackSettings:
+    """Validate a stack's config (keys `namespace:key`) into StackSettings or raise SettingsError.
+
+    `namespace` is the Pulumi project name. Keys of other namespaces (`kubernetes:context`, ...) belong to providers and are ignored.
+    """
+    values: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    for full_key, value in raw.items():
+        prefix, _, key = full_key.partition(":")
+        if prefix != namespace:
+            continue
+        if key not in _TOP_LEVEL_KEYS:
+            problems.append((key, f"unknown key; expected one of {', '.join(sorted(_TOP_LEVEL_KEYS))}"))
+            continue
+        values[key] = _decode(value)
+    if not problems:
+        try:
+            return StackSettings.model_validate(values)
+        except ValidationError as error:
+            problems = [_describe(item) for item in error.errors(include_url=False)]
+    lines = sorted({f"  {namespace}:{key}: {message}" for key, message in problems})
+    raise SettingsError("invalid stack configuration:\n" + "\n".join(lines))
+
+
+def _raw_pulumi_config() -> dict[str, Any]:
+    """All config keys the engine handed this program (set in-process or via PULUMI_CONFIG)."""
+    from pulumi.runtime import config as runtime_config
+
+    merged = dict(runtime_config.get_config_env())
+    merged.update(runtime_config.CONFIG.get())
+    return merged
+
+
+def load_settings() -> StackSettings:
+    """Read and validate the current stack's config. Call before registering any resource."""
+    return parse_settings(_raw_pulumi_config(), namespace=pulumi.get_project())

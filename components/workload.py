@@ -1,0 +1,358 @@
+"""HardenedModelDeployment: the model server as a read-only, replaceable, least-privilege unit.
+
+Deployment + ClusterIP Service + PodDisruptionBudget (+ HorizontalPodAutoscaler when asked) +
+a NetworkPolicy admitting only the named callers on the model port. The pod meets the
+project's baseline (non-root UID/GID >= 10001, read-only root filesystem with a size-limited
+/tmp, no privilege escalation, every capability dropped, RuntimeDefault seccomp, no API token,
+no service links, image by digest pulled every time, requests and limits including
+ephemeral-storage, three probes, spread over nodes and zones) and can be pinned to a dedicated,
+tainted node pool so a sensitive model shares no node with other workloads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.formats import ImageRef, is_dns_label, parse_quantity
+from components.naming import TYPE_PREFIX, workload_labels
+
+__all__ = [
+    "MIN_UID",
+    "AutoscalingPolicy",
+    "ContainerResources",
+    "HardenedModelDeployment",
+    "HardenedModelDeploymentArgs",
+    "IngressPeer",
+    "NodePlacement",
+]
+
+MIN_UID = 10001
+"""Lowest UID/GID a model container may run as: above any host system account."""
+
+_RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
+_TMP_VOLUME = "tmp"
+
+
+@dataclass(frozen=True)
+class ContainerResources:
+    """Requests and limits; each must name cpu, memory and ephemeral-storage."""
+
+    requests: dict[str, str]
+    limits: dict[str, str]
+
+
+@dataclass(frozen=True)
+class AutoscalingPolicy:
+    """HorizontalPodAutoscaler bounds on cpu utilisation."""
+
+    min_replicas: int
+    max_replicas: int
+    target_cpu_utilization: int = 70
+
+
+@dataclass(frozen=True)
+class IngressPeer:
+    """An allowed caller: pods in `namespace` (optionally matching `pod_labels`), or a `cidr`."""
+
+    namespace: str | None = None
+    pod_labels: dict[str, str] = field(default_factory=dict)
+    cidr: str | None = None
+
+
+@dataclass(frozen=True)
+class NodePlacement:
+    """A dedicated node pool: select its nodes and tolerate its taint."""
+
+    node_selector: dict[str, str]
+    tolerations: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class HardenedModelDeploymentArgs:
+    """Inputs of HardenedModelDeployment. Defaults are the hardened posture."""
+
+    namespace: str
+    """Namespace to deploy into (an IsolatedNamespace)."""
+    image: str
+    """Model server image pinned by digest: registry/path@sha256:<64 hex>."""
+    service_account_name: str
+    """ServiceAccount the pods run as (its token is never mounted)."""
+    resources: ContainerResources
+    """Requests and limits of the model container."""
+    replicas: int = 2
+    """Replicas (the HPA's minimum when autoscaling is set)."""
+    port: int = 8080
+    """Container and Service port of the model API (unprivileged)."""
+    run_as_user: int = MIN_UID
+    """UID of the model process (>= 10001)."""
+    run_as_group: int = MIN_UID
+    """GID of the model process (>= 10001)."""
+    tmp_size_limit: str = "64Mi"
+    """Size limit of the only writable path, /tmp."""
+    liveness_path: str = "/healthz"
+    """Liveness probe path (process alive)."""
+    readiness_path: str = "/readyz"
+    """Readiness probe path (model verified and loaded)."""
+    autoscaling: AutoscalingPolicy | None = None
+    """Autoscale on cpu; None keeps a fixed replica count."""
+    ingress_from: list[IngressPeer] = field(default_factory=list)
+    """Who may call the model port; empty admits nobody."""
+    node_placement: NodePlacement | None = None
+    """Pin the pods to a dedicated, tainted node pool."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Plain (non-secret) environment of the model container."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        for label, check, value in (("image", ImageRef.parse, self.image), ("tmp_size_limit", parse_quantity, self.tmp_size_limit)):
+            try:
+                check(value)
+            except ValueError as error:
+                problems.append(f"{label}: {error}")
+        if not is_dns_label(self.namespace):
+            problems.append(f"namespace {self.namespace!r} is not a DNS label")
+        if self.replicas < 1:
+            problems.append("replicas must be >= 1")
+        if not 1024 <= self.port <= 65535:
+            problems.append("port must be an unprivileged port (1024-65535)")
+        if min(self.run_as_user, self.run_as_group) < MIN_UID:
+            problems.append(f"run_as_user and run_as_group must be >= {MIN_UID}")
+        for kind, amounts in (("requests", self.resources.requests), ("limits", self.resources.limits)):
+            missing = [name for name in _RESOURCE_NAMES if name not in amounts]
+            if missing:
+                problems.append(f"resources.{kind} must set {missing}")
+        if self.autoscaling and self.autoscaling.max_replicas < self.autoscaling.min_replicas:
+            problems.append("autoscaling.max_replicas must be >= min_replicas")
+        if problems:
+            raise ValueError("HardenedModelDeploymentArgs: " + "; ".join(problems))
+
+
+def _container_security_context(args: HardenedModelDeploymentArgs) -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": args.run_as_user,
+        "runAsGroup": args.run_as_group,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _probes(args: HardenedModelDeploymentArgs) -> dict[str, Any]:
+    def http_get(path: str) -> dict[str, Any]:
+        return {"httpGet": {"path": path, "port": "http", "scheme": "HTTP"}}
+
+    return {
+        # Startup covers signature verification and model load; liveness waits for it.
+        "startupProbe": {**http_get(args.liveness_path), "periodSeconds": 2, "failureThreshold": 60},
+        "readinessProbe": {**http_get(args.readiness_path), "periodSeconds": 5, "failureThreshold": 3},
+        "livenessProbe": {**http_get(args.liveness_path), "periodSeconds": 10, "failureThreshold": 3},
+    }
+
+
+def _scheduling(args: HardenedModelDeploymentArgs, selector: dict[str, str]) -> dict[str, Any]:
+    spread = [
+        {
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": selector},
+        },
+        {
+            "maxSkew": 1,
+            "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": selector},
+        },
+    ]
+    scheduling: dict[str, Any] = {
+        "topologySpreadConstraints": spread,
+        "affinity": {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": selector},
+                        },
+                    }
+                ]
+            }
+        },
+    }
+    if args.node_placement:
+        scheduling["nodeSelector"] = dict(args.node_placement.node_selector)
+        scheduling["tolerations"] = [dict(toleration) for toleration in args.node_placement.tolerations]
+    return scheduling
+
+
+def pod_spec(args: HardenedModelDeploymentArgs, selector: dict[str, str]) -> dict[str, Any]:
+    """The hardened pod spec of the model server."""
+    container = {
+        "name": "model",
+        "image": args.image,
+        "imagePullPolicy": "Always",
+        "ports": [{"name": "http", "containerPort": args.port, "protocol": "TCP"}],
+        "env": [{"name": key, "value": value} for key, value in sorted(args.env.items())],
+        "resources": {"requests": dict(args.resources.requests), "limits": dict(args.resources.limits)},
+        "securityContext": _container_security_context(args),
+        "volumeMounts": [{"name": _TMP_VOLUME, "mountPath": "/tmp"}],
+        **_probes(args),
+    }
+    return {
+        "serviceAccountName": args.service_account_name,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "hostNetwork": False,
+        "hostPID": False,
+        "hostIPC": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": args.run_as_user,
+            "runAsGroup": args.run_as_group,
+            "fsGroup": args.run_as_group,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [{"name": _TMP_VOLUME, "emptyDir": {"sizeLimit": args.tmp_size_limit}}],
+        "terminationGracePeriodSeconds": 30,
+        **_scheduling(args, selector),
+    }
+
+
+def _ingress_peer(peer: IngressPeer) -> dict[str, Any]:
+    if peer.cidr is not None:
+        return {"ipBlock": {"cidr": peer.cidr}}
+    rule: dict[str, Any] = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": peer.namespace}}}
+    if peer.pod_labels:
+        rule["podSelector"] = {"matchLabels": dict(peer.pod_labels)}
+    return rule
+
+
+class HardenedModelDeployment(pulumi.ComponentResource):
+    """The model server: Deployment, Service, PDB, optional HPA and an ingress NetworkPolicy.
+
+    Outputs:
+        deployment_name: name of the Deployment.
+        service_name: name of the ClusterIP Service.
+        service_address: in-cluster address, `<service>.<namespace>.svc.cluster.local:<port>`.
+    """
+
+    deployment_name: pulumi.Output[str]
+    service_name: pulumi.Output[str]
+    service_address: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: HardenedModelDeploymentArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(f"{TYPE_PREFIX}:workload:HardenedModelDeployment", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
+        labels = {**workload_labels(name, "model-server"), **selector}
+
+        def metadata(object_name: str = name) -> dict[str, Any]:
+            return {"name": object_name, "namespace": args.namespace, "labels": labels}
+
+        replicas = args.autoscaling.min_replicas if args.autoscaling else args.replicas
+        deployment = k8s.apps.v1.Deployment(
+            name,
+            metadata=metadata(),
+            spec={
+                "replicas": replicas,
+                "revisionHistoryLimit": 5,
+                "minReadySeconds": 10,
+                "selector": {"matchLabels": selector},
+                # Surge first, never drop below the wanted count during a rollout.
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+                "template": {"metadata": {"labels": labels}, "spec": pod_spec(args, selector)},
+            },
+            # With an HPA the replica count is the autoscaler's; Pulumi must not fight it.
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(ignore_changes=["spec.replicas"] if args.autoscaling else None)
+            ),
+        )
+        service = k8s.core.v1.Service(
+            f"{name}-svc",
+            metadata=metadata(),
+            spec={
+                "type": "ClusterIP",
+                "selector": selector,
+                "ports": [
+                    {"name": "http", "port": args.port, "targetPort": "http", "protocol": "TCP", "appProtocol": "http"}
+                ],
+            },
+            opts=child,
+        )
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb",
+            metadata=metadata(),
+            spec={
+                "maxUnavailable": 1,
+                "selector": {"matchLabels": selector},
+                # A crash-looping pod must not block node drains.
+                "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            },
+            opts=child,
+        )
+        if args.autoscaling:
+            k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                f"{name}-hpa",
+                metadata=metadata(),
+                spec={
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                    "minReplicas": args.autoscaling.min_replicas,
+                    "maxReplicas": args.autoscaling.max_replicas,
+                    "metrics": [
+                        {
+                            "type": "Resource",
+                            "resource": {
+                                "name": "cpu",
+                                "target": {
+                                    "type": "Utilization",
+                                    "averageUtilization": args.autoscaling.target_cpu_utilization,
+                                },
+                            },
+                        }
+                    ],
+                    "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}},
+                },
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[deployment])),
+            )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-ingress",
+            metadata=metadata(f"{name}-allow-ingress"),
+            spec={
+                "podSelector": {"matchLabels": selector},
+                "policyTypes": ["Ingress"],
+                "ingress": (
+                    [
+                        {
+                            "from": [_ingress_peer(peer) for peer in args.ingress_from],
+                            "ports": [{"protocol": "TCP", "port": args.port}],
+                        }
+                    ]
+                    if args.ingress_from
+                    else []
+                ),
+            },
+            opts=child,
+        )
+        self.deployment_name = deployment.metadata.name
+        self.service_name = service.metadata.name
+        self.service_address = pulumi.Output.concat(
+            service.metadata.name, ".", args.namespace, ".svc.cluster.local:", str(args.port)
+        )
+        self.register_outputs(
+            {
+                "deployment_name": self.deployment_name,
+                "service_name": self.service_name,
+                "service_address": self.service_address,
+            }
+        )

@@ -1,0 +1,1 @@
+"""Offline commands for the model-serving platform: render, policy check, audit."""

@@ -1,0 +1,91 @@
+"""Run the real Pulumi program on Pulumi's mock engine and record what it registers.
+
+The renderer and the tests share this: the program runs exactly as under `pulumi up` (same
+`components.program.run`, same config handling), but every resource registration is captured
+instead of being sent to a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+
+__all__ = ["PROJECT", "REPO_ROOT", "Registration", "RecordingMocks", "cli_config", "run_with_mocks"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+PROJECT: str = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())["name"]
+"""The Pulumi project name, read from Pulumi.yaml; it prefixes the project's config keys."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One resource the program registered."""
+
+    type: str
+    """Pulumi type token, e.g. `kubernetes:apps/v1:Deployment`."""
+    name: str
+    """Pulumi logical name."""
+    inputs: dict[str, Any]
+    """Inputs as the engine received them (secrets arrive unwrapped here)."""
+    custom: bool
+    """False for component resources."""
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Mocks that echo inputs back as state and remember every registration."""
+
+    def __init__(self) -> None:
+        self.registrations: list[Registration] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.registrations.append(Registration(args.typ, args.name, dict(args.inputs), bool(args.custom)))
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        raise RuntimeError(f"the program made an unexpected provider call: {args.token}")
+
+
+def cli_config(stack_config: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Turn a stack file's `config:` map into what the CLI hands a program.
+
+    The CLI passes every value as a string: scalars as text, structured values as JSON.
+    `secure:` values are ciphertext the renderer cannot decrypt; they become a placeholder and
+    are marked secret, as the engine would mark them.
+    """
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in stack_config.items():
+        if isinstance(value, Mapping) and set(value) == {"secure"}:
+            config[key] = "[secret]"
+            secret_keys.append(key)
+        elif isinstance(value, str):
+            config[key] = value
+        else:
+            config[key] = json.dumps(value)
+    return config, secret_keys
+
+
+def run_with_mocks(
+    program: Callable[[], Any], stack: str, config: Mapping[str, str], secret_keys: list[str] | None = None
+) -> list[Registration]:
+    """Run `program` for `stack` with `config` on the mock engine; return its registrations.
+
+    Exceptions raised by the program (e.g. a SettingsError) propagate unchanged.
+    """
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_all_config(dict(config), secret_keys or [])
+
+    @pulumi.runtime.test
+    def _run() -> None:
+        program()
+
+    _run()
+    return mocks.registrations
