@@ -1,0 +1,41 @@
+"""Reusable Pulumi components for a hardened, isolated ML model-serving platform on Kubernetes.
+
+Import the components into your own Pulumi program and give each its typed Args:
+
+    from components import HardenedModelDeployment, HardenedModelDeploymentArgs, IsolatedNamespace
+
+or build the whole platform from validated stack settings with `SecureModelPlatform`.
+"""
+
+from components.identity import ModelIdentity, ModelIdentityArgs
+from components.namespace import DnsEndpoint, IsolatedNamespace, IsolatedNamespaceArgs
+from components.platform import SecureModelPlatform
+from components.settings import Environment, SettingsError, StackSettings, load_settings, parse_settings
+from components.workload import (
+    AutoscalingPolicy,
+    ContainerResources,
+    HardenedModelDeployment,
+    HardenedModelDeploymentArgs,
+    IngressPeer,
+    NodePlacement,
+)
+
+__all__ = [
+    "AutoscalingPolicy",
+    "ContainerResources",
+    "DnsEndpoint",
+    "Environment",
+    "HardenedModelDeployment",
+    "HardenedModelDeploymentArgs",
+    "IngressPeer",
+    "IsolatedNamespace",
+    "IsolatedNamespaceArgs",
+    "ModelIdentity",
+    "ModelIdentityArgs",
+    "NodePlacement",
+    "SecureModelPlatform",
+    "SettingsError",
+    "StackSettings",
+    "load_settings",
+    "parse_settings",
+]

@@ -112,9 +112,7 @@ class ImageRef:
         """Parse `registry/path[:tag]@sha256:<64 hex>`, or raise ValueError."""
         match = _DIGEST_IMAGE.match(value) if isinstance(value, str) else None
         if match is None:
-            raise ValueError(
-                f"{value!r} is not pinned by digest; expected registry/path@sha256:<64 lowercase hex>"
-            )
+            raise ValueError(f"{value!r} is not pinned by digest; expected registry/path@sha256:<64 lowercase hex>")
         host = match["repository"].split("/", 1)[0]
         if "/" not in match["repository"] or not ("." in host or ":" in host or host == "localhost"):
             raise ValueError(

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.naming import TYPE_PREFIX, workload_labels
+from components.options import child_options
 
 __all__ = [
     "AUDITOR_RULES",
@@ -32,12 +33,15 @@ _WRITE = ["create", "update", "patch", "delete"]
 DEPLOYER_RULES: list[dict[str, list[str]]] = [
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": _READ + _WRITE},
     {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": _READ},
-    {"apiGroups": [""], "resources": ["services"], "verbs": _READ + _WRITE},
     {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": _READ + _WRITE},
     {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": _READ + _WRITE},
-    # ConfigMaps are read-only: they carry the model-signing public key, which a deployer must
-    # not be able to swap for one of their own.
-    {"apiGroups": [""], "resources": ["pods", "pods/log", "events", "serviceaccounts", "configmaps"], "verbs": _READ},
+    # Read-only: ConfigMaps carry the model-signing public key, which a deployer must not swap;
+    # Services route traffic, so only `pulumi up` changes them.
+    {
+        "apiGroups": [""],
+        "resources": ["pods", "pods/log", "events", "serviceaccounts", "configmaps", "services"],
+        "verbs": _READ,
+    },
 ]
 """Roll out the model: its own workload kinds, plus read access to see the rollout."""
 
@@ -65,7 +69,15 @@ AUDITOR_RULES: list[dict[str, list[str]]] = [
 """Read the namespace's objects and its security posture; never secrets or logs."""
 
 FORBIDDEN_RESOURCES = frozenset(
-    {"*", "secrets", "pods/exec", "pods/attach", "pods/portforward", "pods/ephemeralcontainers", "serviceaccounts/token"}
+    {
+        "*",
+        "secrets",
+        "pods/exec",
+        "pods/attach",
+        "pods/portforward",
+        "pods/ephemeralcontainers",
+        "serviceaccounts/token",
+    }
 )
 """Resources no namespace Role may name: each reads secrets or runs code in a pod."""
 
@@ -98,7 +110,7 @@ class ModelIdentity(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:identity:ModelIdentity", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         labels = workload_labels(args.service_account_name, "identity")
 
         account = k8s.core.v1.ServiceAccount(
@@ -127,8 +139,7 @@ class ModelIdentity(pulumi.ComponentResource):
                     metadata={"name": role_name, "namespace": args.namespace, "labels": labels},
                     role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
                     subjects=[
-                        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}
-                        for group in groups
+                        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group} for group in groups
                     ],
                     opts=child,
                 )

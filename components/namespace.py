@@ -15,6 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.naming import ISOLATION_LABEL, MANAGED_BY, PART_OF, TYPE_PREFIX
+from components.options import child_options
 from components.versions import POD_SECURITY_LEVEL
 
 __all__ = ["DnsEndpoint", "IsolatedNamespace", "IsolatedNamespaceArgs"]
@@ -77,7 +78,6 @@ class IsolatedNamespace(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: IsolatedNamespaceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:namespace:IsolatedNamespace", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
 
         security_labels = {
             **pod_security_labels(args.pod_security_version),
@@ -98,12 +98,10 @@ class IsolatedNamespace(pulumi.ComponentResource):
                     **security_labels,
                 },
             },
-            opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect)
-            ),
+            opts=child_options(self, opts, protect=args.protect, retain_on_delete=args.protect),
         )
         self.namespace_name = namespace.metadata.name
-        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        in_namespace = child_options(self, opts, depends_on=[namespace])
 
         def metadata(object_name: str) -> dict[str, Any]:
             return {"name": object_name, "namespace": args.name}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Mapping
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 import pulumi
@@ -45,6 +45,7 @@ __all__ = [
     "load_settings",
     "parse_settings",
 ]
+
 
 class SettingsError(pulumi.RunError):
     """Stack config is invalid. A RunError, so the Pulumi CLI prints it without a traceback."""
@@ -108,7 +109,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=False)
 
 
-class Environment(str, Enum):
+class Environment(StrEnum):
     """The environments a stack can be; they differ in strictness and availability."""
 
     DEV = "dev"
@@ -372,7 +373,8 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
 def parse_settings(raw: Mapping[str, Any], namespace: str) -> StackSettings:
     """Validate a stack's config (keys `namespace:key`) into StackSettings or raise SettingsError.
 
-    `namespace` is the Pulumi project name. Keys of other namespaces (`kubernetes:context`, ...) belong to providers and are ignored.
+    `namespace` is the Pulumi project name. Keys of other namespaces (`kubernetes:context`, ...)
+    belong to providers and are ignored.
     """
     values: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []

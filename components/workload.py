@@ -19,6 +19,7 @@ import pulumi_kubernetes as k8s
 
 from components.formats import ImageRef, is_dns_label, parse_quantity
 from components.naming import TYPE_PREFIX, workload_labels
+from components.options import child_options
 
 __all__ = [
     "MIN_UID",
@@ -108,7 +109,10 @@ class HardenedModelDeploymentArgs:
 
     def __post_init__(self) -> None:
         problems = []
-        for label, check, value in (("image", ImageRef.parse, self.image), ("tmp_size_limit", parse_quantity, self.tmp_size_limit)):
+        for label, check, value in (
+            ("image", ImageRef.parse, self.image),
+            ("tmp_size_limit", parse_quantity, self.tmp_size_limit),
+        ):
             try:
                 check(value)
             except ValueError as error:
@@ -253,7 +257,7 @@ class HardenedModelDeployment(pulumi.ComponentResource):
         self, name: str, args: HardenedModelDeploymentArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(f"{TYPE_PREFIX}:workload:HardenedModelDeployment", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
         labels = {**workload_labels(name, "model-server"), **selector}
 
@@ -274,9 +278,7 @@ class HardenedModelDeployment(pulumi.ComponentResource):
                 "template": {"metadata": {"labels": labels}, "spec": pod_spec(args, selector)},
             },
             # With an HPA the replica count is the autoscaler's; Pulumi must not fight it.
-            opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(ignore_changes=["spec.replicas"] if args.autoscaling else None)
-            ),
+            opts=child_options(self, opts, ignore_changes=["spec.replicas"] if args.autoscaling else None),
         )
         service = k8s.core.v1.Service(
             f"{name}-svc",
@@ -323,7 +325,7 @@ class HardenedModelDeployment(pulumi.ComponentResource):
                     ],
                     "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}},
                 },
-                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[deployment])),
+                opts=child_options(self, opts, depends_on=[deployment]),
             )
         k8s.networking.v1.NetworkPolicy(
             f"{name}-ingress",

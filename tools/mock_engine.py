@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import yaml
+from pulumi.runtime.mocks import MockMonitor
 
-__all__ = ["PROJECT", "REPO_ROOT", "Registration", "RecordingMocks", "cli_config", "run_with_mocks"]
+__all__ = ["PROJECT", "REPO_ROOT", "RecordingMocks", "Registration", "ResourceFlags", "cli_config", "run_with_mocks"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,6 +37,50 @@ class Registration:
     """Inputs as the engine received them (secrets arrive unwrapped here)."""
     custom: bool
     """False for component resources."""
+    urn: str = ""
+    """The resource's URN; its type chain shows the parents (`...::a:b:Parent$kind:x::name`)."""
+    options: ResourceFlags | None = None
+    """The resource options the engine received."""
+
+
+@dataclass(frozen=True)
+class ResourceFlags:
+    """The resource options that matter for review: protection, ordering, ignored changes."""
+
+    protect: bool
+    retain_on_delete: bool
+    depends_on: tuple[str, ...]
+    """URNs of explicit and implied dependencies."""
+    ignore_changes: tuple[str, ...]
+
+
+class _UrnRecordingMonitor(MockMonitor):
+    """The stock mock monitor, remembering the URN and options of each registration.
+
+    URNs carry the whole parent type chain as the real engine's do (the stock mock keeps only
+    the nearest parent's type), so tests can check where a resource sits in the tree.
+    """
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        parent_chain = parent.split("::")[2] if parent else ""
+        if parent_chain and parent_chain != "pulumi:pulumi:Stack":  # the engine leaves the stack out
+            type_ = parent_chain + "$" + type_
+        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.seen: dict[tuple[str, str], tuple[str, ResourceFlags]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        flags = ResourceFlags(
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            depends_on=tuple(sorted(request.dependencies)),
+            ignore_changes=tuple(request.ignoreChanges),
+        )
+        self.seen[(request.type, request.name)] = (response.urn, flags)
+        return response
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -73,14 +118,20 @@ def cli_config(stack_config: Mapping[str, Any]) -> tuple[dict[str, str], list[st
 
 
 def run_with_mocks(
-    program: Callable[[], Any], stack: str, config: Mapping[str, str], secret_keys: list[str] | None = None
+    program: Callable[[], Any],
+    stack: str,
+    config: Mapping[str, str],
+    secret_keys: list[str] | None = None,
+    mocks: RecordingMocks | None = None,
 ) -> list[Registration]:
     """Run `program` for `stack` with `config` on the mock engine; return its registrations.
 
-    Exceptions raised by the program (e.g. a SettingsError) propagate unchanged.
+    Exceptions raised by the program (e.g. a SettingsError) propagate unchanged; pass `mocks`
+    to inspect what was registered before one.
     """
-    mocks = RecordingMocks()
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    mocks = mocks or RecordingMocks()
+    monitor = _UrnRecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config), secret_keys or [])
 
     @pulumi.runtime.test
@@ -88,4 +139,7 @@ def run_with_mocks(
         program()
 
     _run()
-    return mocks.registrations
+    return [
+        replace(item, urn=monitor.seen[(item.type, item.name)][0], options=monitor.seen[(item.type, item.name)][1])
+        for item in mocks.registrations
+    ]

@@ -167,9 +167,7 @@ def write_render(rendered: Iterable[Rendered], out: Path) -> None:
             target = staging / item.file
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(_dump(item.document))
-        index = [
-            {"type": item.registration.type, "name": item.registration.name, "file": item.file} for item in items
-        ]
+        index = [{"type": item.registration.type, "name": item.registration.name, "file": item.file} for item in items]
         (staging / "index.json").write_text(json.dumps(index, indent=2) + "\n")
         if out.exists():
             shutil.rmtree(out)

@@ -1,0 +1,83 @@
+"""IsolatedNamespace: PSA restricted pinned, quota, container defaults, default-deny, DNS only."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.namespace import DnsEndpoint, IsolatedNamespace, IsolatedNamespaceArgs
+from components.naming import ISOLATION_LABEL
+from tests.conftest import by_kind, only, parent_types
+
+AMOUNTS = {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "1Gi"}
+
+
+def args(**overrides: object) -> IsolatedNamespaceArgs:
+    values = {
+        "name": "models",
+        "pod_security_version": "v1.33",
+        "quota": {"requests.cpu": "4", "pods": "10"},
+        "container_default_request": AMOUNTS,
+        "container_default_limit": AMOUNTS,
+        "container_max": AMOUNTS,
+    } | overrides
+    return IsolatedNamespaceArgs(**values)  # type: ignore[arg-type]
+
+
+def test_pod_security_is_restricted_and_pinned_for_every_mode(run_program) -> None:
+    registrations = run_program(lambda: IsolatedNamespace("ns", args()))
+    labels = only(registrations, "Namespace")["metadata"]["labels"]
+    for mode in ("enforce", "audit", "warn"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+        assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.33"
+    assert labels[ISOLATION_LABEL] == "true"
+
+
+def test_extra_labels_cannot_weaken_pod_security() -> None:
+    with pytest.raises(ValueError, match=r"pod-security\.kubernetes\.io/enforce"):
+        IsolatedNamespace("ns", args(extra_labels={"pod-security.kubernetes.io/enforce": "privileged"}))
+
+
+def test_quota_and_container_defaults_cover_cpu_memory_and_ephemeral_storage(run_program) -> None:
+    registrations = run_program(lambda: IsolatedNamespace("ns", args()))
+    assert only(registrations, "ResourceQuota")["spec"]["hard"] == {"requests.cpu": "4", "pods": "10"}
+    (limit,) = only(registrations, "LimitRange")["spec"]["limits"]
+    assert limit["type"] == "Container"
+    for key in ("defaultRequest", "default", "max"):
+        assert set(limit[key]) == {"cpu", "memory", "ephemeral-storage"}
+
+
+def test_network_starts_closed_with_dns_as_the_only_egress(run_program) -> None:
+    dns = DnsEndpoint(namespace="kube-system", pod_labels={"k8s-app": "kube-dns"})
+    registrations = run_program(lambda: IsolatedNamespace("ns", args(dns=dns)))
+    policies = {policy["metadata"]["name"]: policy["spec"] for policy in by_kind(registrations, "NetworkPolicy")}
+    deny = policies["default-deny-all"]
+    assert deny["podSelector"] == {} and sorted(deny["policyTypes"]) == ["Egress", "Ingress"]
+    assert "ingress" not in deny and "egress" not in deny
+
+    allow = policies["allow-dns-egress"]
+    assert allow["policyTypes"] == ["Egress"] and "ingress" not in allow
+    (rule,) = allow["egress"]
+    (peer,) = rule["to"]
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "kube-system"}
+    assert peer["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+    assert sorted((port["protocol"], port["port"]) for port in rule["ports"]) == [("TCP", 53), ("UDP", 53)]
+    assert set(policies) == {"default-deny-all", "allow-dns-egress"}
+
+
+def test_every_child_is_in_the_namespace_and_parented(run_program) -> None:
+    registrations = run_program(lambda: IsolatedNamespace("ns", args()))
+    children = [item for item in registrations if item.custom]
+    assert len(children) == 5
+    assert all(parent_types(item) == ["secureml:namespace:IsolatedNamespace"] for item in children)
+    namespaced = [item.inputs for item in children if item.inputs["kind"] != "Namespace"]
+    assert all(item["metadata"]["namespace"] == "models" for item in namespaced)
+
+
+def test_namespace_name_output_resolves(run_program) -> None:
+    seen: list[str] = []
+
+    def build() -> None:
+        IsolatedNamespace("ns", args()).namespace_name.apply(seen.append)
+
+    run_program(build)
+    assert seen == ["models"]

@@ -1,0 +1,73 @@
+"""SecureModelPlatform through the real program: composition, ordering, per-environment posture."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.program import run
+from components.settings import SettingsError
+from tests.components.test_settings import stack_config
+from tests.conftest import STACKS
+from tools.mock_engine import RecordingMocks, cli_config, run_with_mocks
+from tools.render import Rendered
+
+
+def registration(items: list[Rendered], type_token: str):
+    (match,) = [item.registration for item in items if item.registration.type == type_token]
+    return match
+
+
+def test_bad_config_registers_nothing() -> None:
+    config = stack_config("prod")
+    config["secure-model-serving:model"]["replicas"] = -1
+    mocks = RecordingMocks()
+    with pytest.raises(SettingsError, match=r"model\.replicas"):
+        run_with_mocks(run, "prod", cli_config(config)[0], mocks=mocks)
+    assert mocks.registrations == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_resource_hangs_under_the_platform(rendered, stack: str) -> None:
+    for item in rendered[stack]:
+        if item.registration.type != "secureml:platform:SecureModelPlatform":
+            assert "secureml:platform:SecureModelPlatform$" in item.registration.urn, item.registration.urn
+
+
+def test_only_production_protects_its_namespace(rendered) -> None:
+    for stack in STACKS:
+        options = registration(rendered[stack], "kubernetes:core/v1:Namespace").options
+        assert options.protect is (stack == "prod")
+        assert options.retain_on_delete is (stack == "prod")
+
+
+def test_workload_waits_for_its_namespace_and_identity(rendered) -> None:
+    items = rendered["prod"]
+    namespace_urn = registration(items, "kubernetes:core/v1:Namespace").urn
+    account_urn = registration(items, "kubernetes:core/v1:ServiceAccount").urn
+    deployment = registration(items, "kubernetes:apps/v1:Deployment")
+    assert namespace_urn in deployment.options.depends_on
+    assert account_urn in deployment.options.depends_on
+
+
+def test_environments_differ_in_availability(rendered) -> None:
+    def kinds(stack: str) -> set[str]:
+        return {item.document["kind"] for item in rendered[stack] if item.document and "kind" in item.document}
+
+    assert "HorizontalPodAutoscaler" not in kinds("dev")
+    assert "HorizontalPodAutoscaler" in kinds("staging") and "HorizontalPodAutoscaler" in kinds("prod")
+    prod = registration(rendered["prod"], "kubernetes:apps/v1:Deployment")
+    assert prod.options.ignore_changes == ("spec.replicas",)
+    pod = prod.inputs["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] and pod["tolerations"]
+    dev_pod = registration(rendered["dev"], "kubernetes:apps/v1:Deployment").inputs["spec"]["template"]["spec"]
+    assert "nodeSelector" not in dev_pod
+
+
+def test_outputs_are_exported(rendered) -> None:
+    seen: list[str] = []
+
+    def program() -> None:
+        run().service_address.apply(seen.append)
+
+    run_with_mocks(program, "prod", cli_config(stack_config("prod"))[0])
+    assert seen == ["fraud-detector.fraud-model.svc.cluster.local:8080"]

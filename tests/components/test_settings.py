@@ -1,0 +1,204 @@
+"""Stack settings: every stack file is valid, and every validation rule refuses its bad case."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+
+from components.settings import Environment, SettingsError, StackSettings, parse_settings
+from tests.conftest import STACKS
+from tools.mock_engine import PROJECT, cli_config
+from tools.render import stack_file
+
+DIGEST = "@sha256:" + "ab" * 32
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    return yaml.safe_load(stack_file(stack).read_text())["config"]
+
+
+def parse(config: dict[str, Any]) -> StackSettings:
+    """Parse as the program does: through the CLI's string encoding."""
+    return parse_settings(cli_config(config)[0], namespace=PROJECT)
+
+
+def minimal() -> dict[str, Any]:
+    return {
+        f"{PROJECT}:environment": "dev",
+        f"{PROJECT}:registries": ["registry.example.com/models"],
+        f"{PROJECT}:model": {"image": "registry.example.com/models/fraud" + DIGEST},
+    }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_file_is_valid(stack: str) -> None:
+    settings = parse(stack_config(stack))
+    assert settings.environment == Environment(stack)
+
+
+def test_minimal_config_gets_the_hardened_defaults() -> None:
+    settings = parse(minimal())
+    assert settings.model.run_as_user >= 10001 and settings.model.run_as_group >= 10001
+    assert settings.model.ingress_from == []  # nobody may call the model until named
+    assert settings.model.port >= 1024
+    assert settings.pod_security_version == "v1.33"
+    assert settings.namespace.quota.persistent_volume_claims == 0
+
+
+def test_config_of_other_namespaces_is_left_to_its_provider() -> None:
+    config = minimal() | {"kubernetes:context": "somewhere"}
+    assert parse(config).environment is Environment.DEV
+
+
+def test_cli_json_text_and_yaml_values_parse_the_same() -> None:
+    raw = {key: value for key, value in minimal().items()}
+    assert parse_settings(raw, namespace=PROJECT) == parse(minimal())
+
+
+def with_change(path: str, value: Any, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A copy of `base` (default: the minimal config) with `top.nested.key` set (or removed)."""
+    config = copy.deepcopy(base or minimal())
+    top, *rest = path.split(".")
+    key = f"{PROJECT}:{top}"
+    if not rest:
+        if value is _REMOVE:
+            del config[key]
+        else:
+            config[key] = value
+        return config
+    node = config.setdefault(key, {})
+    for part in rest[:-1]:
+        node = node.setdefault(part, {})
+    node[rest[-1]] = value
+    return config
+
+
+_REMOVE = object()
+IMAGE = "registry.example.com/models/fraud" + DIGEST
+PROD = with_change("environment", "prod")
+
+BAD_VALUES = [
+    # (config key reported, path to change, bad value, base)
+    ("model.image", "model.image", "registry.example.com/models/fraud:1.2", None),
+    ("model.image", "model.image", "registry.example.com/models/fraud:latest", None),
+    ("model.image", "model.image", "registry.example.com/models/fraud@sha256:abc", None),
+    ("model.image", "model.image", "registry.example.com/models/fraud@sha256:" + "AB" * 32, None),
+    ("model.image", "model.image", "fraud" + DIGEST, None),
+    ("model.image", "model.image", "registry.example.com/models-evil/fraud" + DIGEST, None),
+    ("model.image", "model.image", "registry.example.com/modelsx" + DIGEST, None),
+    ("model.image", "model.image", "evil.example.com/registry.example.com/models/fraud" + DIGEST, None),
+    ("model.image", "model", {"replicas": 2}, None),
+    ("registries[0]", "registries", ["registry.example.com/models:v1"], None),
+    ("registries[0]", "registries", ["registry.example.com/models/"], None),
+    ("registries", "registries", [], None),
+    ("model.replicas", "model.replicas", -1, None),
+    ("model.replicas", "model.replicas", 0, None),
+    ("model.replicas", "model.replicas", 1.5, None),
+    ("model.replicas", "model.replicas", "3", None),
+    ("model.replicas", "model.replicas", 1, PROD),
+    ("model.autoscaling.minReplicas", "model.autoscaling", {"enabled": True, "minReplicas": 1}, PROD),
+    ("model.autoscaling", "model.autoscaling", {"minReplicas": 5, "maxReplicas": 3}, None),
+    (
+        "model.resources.limits.cpu",
+        "model.resources",
+        {"limits": {"cpu": "1x", "memory": "1Gi", "ephemeralStorage": "1Gi"}},
+        None,
+    ),
+    (
+        "model.resources.limits.memory",
+        "model.resources",
+        {"limits": {"cpu": "1", "memory": "-1Gi", "ephemeralStorage": "1Gi"}},
+        None,
+    ),
+    ("model.resources.limits.ephemeralStorage", "model.resources", {"limits": {"cpu": "1", "memory": "1Gi"}}, None),
+    (
+        "model.resources",
+        "model.resources",
+        {"requests": {"cpu": "4", "memory": "1Gi", "ephemeralStorage": "1Gi"}},
+        None,
+    ),
+    ("model.tmpSizeLimit", "model.tmpSizeLimit", "64 MB", None),
+    (
+        "namespace.quota.requests.memory",
+        "namespace.quota",
+        {"requests": {"cpu": "1", "memory": "lots", "ephemeralStorage": "1Gi"}},
+        None,
+    ),
+    ("namespace.quota.pods", "namespace.quota", {"pods": -3}, None),
+    ("model.ingressFrom[0].cidr", "model.ingressFrom", [{"cidr": "10.0.0.1/8"}], None),
+    ("model.ingressFrom[0].cidr", "model.ingressFrom", [{"cidr": "10.0.0.0/33"}], None),
+    ("model.ingressFrom[0]", "model.ingressFrom", [{"cidr": "10.0.0.0/8", "namespace": "gateway"}], None),
+    ("model.ingressFrom[0]", "model.ingressFrom", [{}], None),
+    (
+        "model.ingressFrom[0].podLabels",
+        "model.ingressFrom",
+        [{"namespace": "gw", "podLabels": {"app": "bad value"}}],
+        None,
+    ),
+    ("namespace.name", "namespace.name", "Fraud_Model", None),
+    ("namespace.name", "namespace.name", "x" * 64, None),
+    ("model.name", "model.name", "-fraud", None),
+    ("clusterDns.namespace", "clusterDns.namespace", "kube.system", None),
+    ("model.port", "model.port", 80, None),
+    ("model.runAsUser", "model.runAsUser", 0, None),
+    ("model.runAsGroup", "model.runAsGroup", 1000, None),
+    (
+        "model.nodePool.tolerations[0].effect",
+        "model.nodePool",
+        {"nodeSelector": {"pool": "m"}, "tolerations": [{"key": "pool", "effect": "Sometimes"}]},
+        None,
+    ),
+    ("model.nodePool.tolerations", "model.nodePool", {"nodeSelector": {"pool": "m"}, "tolerations": []}, None),
+    ("model.health.readinessPath", "model.health", {"readinessPath": "readyz"}, None),
+    ("rbac.deployerGroups[0]", "rbac.deployerGroups", ["ml team"], None),
+    ("environment", "environment", "qa", None),
+    ("environment", "environment", _REMOVE, None),
+    ("kubernetesVersion", "kubernetesVersion", "1.20", None),
+    ("kubernetesVersion", "kubernetesVersion", "v1.33", None),
+    ("replicas", "replicas", 3, None),
+    ("model.replicsa", "model.replicsa", 3, None),
+    ("namespace.quota.cpu", "namespace.quota.cpu", "4", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "path", "value", "base"), BAD_VALUES, ids=[f"{row[0]}={row[2]!r}"[:60] for row in BAD_VALUES]
+)
+def test_bad_value_is_refused_naming_its_key(key: str, path: str, value: Any, base: dict[str, Any] | None) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse(with_change(path, value, base))
+    message = str(caught.value)
+    assert f"  {PROJECT}:{key}: " in message, message
+
+
+def test_all_problems_are_reported_together() -> None:
+    config = with_change("model.replicas", -1, with_change("namespace.name", "Bad_Name"))
+    with pytest.raises(SettingsError) as raised:
+        parse(config)
+    message = str(raised.value)
+    assert f"{PROJECT}:model.replicas" in message and f"{PROJECT}:namespace.name" in message
+
+
+def test_a_settings_error_prints_without_a_traceback_under_the_cli() -> None:
+    import pulumi
+
+    assert issubclass(SettingsError, pulumi.RunError)
+
+
+def test_the_good_neighbours_of_the_registry_boundary_are_accepted() -> None:
+    for image in (
+        "registry.example.com/models" + DIGEST,
+        "registry.example.com/models/team/fraud" + DIGEST,
+        "registry.example.com/models/fraud:1.2" + DIGEST,
+    ):
+        assert parse(with_change("model.image", image)).model.image == image
+    assert parse(
+        with_change(
+            "registries",
+            ["registry.example.com:5000/models"],
+            with_change("model.image", "registry.example.com:5000/models/f" + DIGEST),
+        )
+    )

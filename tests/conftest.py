@@ -1,0 +1,75 @@
+"""Shared test fixtures: the mock engine, stack renders, and paths to the upstream schemas."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tools.crd_schema import CrdCatalog
+from tools.mock_engine import REPO_ROOT, Registration, run_with_mocks
+from tools.render import Rendered, render_stack, write_render
+
+STACKS = ("dev", "staging", "prod")
+SHARED_CRDS = REPO_ROOT.parent / "shared" / "crds"
+
+
+def by_kind(registrations: list[Registration], kind: str) -> list[dict[str, Any]]:
+    """Inputs of every registered Kubernetes object of `kind`."""
+    return [item.inputs for item in registrations if item.inputs.get("kind") == kind]
+
+
+def only(registrations: list[Registration], kind: str) -> dict[str, Any]:
+    """The single registered object of `kind` (fails when there are none or several)."""
+    objects = by_kind(registrations, kind)
+    assert len(objects) == 1, f"expected one {kind}, found {len(objects)}"
+    return objects[0]
+
+
+@pytest.fixture
+def run_program() -> Callable[[Callable[[], Any]], list[Registration]]:
+    """Run a function that builds resources on the mock engine; return the registrations."""
+
+    def run(build: Callable[[], Any], stack: str = "test") -> list[Registration]:
+        return run_with_mocks(build, stack, config={})
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def rendered() -> dict[str, list[Rendered]]:
+    """Every stack rendered once per test session."""
+    return {stack: render_stack(stack) for stack in STACKS}
+
+
+@pytest.fixture(scope="session")
+def render_dirs(rendered: dict[str, list[Rendered]], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every stack's render written to a directory, as `python -m tools.render` writes it."""
+    root = tmp_path_factory.mktemp("render")
+    dirs = {}
+    for stack, items in rendered.items():
+        write_render(items, root / stack)
+        dirs[stack] = root / stack
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def shared_crds() -> Iterator[Path]:
+    """The upstream CRD schemas folder beside the repository."""
+    if not SHARED_CRDS.is_dir():
+        pytest.skip("the shared CRD schemas folder is not beside this checkout")
+    yield SHARED_CRDS
+
+
+@pytest.fixture(scope="session")
+def crd_catalog(shared_crds: Path) -> CrdCatalog:
+    """Every served upstream CRD version, loaded once per test session."""
+    return CrdCatalog.from_folder(shared_crds)
+
+
+def parent_types(registration: Registration) -> list[str]:
+    """Type tokens of a resource's ancestors, outermost first, read from its URN."""
+    type_chain = registration.urn.split("::")[2]
+    return type_chain.split("$")[:-1]

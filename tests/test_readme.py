@@ -1,0 +1,68 @@
+"""The README's config reference and commands stay true to the code."""
+
+from __future__ import annotations
+
+import re
+import typing
+
+from pydantic import BaseModel
+
+from components.settings import StackSettings
+from tools.mock_engine import REPO_ROOT
+
+README = (REPO_ROOT / "README.md").read_text()
+
+
+def setting_paths(model: type[BaseModel] = StackSettings, prefix: str = "", leaves: bool = False) -> set[str]:
+    """Every key path of the settings (only the leaves with `leaves`); a list is one leaf."""
+    paths: set[str] = set()
+    for name, field in model.model_fields.items():
+        path = prefix + (field.alias or name)
+        sections = (
+            []
+            if typing.get_origin(field.annotation) is list
+            else [
+                candidate
+                for candidate in (field.annotation, *typing.get_args(field.annotation))
+                if isinstance(candidate, type) and issubclass(candidate, BaseModel)
+            ]
+        )
+        if not (leaves and sections):
+            paths.add(path)
+        for section in sections:
+            paths |= setting_paths(section, path + ".", leaves)
+    return paths
+
+
+def documented_keys() -> set[str]:
+    """Keys named in the first column of the configuration reference (`.x` is relative)."""
+    section = README.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
+    keys: set[str] = set()
+    for row in re.findall(r"^\| (`[^|]+) \|", section, flags=re.MULTILINE):
+        names = re.findall(r"`([^`]+)`", row)
+        base = names[0].rsplit(".", 1)[0]
+        keys |= {base + name if name.startswith(".") else name for name in names}
+    return keys
+
+
+def test_every_setting_is_in_the_config_reference() -> None:
+    paths, documented = setting_paths(leaves=True), documented_keys()
+    amounts = {"cpu", "memory", "ephemeralStorage"}
+    # A documented key covers what is below it (e.g. resources.requests covers its cpu).
+    missing = {
+        path
+        for path in paths
+        if not any(path == key or path.startswith(key + ".") for key in documented)
+        and not (path.rsplit(".", 1)[-1] in amounts and path.rsplit(".", 1)[0] in documented)
+    }
+    assert not missing, f"settings missing from the README's config reference: {sorted(missing)}"
+
+
+def test_the_config_reference_names_only_real_settings() -> None:
+    unknown = documented_keys() - setting_paths()
+    assert not unknown, f"the README documents keys that do not exist: {sorted(unknown)}"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (REPO_ROOT / ".ci" / "run").read_text()
+    assert "```sh\n   make test\n   ```" in README and "\nmake test\n" in ci
