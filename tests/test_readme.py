@@ -66,3 +66,11 @@ def test_the_config_reference_names_only_real_settings() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (REPO_ROOT / ".ci" / "run").read_text()
     assert "```sh\n   make test\n   ```" in README and "\nmake test\n" in ci
+
+
+def test_the_import_example_builds_hardened_resources(run_program) -> None:
+    example = README.split("## Using the components from another repository", 1)[1]
+    code = example.split("```python\n", 1)[1].split("```", 1)[0]
+    registrations = run_program(lambda: exec(code, {}))
+    kinds = {item.inputs.get("kind") for item in registrations if item.custom}
+    assert {"Namespace", "ServiceAccount", "Deployment", "NetworkPolicy"} <= kinds
