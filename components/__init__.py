@@ -7,6 +7,7 @@ Import the components into your own Pulumi program and give each its typed Args:
 or build the whole platform from validated stack settings with `SecureModelPlatform`.
 """
 
+from components.admission import AdmissionControl, AdmissionControlArgs
 from components.identity import ModelIdentity, ModelIdentityArgs
 from components.namespace import DnsEndpoint, IsolatedNamespace, IsolatedNamespaceArgs
 from components.platform import SecureModelPlatform
@@ -21,6 +22,8 @@ from components.workload import (
 )
 
 __all__ = [
+    "AdmissionControl",
+    "AdmissionControlArgs",
     "AutoscalingPolicy",
     "ContainerResources",
     "DnsEndpoint",

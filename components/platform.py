@@ -1,7 +1,8 @@
 """SecureModelPlatform: one stack's hardened model-serving platform, composed in order.
 
 It turns validated StackSettings into the Args of each component: the isolated namespace
-first, then the model's identity and RBAC inside it, then the hardened model workload.
+first, then the model's identity and RBAC inside it, then the hardened model workload, which
+waits for admission control so that the constraints judge it when it is created.
 Later layers (admission control, mesh, runtime detection, secrets, supply chain, TLS) plug in
 here so their ordering lives in one place.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import pulumi
 
+from components.admission import AdmissionControl, AdmissionControlArgs
 from components.identity import ModelIdentity, ModelIdentityArgs
 from components.namespace import DnsEndpoint, IsolatedNamespace, IsolatedNamespaceArgs
 from components.naming import TYPE_PREFIX
@@ -59,6 +61,23 @@ def namespace_args(settings: StackSettings) -> IsolatedNamespaceArgs:
     )
 
 
+def admission_args(settings: StackSettings) -> AdmissionControlArgs:
+    """AdmissionControl inputs: the stack's registries, strictness and exemptions."""
+    admission = settings.admission
+    return AdmissionControlArgs(
+        registries=list(settings.registries),
+        pod_security_version=settings.pod_security_version,
+        enforcement_action=admission.enforcement_action.value,
+        failure_policy=admission.failure_policy.value,
+        replicas=admission.replicas,
+        namespace=admission.namespace,
+        exempt_namespaces=[settings.cluster_dns.namespace, *admission.exempt_namespaces],
+        exempt_images=list(admission.exempt_images),
+        audit_interval_seconds=admission.audit_interval_seconds,
+        protect=settings.environment.is_production,
+    )
+
+
 def deployment_args(settings: StackSettings, service_account_name: str) -> HardenedModelDeploymentArgs:
     """HardenedModelDeployment inputs for the stack's model."""
     model = settings.model
@@ -103,11 +122,13 @@ class SecureModelPlatform(pulumi.ComponentResource):
     """The whole platform for one stack.
 
     Outputs:
+        admission_namespace: Gatekeeper's namespace.
         namespace: the model namespace.
         service_account: the model's ServiceAccount.
         service_address: in-cluster address of the model API.
     """
 
+    admission_namespace: pulumi.Output[str]
     namespace: pulumi.Output[str]
     service_account: pulumi.Output[str]
     service_address: pulumi.Output[str]
@@ -116,6 +137,8 @@ class SecureModelPlatform(pulumi.ComponentResource):
         super().__init__(f"{TYPE_PREFIX}:platform:SecureModelPlatform", name, None, opts)
         model_name = settings.model.name
 
+        # Admission first: the model's workload is judged by the constraints when it is created.
+        admission = AdmissionControl("admission", admission_args(settings), pulumi.ResourceOptions(parent=self))
         namespace = IsolatedNamespace(
             settings.namespace.name, namespace_args(settings), pulumi.ResourceOptions(parent=self)
         )
@@ -133,14 +156,16 @@ class SecureModelPlatform(pulumi.ComponentResource):
         workload = HardenedModelDeployment(
             model_name,
             deployment_args(settings, service_account_name=model_name),
-            pulumi.ResourceOptions(parent=self, depends_on=[namespace, identity]),
+            pulumi.ResourceOptions(parent=self, depends_on=[namespace, identity, admission]),
         )
 
+        self.admission_namespace = admission.namespace
         self.namespace = namespace.namespace_name
         self.service_account = identity.service_account_name
         self.service_address = workload.service_address
         self.register_outputs(
             {
+                "admission_namespace": self.admission_namespace,
                 "namespace": self.namespace,
                 "service_account": self.service_account,
                 "service_address": self.service_address,

@@ -39,7 +39,10 @@ from components.formats import (
 )
 
 __all__ = [
+    "AdmissionSettings",
+    "EnforcementAction",
     "Environment",
+    "FailurePolicy",
     "SettingsError",
     "StackSettings",
     "load_settings",
@@ -288,6 +291,33 @@ class Rbac(_Model):
     auditor_groups: list[GroupName] = Field(default_factory=list, alias="auditorGroups")
 
 
+class EnforcementAction(StrEnum):
+    """What Gatekeeper does with a violation: refuse it, or only report it."""
+
+    DENY = "deny"
+    WARN = "warn"
+    DRYRUN = "dryrun"
+
+
+class FailurePolicy(StrEnum):
+    """What the API server does when Gatekeeper's webhook cannot answer."""
+
+    FAIL = "Fail"
+    IGNORE = "Ignore"
+
+
+class AdmissionSettings(_Model):
+    """OPA Gatekeeper: the webhook, and the constraints on the model namespaces."""
+
+    enforcement_action: EnforcementAction = Field(default=EnforcementAction.DENY, alias="enforcementAction")
+    failure_policy: FailurePolicy = Field(default=FailurePolicy.FAIL, alias="failurePolicy")
+    replicas: int = Field(default=3, strict=True, ge=1)
+    namespace: DnsLabel = "gatekeeper-system"
+    exempt_namespaces: list[DnsLabel] = Field(default_factory=list, alias="exemptNamespaces")
+    exempt_images: list[DigestImage] = Field(default_factory=list, alias="exemptImages")
+    audit_interval_seconds: int = Field(default=60, strict=True, ge=10, le=3600, alias="auditIntervalSeconds")
+
+
 class ClusterDns(_Model):
     """Where cluster DNS runs; the only egress every model namespace gets."""
 
@@ -307,6 +337,7 @@ class StackSettings(_Model):
     namespace: NamespaceSettings = NamespaceSettings()
     rbac: Rbac = Rbac()
     cluster_dns: ClusterDns = Field(default=ClusterDns(), alias="clusterDns")
+    admission: AdmissionSettings = AdmissionSettings()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StackSettings:
@@ -318,7 +349,18 @@ class StackSettings(_Model):
                 raise _KeyedError("model.replicas", "production stacks need at least 2 replicas")
             if self.model.autoscaling.enabled and self.model.autoscaling.min_replicas < 2:
                 raise _KeyedError("model.autoscaling.minReplicas", "production stacks need at least 2 replicas")
+            self._admission_fails_closed()
         return self
+
+    def _admission_fails_closed(self) -> None:
+        """Production never loosens admission: violations are refused, an outage refuses too."""
+        admission = self.admission
+        if admission.enforcement_action is not EnforcementAction.DENY:
+            raise _KeyedError("admission.enforcementAction", "production stacks must use deny")
+        if admission.failure_policy is not FailurePolicy.FAIL:
+            raise _KeyedError("admission.failurePolicy", "production stacks must fail closed (Fail)")
+        if admission.replicas < 2:
+            raise _KeyedError("admission.replicas", "production stacks need at least 2 webhook replicas")
 
     @property
     def pod_security_version(self) -> str:

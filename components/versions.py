@@ -1,11 +1,31 @@
 """Every pinned version the platform deploys, in one place.
 
-Bump a version here and nowhere else; the renderer and the tests read the same constants.
+Bump a version here and nowhere else; the components, the renderer and the tests read the same
+constants. Chart versions are exact (never a range), so `pulumi preview` shows an upgrade as a diff.
 """
 
 from __future__ import annotations
 
-__all__ = ["POD_SECURITY_LEVEL"]
+from dataclasses import dataclass
+
+__all__ = ["GATEKEEPER", "POD_SECURITY_LEVEL", "HelmChart"]
 
 POD_SECURITY_LEVEL = "restricted"
 """Pod Security Standards level enforced, audited and warned on in every model namespace."""
+
+
+@dataclass(frozen=True)
+class HelmChart:
+    """A Helm chart pinned to one version, and the repository it comes from."""
+
+    name: str
+    version: str
+    repository: str
+
+
+GATEKEEPER = HelmChart(
+    name="gatekeeper",
+    version="3.23.0",
+    repository="https://open-policy-agent.github.io/gatekeeper/charts",
+)
+"""OPA Gatekeeper: ConstraintTemplates v1 with Rego v1 `code` sources and ExpansionTemplates."""

@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-__all__ = ["CrdCatalog", "CrdValidationError"]
+__all__ = ["CrdCatalog", "CrdValidationError", "constraint_crd"]
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -49,6 +49,92 @@ def _strict(schema: Any) -> Any:
     return result
 
 
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_LABEL_SELECTOR = {
+    "type": "object",
+    "properties": {
+        "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "matchExpressions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["key", "operator"],
+                "properties": {
+                    "key": {"type": "string"},
+                    "operator": {"type": "string", "enum": ["In", "NotIn", "Exists", "DoesNotExist"]},
+                    "values": _STRINGS,
+                },
+            },
+        },
+    },
+}
+# The shared part of every Constraint kind, as Gatekeeper generates it from a template.
+_CONSTRAINT_MATCH = {
+    "type": "object",
+    "properties": {
+        "kinds": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"apiGroups": _STRINGS, "kinds": _STRINGS}},
+        },
+        "scope": {"type": "string", "enum": ["*", "Cluster", "Namespaced"]},
+        "namespaces": _STRINGS,
+        "excludedNamespaces": _STRINGS,
+        "labelSelector": _LABEL_SELECTOR,
+        "namespaceSelector": _LABEL_SELECTOR,
+        "name": {"type": "string"},
+        "source": {"type": "string", "enum": ["All", "Generated", "Original"]},
+    },
+}
+
+
+def constraint_crd(template: dict[str, Any]) -> dict[str, Any]:
+    """The CRD Gatekeeper generates for a ConstraintTemplate's kind (cluster-scoped, v1beta1).
+
+    Gatekeeper publishes no static CRD for Constraint kinds: it builds one per template, with the
+    shared `match`/`enforcementAction` fields and the template's schema for `spec.parameters`.
+    """
+    names = template["spec"]["crd"]["spec"]["names"]
+    parameters = ((template["spec"]["crd"]["spec"].get("validation") or {}).get("openAPIV3Schema")) or {
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": True,
+    }
+    schema = {
+        "type": "object",
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "enforcementAction": {"type": "string"},
+                    "scopedEnforcementActions": {
+                        "type": "array",
+                        "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                    },
+                    "match": _CONSTRAINT_MATCH,
+                    "parameters": parameters,
+                },
+            },
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        },
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{names['kind'].lower()}.constraints.gatekeeper.sh"},
+        "spec": {
+            "group": "constraints.gatekeeper.sh",
+            "names": {"kind": names["kind"]},
+            "scope": "Cluster",
+            "versions": [
+                {"name": version, "served": True, "schema": {"openAPIV3Schema": schema}}
+                for version in ("v1beta1", "v1alpha1", "v1")
+            ],
+        },
+    }
+
+
 @dataclass(frozen=True)
 class _Version:
     schema: dict[str, Any]
@@ -70,6 +156,14 @@ class CrdCatalog:
     def from_folder(cls, folder: Path) -> CrdCatalog:
         """Every CRD in the YAML files below `folder`."""
         return cls(sorted(folder.rglob("*.yaml")))
+
+    def with_constraint_kinds(self, templates: Iterable[dict[str, Any]]) -> CrdCatalog:
+        """A copy that also knows the Constraint kinds these ConstraintTemplates define."""
+        extended = CrdCatalog([])
+        extended._versions = dict(self._versions)
+        for template in templates:
+            extended._add(constraint_crd(template))
+        return extended
 
     def _add(self, crd: dict[str, Any]) -> None:
         spec = crd["spec"]

@@ -85,6 +85,7 @@ def _release_record(registration: Registration) -> dict[str, Any]:
     if repository:
         record["repository"] = repository
     record["values"] = inputs.pop("values", {})
+    inputs.pop("compat", None)  # an SDK-internal flag, not part of the release
     if inputs:
         record["inputs"] = inputs
     return record

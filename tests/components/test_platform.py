@@ -12,8 +12,12 @@ from tools.mock_engine import RecordingMocks, cli_config, run_with_mocks
 from tools.render import Rendered
 
 
-def registration(items: list[Rendered], type_token: str):
-    (match,) = [item.registration for item in items if item.registration.type == type_token]
+def registration(items: list[Rendered], type_token: str, name: str | None = None):
+    (match,) = [
+        item.registration
+        for item in items
+        if item.registration.type == type_token and name in (None, item.registration.name)
+    ]
     return match
 
 
@@ -33,20 +37,30 @@ def test_every_resource_hangs_under_the_platform(rendered, stack: str) -> None:
             assert "secureml:platform:SecureModelPlatform$" in item.registration.urn, item.registration.urn
 
 
-def test_only_production_protects_its_namespace(rendered) -> None:
+def test_only_production_protects_its_namespaces(rendered) -> None:
     for stack in STACKS:
-        options = registration(rendered[stack], "kubernetes:core/v1:Namespace").options
-        assert options.protect is (stack == "prod")
-        assert options.retain_on_delete is (stack == "prod")
+        model = registration(rendered[stack], "kubernetes:core/v1:Namespace", "fraud-model").options
+        assert model.protect is model.retain_on_delete is (stack == "prod")
+        admission = registration(rendered[stack], "kubernetes:core/v1:Namespace", "admission-namespace").options
+        assert admission.protect is (stack == "prod")
 
 
 def test_workload_waits_for_its_namespace_and_identity(rendered) -> None:
     items = rendered["prod"]
-    namespace_urn = registration(items, "kubernetes:core/v1:Namespace").urn
+    namespace_urn = registration(items, "kubernetes:core/v1:Namespace", "fraud-model").urn
     account_urn = registration(items, "kubernetes:core/v1:ServiceAccount").urn
     deployment = registration(items, "kubernetes:apps/v1:Deployment")
     assert namespace_urn in deployment.options.depends_on
     assert account_urn in deployment.options.depends_on
+
+
+def test_workload_is_created_only_once_every_constraint_exists(rendered) -> None:
+    items = rendered["prod"]
+    deployment = registration(items, "kubernetes:apps/v1:Deployment")
+    constraint_urns = {
+        item.registration.urn for item in items if item.registration.type.startswith("kubernetes:constraints.")
+    }
+    assert constraint_urns and constraint_urns <= set(deployment.options.depends_on)
 
 
 def test_environments_differ_in_availability(rendered) -> None:

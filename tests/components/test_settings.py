@@ -46,6 +46,14 @@ def test_minimal_config_gets_the_hardened_defaults() -> None:
     assert settings.model.port >= 1024
     assert settings.pod_security_version == "v1.33"
     assert settings.namespace.quota.persistent_volume_claims == 0
+    assert settings.admission.enforcement_action == "deny" and settings.admission.failure_policy == "Fail"
+    assert settings.admission.exempt_images == []
+
+
+def test_loosened_admission_is_accepted_outside_production() -> None:
+    loose = with_change("admission", {"enforcementAction": "warn", "failurePolicy": "Ignore", "replicas": 1})
+    admission = parse(loose).admission
+    assert (admission.enforcement_action, admission.failure_policy, admission.replicas) == ("warn", "Ignore", 1)
 
 
 def test_config_of_other_namespaces_is_left_to_its_provider() -> None:
@@ -161,6 +169,17 @@ BAD_VALUES = [
     ("replicas", "replicas", 3, None),
     ("model.replicsa", "model.replicsa", 3, None),
     ("namespace.quota.cpu", "namespace.quota.cpu", "4", None),
+    ("admission.enforcementAction", "admission.enforcementAction", "audit", None),
+    ("admission.enforcementAction", "admission.enforcementAction", "warn", PROD),
+    ("admission.enforcementAction", "admission.enforcementAction", "dryrun", PROD),
+    ("admission.failurePolicy", "admission.failurePolicy", "fail", None),
+    ("admission.failurePolicy", "admission.failurePolicy", "Ignore", PROD),
+    ("admission.replicas", "admission.replicas", 0, None),
+    ("admission.replicas", "admission.replicas", 1, PROD),
+    ("admission.exemptImages[0]", "admission.exemptImages", ["docker.io/istio/proxyv2:1.31.1"], None),
+    ("admission.exemptNamespaces[0]", "admission.exemptNamespaces", ["Kube-System"], None),
+    ("admission.auditIntervalSeconds", "admission.auditIntervalSeconds", 1, None),
+    ("admission.webhookTimeout", "admission.webhookTimeout", 3, None),
 ]
 
 

@@ -18,6 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from components.naming import ISOLATION_LABEL
 from tests.conftest import STACKS
 from tools.crd_schema import CrdCatalog, CrdValidationError
 from tools.mock_engine import REPO_ROOT
@@ -128,8 +129,10 @@ def test_strict_kubernetes_schema_refuses_an_unknown_field(render_dirs: dict[str
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_custom_resources_pass_their_upstream_crd_schemas(render_dirs, crd_catalog: CrdCatalog, stack: str) -> None:
-    catalog = crd_catalog
-    for file, document in documents(render_dirs[stack]):
+    rendered = documents(render_dirs[stack])
+    templates = [document for _, document in rendered if document["kind"] == "ConstraintTemplate"]
+    catalog = crd_catalog.with_constraint_kinds(templates)
+    for file, document in rendered:
         try:
             kubernetes_validate.validate(document, kubernetes_version(stack), strict=True)
         except kubernetes_validate.SchemaNotFoundError:
@@ -166,7 +169,11 @@ def test_crd_validation_refuses_bad_custom_resources(crd_catalog: CrdCatalog) ->
 def test_every_model_namespace_has_quota_limits_and_default_deny(render_dirs: dict[str, Path]) -> None:
     for stack in STACKS:
         docs = [document for _, document in documents(render_dirs[stack])]
-        namespaces = {d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"}
+        namespaces = {
+            d["metadata"]["name"]
+            for d in docs
+            if d["kind"] == "Namespace" and d["metadata"]["labels"].get(ISOLATION_LABEL) == "true"
+        }
         assert namespaces
         for namespace in namespaces:
             kinds = {d["kind"] for d in docs if d["metadata"].get("namespace") == namespace}

@@ -1,0 +1,251 @@
+"""AdmissionControl: OPA Gatekeeper installed fail-closed, with the project's policies enforced.
+
+Order matters and is expressed with real dependencies, never sleeps:
+
+1. Gatekeeper's namespace (PSA `restricted`: Gatekeeper's own pods meet it) and its Helm
+   release, which installs the CRDs and a webhook that waits until it answers.
+2. One ConstraintTemplate per folder under `policies/` (the Rego is read from there, never
+   written in Python). Each carries the provider's `pulumi.com/waitFor` annotation on
+   `.status.created`, so Pulumi waits until Gatekeeper has generated the constraint's CRD.
+3. ExpansionTemplates, so that Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and
+   CronJobs are judged as the Pods they would create: a bad Deployment is refused at apply
+   time instead of leaving a rollout waiting for Pods that never come.
+4. One Constraint per template, scoped to the model namespaces by the isolation label that
+   IsolatedNamespace sets, with the stack's enforcement action and parameters.
+
+In production the release and the templates are protected: deleting either would silently
+remove every constraint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.namespace import pod_security_labels
+from components.naming import ISOLATION_LABEL, MANAGED_BY, PART_OF, TYPE_PREFIX
+from components.options import child_options
+from components.versions import GATEKEEPER
+from components.workload import MIN_UID
+from policies import Policy, constraint, constraint_template, expansion_templates, load_policies
+
+__all__ = [
+    "ALWAYS_EXEMPT_NAMESPACES",
+    "IMAGE_EXEMPTIBLE_POLICIES",
+    "AdmissionControl",
+    "AdmissionControlArgs",
+    "constraint_parameters",
+    "gatekeeper_values",
+]
+
+ALWAYS_EXEMPT_NAMESPACES = ("kube-system",)
+"""Namespaces the webhook never judges (besides Gatekeeper's own): a fail-closed webhook that
+is down must not stop the control plane's own add-ons from restarting."""
+
+IMAGE_EXEMPTIBLE_POLICIES = frozenset(
+    {
+        "deny-low-user-and-group-ids",
+        "deny-missing-resource-limits",
+        "deny-untrusted-registries",
+    }
+)
+"""The only policies an exempted image (e.g. the mesh proxy, which runs as UID 1337 from the
+mesh's registry) is excused from. Privilege, escalation, capability, host and filesystem
+rules apply to every image without exception."""
+
+_WAIT_FOR_CRD = "jsonpath={.status.created}=true"
+_ENFORCEMENT_ACTIONS = ("deny", "warn", "dryrun")
+_FAILURE_POLICIES = ("Fail", "Ignore")
+
+
+@dataclass(frozen=True)
+class AdmissionControlArgs:
+    """Inputs of AdmissionControl. Defaults are the fail-closed posture."""
+
+    registries: Sequence[str]
+    """Allowed image registry prefixes (matched on whole path segments)."""
+    pod_security_version: str
+    """Pinned Pod Security Standards version of Gatekeeper's namespace, e.g. "v1.33"."""
+    enforcement_action: str = "deny"
+    """What every constraint does with a violation: deny, warn or dryrun."""
+    failure_policy: str = "Fail"
+    """The webhook's failurePolicy: Fail (closed) or Ignore (open)."""
+    replicas: int = 3
+    """Webhook replicas; a PodDisruptionBudget keeps all but one through a drain."""
+    namespace: str = "gatekeeper-system"
+    """Gatekeeper's namespace."""
+    exempt_namespaces: Sequence[str] = ()
+    """More namespaces the webhook skips (mesh and runtime system namespaces)."""
+    exempt_images: Sequence[str] = ()
+    """Exact, digest-pinned images excused from IMAGE_EXEMPTIBLE_POLICIES only."""
+    audit_interval_seconds: int = 60
+    """How often Gatekeeper audits existing objects against the constraints."""
+    model_namespace_labels: Mapping[str, str] = field(default_factory=lambda: {ISOLATION_LABEL: "true"})
+    """Labels selecting the namespaces the constraints apply to."""
+    protect: bool = False
+    """Protect the release and the templates from deletion (production)."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.registries:
+            problems.append("registries must name at least one registry")
+        if self.enforcement_action not in _ENFORCEMENT_ACTIONS:
+            problems.append(f"enforcement_action must be one of {_ENFORCEMENT_ACTIONS}")
+        if self.failure_policy not in _FAILURE_POLICIES:
+            problems.append(f"failure_policy must be one of {_FAILURE_POLICIES}")
+        if self.replicas < 1:
+            problems.append("replicas must be >= 1")
+        if not self.model_namespace_labels:
+            problems.append("model_namespace_labels must not be empty (it would match every namespace)")
+        if problems:
+            raise ValueError("AdmissionControlArgs: " + "; ".join(problems))
+
+
+def exempt_namespaces(args: AdmissionControlArgs) -> list[str]:
+    """Namespaces the webhook skips, besides Gatekeeper's own (the chart excludes that one)."""
+    return sorted({*ALWAYS_EXEMPT_NAMESPACES, *args.exempt_namespaces} - {args.namespace})
+
+
+def gatekeeper_values(args: AdmissionControlArgs) -> dict[str, Any]:
+    """Helm values of the Gatekeeper chart: fail-closed, highly available, audited."""
+    skipped = exempt_namespaces(args)
+    requests = {"cpu": "100m", "memory": "512Mi"}
+    return {
+        "replicas": args.replicas,
+        "validatingWebhookFailurePolicy": args.failure_policy,
+        "validatingWebhookTimeoutSeconds": 3,
+        # The webhook's namespaceSelector leaves these out entirely, so an outage cannot block them.
+        "validatingWebhookExemptNamespacesLabels": {"kubernetes.io/metadata.name": skipped},
+        "enableGeneratorResourceExpansion": True,
+        "auditInterval": args.audit_interval_seconds,
+        "disableAudit": False,
+        "logDenies": True,
+        # No mutation is used: fewer webhooks, less that can rewrite a workload.
+        "disableMutation": True,
+        "enableRuntimeDefaultSeccompProfile": True,
+        "pdb": {"controllerManager": {"minAvailable": max(args.replicas - 1, 1)}},
+        "controllerManager": {
+            "exemptNamespaces": skipped,
+            "resources": {"requests": requests, "limits": {"cpu": "1", "memory": "512Mi"}},
+        },
+        "audit": {"resources": {"requests": requests, "limits": {"cpu": "1", "memory": "512Mi"}}},
+        # We create and label the namespace ourselves; the label job would need cluster-wide rights.
+        "postInstall": {"labelNamespace": {"enabled": False}},
+        # Remove the webhooks before the pods on uninstall, so a fail-closed webhook with no
+        # server behind it cannot lock the cluster.
+        "preUninstall": {"deleteWebhookConfigurations": {"enabled": True}},
+    }
+
+
+def constraint_parameters(policy: Policy, args: AdmissionControlArgs) -> dict[str, Any] | None:
+    """spec.parameters of a policy's constraint, from the stack's settings (None: none needed)."""
+    accepted = set(policy.parameters_schema.get("properties", {}))
+    parameters: dict[str, Any] = {
+        "registries": list(args.registries),
+        "minUid": MIN_UID,
+        "minGid": MIN_UID,
+    }
+    if args.exempt_images and policy.name in IMAGE_EXEMPTIBLE_POLICIES:
+        parameters["exemptImages"] = list(args.exempt_images)
+    chosen = {key: value for key, value in parameters.items() if key in accepted}
+    return chosen or None
+
+
+class AdmissionControl(pulumi.ComponentResource):
+    """Gatekeeper (Helm), ConstraintTemplates, ExpansionTemplates and Constraints, in order.
+
+    Outputs:
+        namespace: Gatekeeper's namespace.
+        constraint_names: `Kind/name` of every constraint, for review.
+    """
+
+    namespace: pulumi.Output[str]
+    constraint_names: list[str]
+
+    def __init__(self, name: str, args: AdmissionControlArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TYPE_PREFIX}:admission:AdmissionControl", name, None, opts)
+        # Fixtures are a test concern (tests/policies requires them); installs need only the Rego.
+        policies = load_policies(require_fixtures=False)
+
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={
+                "name": args.namespace,
+                "labels": {
+                    "app.kubernetes.io/part-of": PART_OF,
+                    "app.kubernetes.io/managed-by": MANAGED_BY,
+                    **pod_security_labels(args.pod_security_version),
+                },
+            },
+            opts=child_options(self, opts, protect=args.protect),
+        )
+        release = k8s.helm.v3.Release(
+            f"{name}-gatekeeper",
+            name="gatekeeper",
+            chart=GATEKEEPER.name,
+            version=GATEKEEPER.version,
+            repository_opts={"repo": GATEKEEPER.repository},
+            namespace=args.namespace,
+            create_namespace=False,
+            atomic=True,
+            cleanup_on_fail=True,
+            values=gatekeeper_values(args),
+            opts=child_options(self, opts, depends_on=[namespace], protect=args.protect),
+        )
+        templates = {
+            policy.kind: _custom_resource(
+                f"{name}-template-{policy.name}",
+                _with_wait_annotation(constraint_template(policy)),
+                child_options(self, opts, depends_on=[release], protect=args.protect),
+            )
+            for policy in policies
+        }
+        expansions = [
+            _custom_resource(
+                f"{name}-{document['metadata']['name']}", document, child_options(self, opts, depends_on=[release])
+            )
+            for document in expansion_templates()
+        ]
+        match = {"namespaceSelector": {"matchLabels": dict(args.model_namespace_labels)}}
+        self.constraint_names = []
+        for policy in policies:
+            document = constraint(
+                policy,
+                parameters=constraint_parameters(policy, args),
+                enforcement_action=args.enforcement_action,
+                match={"kinds": [dict(kind) for kind in policy.match_kinds], **match},
+            )
+            _custom_resource(
+                f"{name}-constraint-{policy.name}",
+                document,
+                child_options(self, opts, depends_on=[templates[policy.kind], *expansions]),
+            )
+            self.constraint_names.append(f"{policy.kind}/{document['metadata']['name']}")
+
+        self.namespace = namespace.metadata.name
+        self.register_outputs({"namespace": self.namespace, "constraint_names": self.constraint_names})
+
+
+def _custom_resource(
+    logical_name: str, document: Mapping[str, Any], opts: pulumi.ResourceOptions
+) -> k8s.apiextensions.CustomResource:
+    """A custom resource from a manifest-shaped dict (apiVersion, kind, metadata, spec)."""
+    return k8s.apiextensions.CustomResource(
+        logical_name,
+        api_version=document["apiVersion"],
+        kind=document["kind"],
+        metadata=document["metadata"],
+        spec=document["spec"],
+        opts=opts,
+    )
+
+
+def _with_wait_annotation(document: dict[str, Any]) -> dict[str, Any]:
+    """Make the provider wait until Gatekeeper has created the constraint CRD of a template."""
+    metadata = dict(document["metadata"])
+    metadata["annotations"] = {**metadata.get("annotations", {}), "pulumi.com/waitFor": _WAIT_FOR_CRD}
+    return {**document, "metadata": metadata}

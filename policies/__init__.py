@@ -1,0 +1,359 @@
+"""Admission policy library: Gatekeeper ConstraintTemplates kept as files.
+
+Each policy lives in its own folder, named after what it forbids::
+
+    policies/<kebab-name>/
+        policy.yaml          kind, description, parameters (openAPIV3Schema), match_kinds
+        src.rego             Rego v1; package = lowercase kind; `violation contains {"msg": msg} if {...}`
+        fixtures/allowed/    objects the policy admits (one per file)
+        fixtures/denied/     objects the policy rejects (one per file)
+        fixtures/parameters.yaml   optional constraint parameters for the fixtures
+    policies/lib/<name>.rego shared Rego helpers, `package lib.<name>`
+
+A policy that writes `import data.lib.<name>` gets `lib/<name>.rego` (and the
+libs that one imports) as the `libs` of its ConstraintTemplate: Gatekeeper
+compiles libs next to the template and requires their packages to live under
+`lib.` (see the Rego driver of the constraint framework).
+
+The ConstraintTemplates are `templates.gatekeeper.sh/v1` and carry the Rego
+in `spec.targets[0].code[0]` as `{engine: Rego, source: {version: v1, rego,
+libs}}`. The legacy `spec.targets[].rego` / `spec.targets[].libs` fields are
+deliberately left out: the CRD lets Rego be given in one place only, and only
+the `code` form can say `version: v1` (the legacy field is parsed as Rego v0
+first).
+
+This module is pure Python (PyYAML only, no Pulumi) so that the Pulumi
+components, the offline checker and the tests share it. The folder holds
+data files only besides this module.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "ADMISSION_TARGET",
+    "CONSTRAINT_API_VERSION",
+    "EXPANSION_API_VERSION",
+    "POLICY_DIR",
+    "TEMPLATE_API_VERSION",
+    "Policy",
+    "PolicyError",
+    "constraint",
+    "constraint_template",
+    "expansion_templates",
+    "load_policies",
+]
+
+POLICY_DIR = Path(__file__).resolve().parent
+ADMISSION_TARGET = "admission.k8s.gatekeeper.sh"
+TEMPLATE_API_VERSION = "templates.gatekeeper.sh/v1"
+# v1beta1 is served by the upstream CRD (v1alpha1 is the storage version);
+# both carry the same schema.
+EXPANSION_API_VERSION = "expansion.gatekeeper.sh/v1beta1"
+CONSTRAINT_API_VERSION = "constraints.gatekeeper.sh/v1beta1"
+
+_LIB_DIR_NAME = "lib"
+_NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_KIND_RE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+_PACKAGE_RE = re.compile(r"^package\s+([A-Za-z_][\w.]*)\s*$", re.MULTILINE)
+_LIB_IMPORT_RE = re.compile(r"^import\s+data\.lib\.([A-Za-z_]\w*)\b", re.MULTILINE)
+_VIOLATION_RE = re.compile(r"^violation\s+contains\s", re.MULTILINE)
+_FIXTURE_SUFFIXES = (".yaml", ".yml")
+
+# Workloads that Gatekeeper expands into a mock Pod, by pod template path.
+_EXPANSIONS: tuple[tuple[str, str, tuple[dict[str, Any], ...]], ...] = (
+    (
+        "expand-workloads",
+        "spec.template",
+        (
+            {"groups": ["apps"], "versions": ["v1"], "kinds": ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"]},
+            {"groups": ["batch"], "versions": ["v1"], "kinds": ["Job"]},
+            {"groups": [""], "versions": ["v1"], "kinds": ["ReplicationController"]},
+        ),
+    ),
+    (
+        "expand-cronjobs",
+        "spec.jobTemplate.spec.template",
+        ({"groups": ["batch"], "versions": ["v1"], "kinds": ["CronJob"]},),
+    ),
+)
+
+
+class PolicyError(ValueError):
+    """A policy folder is incomplete or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One admission policy, read from its folder.
+
+    Attributes:
+        name: folder name, kebab-case, saying what the policy forbids.
+        kind: the Constraint kind (CamelCase) the template defines.
+        description: what the policy forbids and why.
+        rego: the Rego v1 source of the template (src.rego).
+        libs: sources of the shared lib modules it imports, dependencies first.
+        parameters_schema: openAPIV3Schema of the constraint's spec.parameters.
+        match_kinds: the `spec.match.kinds` a constraint uses by default.
+    """
+
+    name: str
+    kind: str
+    description: str
+    rego: str
+    libs: tuple[str, ...]
+    parameters_schema: dict[str, Any]
+    match_kinds: tuple[dict[str, Any], ...]
+
+    @property
+    def directory(self) -> Path:
+        """The policy's folder."""
+        return POLICY_DIR / self.name
+
+    @property
+    def template_name(self) -> str:
+        """metadata.name of the ConstraintTemplate (Gatekeeper requires the lowercase kind)."""
+        return self.kind.lower()
+
+
+def load_policies(directory: Path | None = None, *, require_fixtures: bool = True) -> list[Policy]:
+    """Read and validate every policy folder, sorted by name.
+
+    Args:
+        directory: the policy library (defaults to this package's folder).
+        require_fixtures: also require fixtures/allowed and fixtures/denied to
+            hold at least one YAML file each.
+
+    Raises:
+        PolicyError: naming the folder and what is wrong with it.
+    """
+    root = Path(directory) if directory is not None else POLICY_DIR
+    lib_dir = root / _LIB_DIR_NAME
+    policies = [
+        _load_policy(folder, lib_dir, require_fixtures=require_fixtures)
+        for folder in sorted(root.iterdir())
+        if _is_policy_folder(folder)
+    ]
+    _check_unique_kinds(policies)
+    return policies
+
+
+def constraint_template(policy: Policy) -> dict[str, Any]:
+    """The `templates.gatekeeper.sh/v1` ConstraintTemplate for a policy."""
+    source: dict[str, Any] = {"version": "v1", "rego": policy.rego}
+    if policy.libs:
+        source["libs"] = list(policy.libs)
+    return {
+        "apiVersion": TEMPLATE_API_VERSION,
+        "kind": "ConstraintTemplate",
+        "metadata": {
+            "name": policy.template_name,
+            "annotations": {"description": policy.description},
+        },
+        "spec": {
+            "crd": {
+                "spec": {
+                    "names": {"kind": policy.kind},
+                    "validation": {"openAPIV3Schema": policy.parameters_schema},
+                },
+            },
+            "targets": [
+                {
+                    "target": ADMISSION_TARGET,
+                    "code": [{"engine": "Rego", "source": source}],
+                },
+            ],
+        },
+    }
+
+
+def expansion_templates() -> list[dict[str, Any]]:
+    """ExpansionTemplates that let Gatekeeper judge workloads as the Pods they create.
+
+    Deployments, StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers
+    and Jobs expand through `spec.template`; CronJobs through
+    `spec.jobTemplate.spec.template`. The generated resource is a v1 Pod, so
+    every constraint matching Pods judges the workload at apply time. No
+    enforcementAction is set: each constraint's own action applies.
+    """
+    return [
+        {
+            "apiVersion": EXPANSION_API_VERSION,
+            "kind": "ExpansionTemplate",
+            "metadata": {"name": name},
+            "spec": {
+                "applyTo": [dict(rule) for rule in apply_to],
+                "templateSource": source,
+                "generatedGVK": {"group": "", "version": "v1", "kind": "Pod"},
+            },
+        }
+        for name, source, apply_to in _EXPANSIONS
+    ]
+
+
+def constraint(
+    policy: Policy,
+    name: str | None = None,
+    *,
+    parameters: dict[str, Any] | None = None,
+    enforcement_action: str = "deny",
+    match: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A Constraint of the policy's kind (a convenience for tests and tools).
+
+    Args:
+        policy: the policy whose template defines the kind.
+        name: metadata.name; defaults to the policy's folder name.
+        parameters: spec.parameters (omitted when None).
+        enforcement_action: deny, dryrun or warn.
+        match: spec.match; defaults to `{"kinds": policy.match_kinds}`.
+    """
+    spec: dict[str, Any] = {
+        "enforcementAction": enforcement_action,
+        "match": match if match is not None else {"kinds": [dict(k) for k in policy.match_kinds]},
+    }
+    if parameters is not None:
+        spec["parameters"] = parameters
+    return {
+        "apiVersion": CONSTRAINT_API_VERSION,
+        "kind": policy.kind,
+        "metadata": {"name": name or policy.name},
+        "spec": spec,
+    }
+
+
+def _is_policy_folder(path: Path) -> bool:
+    return path.is_dir() and path.name != _LIB_DIR_NAME and not path.name.startswith((".", "_"))
+
+
+def _load_policy(folder: Path, lib_dir: Path, *, require_fixtures: bool) -> Policy:
+    name = folder.name
+    if not _NAME_RE.match(name):
+        raise PolicyError(f"{folder}: folder name must be kebab-case")
+    meta = _read_policy_yaml(folder / "policy.yaml")
+    rego = _read_text(folder / "src.rego")
+    kind = _require_kind(meta, folder)
+    _check_rego(rego, kind, folder)
+    if require_fixtures:
+        _check_fixtures(folder)
+    return Policy(
+        name=name,
+        kind=kind,
+        description=_require_str(meta, "description", folder),
+        rego=rego,
+        libs=_resolve_libs(rego, lib_dir, folder),
+        parameters_schema=_require_schema(meta, folder),
+        match_kinds=_require_match_kinds(meta, folder),
+    )
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise PolicyError(f"{path}: missing")
+    return path.read_text(encoding="utf-8")
+
+
+def _read_policy_yaml(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(_read_text(path))
+    if not isinstance(data, dict):
+        raise PolicyError(f"{path}: must be a mapping")
+    unknown = set(data) - {"kind", "description", "parameters", "match_kinds"}
+    if unknown:
+        raise PolicyError(f"{path}: unknown fields {sorted(unknown)}")
+    return data
+
+
+def _require_str(meta: dict[str, Any], field: str, folder: Path) -> str:
+    value = meta.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise PolicyError(f"{folder}/policy.yaml: `{field}` must be a non-empty string")
+    return value.strip()
+
+
+def _require_kind(meta: dict[str, Any], folder: Path) -> str:
+    kind = _require_str(meta, "kind", folder)
+    if not _KIND_RE.match(kind):
+        raise PolicyError(f"{folder}/policy.yaml: kind {kind!r} must be CamelCase")
+    return kind
+
+
+def _require_schema(meta: dict[str, Any], folder: Path) -> dict[str, Any]:
+    schema = meta.get("parameters")
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        raise PolicyError(f"{folder}/policy.yaml: `parameters` must be an openAPIV3Schema of type object")
+    return schema
+
+
+def _require_match_kinds(meta: dict[str, Any], folder: Path) -> tuple[dict[str, Any], ...]:
+    kinds = meta.get("match_kinds")
+    valid = (
+        isinstance(kinds, list)
+        and kinds
+        and all(
+            isinstance(k, dict)
+            and isinstance(k.get("apiGroups"), list)
+            and isinstance(k.get("kinds"), list)
+            and k["kinds"]
+            for k in kinds
+        )
+    )
+    if not valid:
+        raise PolicyError(f"{folder}/policy.yaml: `match_kinds` must list {{apiGroups, kinds}} entries")
+    return tuple(kinds)
+
+
+def _check_rego(rego: str, kind: str, folder: Path) -> None:
+    package = _package_of(rego)
+    if package != kind.lower():
+        raise PolicyError(f"{folder}/src.rego: package must be {kind.lower()!r}, found {package!r}")
+    if not _VIOLATION_RE.search(rego):
+        raise PolicyError(f"{folder}/src.rego: needs a Rego v1 `violation contains ...` rule")
+
+
+def _package_of(rego: str) -> str | None:
+    match = _PACKAGE_RE.search(rego)
+    return match.group(1) if match else None
+
+
+def _check_fixtures(folder: Path) -> None:
+    for outcome in ("allowed", "denied"):
+        fixtures = folder / "fixtures" / outcome
+        if not fixtures.is_dir() or not any(p.suffix in _FIXTURE_SUFFIXES for p in fixtures.iterdir()):
+            raise PolicyError(f"{fixtures}: needs at least one fixture")
+
+
+def _resolve_libs(rego: str, lib_dir: Path, folder: Path) -> tuple[str, ...]:
+    """Lib sources imported by `rego`, transitively, dependencies first."""
+    ordered: list[str] = []
+    seen: set[str] = set()
+
+    def visit(source: str, importer: Path) -> None:
+        for lib in _LIB_IMPORT_RE.findall(source):
+            if lib in seen:
+                continue
+            seen.add(lib)
+            path = lib_dir / f"{lib}.rego"
+            if not path.is_file():
+                raise PolicyError(f"{importer}: imports data.lib.{lib} but {path} is missing")
+            lib_source = path.read_text(encoding="utf-8")
+            if _package_of(lib_source) != f"lib.{lib}":
+                raise PolicyError(f"{path}: package must be lib.{lib}")
+            visit(lib_source, path)
+            ordered.append(lib_source)
+
+    visit(rego, folder / "src.rego")
+    return tuple(ordered)
+
+
+def _check_unique_kinds(policies: list[Policy]) -> None:
+    seen: dict[str, str] = {}
+    for policy in policies:
+        if policy.kind in seen:
+            raise PolicyError(f"kind {policy.kind} is used by both {seen[policy.kind]} and {policy.name}")
+        seen[policy.kind] = policy.name

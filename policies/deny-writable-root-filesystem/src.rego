@@ -1,0 +1,9 @@
+package k8sdenywritablerootfilesystem
+
+import data.lib.pods
+
+violation contains {"msg": msg} if {
+	some entry in pods.checked_containers
+	not pods.container_value(entry.container, "readOnlyRootFilesystem") == true
+	msg := sprintf("%s must set securityContext.readOnlyRootFilesystem: true", [pods.describe(entry)])
+}

@@ -1,0 +1,187 @@
+# Shared helpers for policies that judge pods.
+#
+# Shipped to Gatekeeper through the `libs` of each ConstraintTemplate that
+# imports it (`import data.lib.pods`). The object under review is normally a
+# Pod (workloads reach the policies as Pods through ExpansionTemplates), but
+# the pod template of the usual workload kinds is found as well, so a template
+# still judges something sensible where expansion is switched off.
+package lib.pods
+
+workload_kinds := {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"}
+
+obj := input.review.object
+
+# The pod spec of the object under review (undefined for non-pod objects).
+spec := obj.spec if obj.kind == "Pod"
+
+spec := obj.spec.template.spec if workload_kinds[obj.kind]
+
+spec := obj.spec.jobTemplate.spec.template.spec if obj.kind == "CronJob"
+
+# The pod metadata (labels, annotations) of the object under review.
+metadata := object.get(obj, "metadata", {}) if obj.kind == "Pod"
+
+metadata := object.get(obj.spec.template, "metadata", {}) if workload_kinds[obj.kind]
+
+metadata := object.get(obj.spec.jobTemplate.spec.template, "metadata", {}) if obj.kind == "CronJob"
+
+annotations := object.get(metadata, "annotations", {})
+
+# The pod-level securityContext ({} when absent).
+pod_context := ctx if {
+	ctx := spec.securityContext
+	is_object(ctx)
+} else := {}
+
+container_fields := {
+	"initContainers": "init container",
+	"containers": "container",
+	"ephemeralContainers": "ephemeral container",
+}
+
+# Every container of the pod, of the three lists, as {"label", "container"}.
+containers := [{"label": label, "container": c} |
+	label := container_fields[field]
+	some c in object.get(spec, field, [])
+]
+
+# The containers a policy judges: all of them except those whose image the
+# constraint exempts through the `exemptImages` parameter.
+checked_containers := [entry |
+	some entry in containers
+	not exempt_image(entry.container.image)
+]
+
+# A human-readable name for a container entry, e.g. `init container "setup"`.
+describe(entry) := sprintf(`%s "%s"`, [entry.label, entry.container.name])
+
+# The value of a securityContext field for a container: its own setting when
+# present (and not null), otherwise the pod-level one; undefined when neither.
+effective(c, field) := c.securityContext[field] if {
+	c.securityContext[field] != null
+} else := pod_context[field] if {
+	pod_context[field] != null
+}
+
+# A container's own securityContext field, undefined when absent or null.
+container_value(c, field) := c.securityContext[field] if {
+	c.securityContext[field] != null
+}
+
+# --- images -----------------------------------------------------------------
+
+exempt_patterns := object.get(input.parameters, "exemptImages", [])
+
+exempt_image(image) if {
+	some pattern in exempt_patterns
+	image_matches(image, pattern)
+}
+
+# An exemptImages entry ending in `*` is a plain string prefix of the image as
+# written (the convention of the gatekeeper-library). Any other entry is
+# compared as a reference: with a tag or digest it must equal the image;
+# without, it names a repository or a path prefix that the image's repository
+# must equal or continue at a `/` boundary.
+image_matches(image, pattern) if {
+	endswith(pattern, "*")
+	startswith(image, trim_suffix(pattern, "*"))
+}
+
+image_matches(image, pattern) if {
+	not endswith(pattern, "*")
+	pinned_pattern(pattern)
+	ref := parse_image(image)
+	want := parse_image(pattern)
+	ref.repository == want.repository
+	ref.tag == want.tag
+	ref.digest == want.digest
+}
+
+image_matches(image, pattern) if {
+	not endswith(pattern, "*")
+	not pinned_pattern(pattern)
+	repository_within(parse_image(image).repository, pattern)
+}
+
+pinned_pattern(pattern) if contains(pattern, "@")
+
+pinned_pattern(pattern) if {
+	parts := split(pattern, "/")
+	count(parts) > 1
+	contains(parts[count(parts) - 1], ":")
+}
+
+# True when a normalized repository lies within a registry/path prefix, on a
+# path-segment boundary: `reg.example/models` admits `reg.example/models` and
+# `reg.example/models/fraud`, not `reg.example/models-evil` nor
+# `reg.example/modelsx`. Hosts keep their port: `reg.example` does not admit
+# `reg.example:5000/x`.
+repository_within(repository, prefix) if {
+	want := normalize_prefix(prefix)
+	repository == want
+}
+
+repository_within(repository, prefix) if {
+	want := normalize_prefix(prefix)
+	startswith(repository, concat("", [want, "/"]))
+}
+
+# A prefix is written like an image repository. Its first segment is a
+# registry host when it looks like one; otherwise the prefix is a path on the
+# implied default registry (Docker Hub).
+normalize_prefix(prefix) := result if {
+	trimmed := trim_suffix(prefix, "/")
+	parts := split(trimmed, "/")
+	looks_like_host(parts[0])
+	result := concat("/", array.concat([canonical_host(parts[0])], array.slice(parts, 1, count(parts))))
+} else := concat("/", [default_registry, trim_suffix(prefix, "/")])
+
+default_registry := "docker.io"
+
+canonical_host(host) := default_registry if host == "index.docker.io"
+
+canonical_host(host) := host if host != "index.docker.io"
+
+looks_like_host(segment) if contains(segment, ".")
+
+looks_like_host(segment) if contains(segment, ":")
+
+looks_like_host(segment) if segment == "localhost"
+
+looks_like_host(segment) if lower(segment) != segment
+
+# Splits an image reference into {"repository", "tag", "digest"}. The
+# repository is normalized the way container runtimes resolve it: a missing
+# registry host means Docker Hub, and a single-segment Docker Hub name lives
+# under `library/`. Tag and digest are "" when absent.
+parse_image(image) := {"repository": repository, "tag": tag, "digest": digest} if {
+	name_digest := split_digest(image)
+	name_tag := split_tag(name_digest[0])
+	repository := normalize_name(name_tag[0])
+	tag := name_tag[1]
+	digest := name_digest[1]
+}
+
+split_digest(image) := [substring(image, 0, i), substring(image, i + 1, -1)] if {
+	i := indexof(image, "@")
+	i >= 0
+} else := [image, ""]
+
+split_tag(name) := [concat("/", array.concat(array.slice(parts, 0, last), [pieces[0]])), pieces[1]] if {
+	parts := split(name, "/")
+	last := count(parts) - 1
+	pieces := split(parts[last], ":")
+	count(pieces) == 2
+} else := [name, ""]
+
+normalize_name(name) := result if {
+	parts := split(name, "/")
+	count(parts) > 1
+	looks_like_host(parts[0])
+	result := concat("/", array.concat([canonical_host(parts[0])], array.slice(parts, 1, count(parts))))
+} else := concat("/", [default_registry, "library", name]) if {
+	not contains(name, "/")
+} else := concat("/", [default_registry, name])
+
+# True when the image carries a well-formed sha256 digest.
+has_valid_digest(image) if regex.match(`^sha256:[a-f0-9]{64}$`, parse_image(image).digest)

@@ -1,0 +1,152 @@
+"""Offline admission check: judge manifests with the project's Gatekeeper policies, as the cluster would.
+
+    python -m tools.policy check render/prod                 # a render: its own policies judge it
+    python -m tools.policy check --stack prod deploy/*.yaml  # any manifests, prod's policies
+    python -m tools.policy check path/to/pod.yaml            # no policies in the paths: prod's
+
+The ConstraintTemplates, Constraints and ExpansionTemplates come from `--stack` (rendered in
+memory), else from the paths themselves, else from the `prod` stack. Every other Kubernetes
+object in the paths is judged as a CREATE, workloads also as the Pods they would create. YAML
+that is not a Kubernetes object (stack files, CI config) is skipped, so the command can run on
+every YAML file of a repository.
+
+Constraints select model namespaces by label. A namespace whose Namespace object is in neither
+the paths nor the stack is treated as a model namespace (fail closed: an unknown namespace must
+not be a way around the check); `--unknown-namespaces skip` judges only known ones.
+
+Exit status: 0 when nothing is denied, 1 when any `deny` violation is found, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tools.policy_engine import PolicyEngine, PolicySet, PolicySetError, Report, engine_version, split_policy_objects
+
+__all__ = ["check", "load_manifests", "main"]
+
+_YAML_SUFFIXES = (".yaml", ".yml")
+_DEFAULT_STACK = "prod"
+
+
+class InputError(ValueError):
+    """The paths cannot be read as manifests."""
+
+
+def _yaml_files(paths: Iterable[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file())
+        elif path.is_file():
+            yield path
+        else:
+            raise InputError(f"{path}: no such file or directory")
+
+
+def _is_kubernetes_object(document: Any) -> bool:
+    return isinstance(document, dict) and isinstance(document.get("apiVersion"), str) and "kind" in document
+
+
+def load_manifests(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """Every Kubernetes object in the YAML files under `paths` (Lists are unpacked)."""
+    objects: list[dict[str, Any]] = []
+    for file in _yaml_files(paths):
+        try:
+            documents = list(yaml.safe_load_all(file.read_text(encoding="utf-8")))
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            raise InputError(f"{file}: not valid YAML ({error})") from None
+        for document in documents:
+            if not _is_kubernetes_object(document):
+                continue
+            if document["kind"].endswith("List") and isinstance(document.get("items"), list):
+                objects.extend(item for item in document["items"] if _is_kubernetes_object(item))
+            else:
+                objects.append(document)
+    return objects
+
+
+def _stack_objects(stack: str) -> list[dict[str, Any]]:
+    from tools.render import render_objects
+
+    return render_objects(stack)
+
+
+def _namespaces(objects: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in objects if o.get("kind") == "Namespace" and o.get("apiVersion") == "v1"}
+
+
+def _assumed_model_namespaces(
+    reviewed: list[dict[str, Any]], known: dict[str, dict[str, Any]], policy_set: PolicySet
+) -> list[dict[str, Any]]:
+    """Namespace objects for namespaces nobody described, labelled as the constraints select."""
+    labels: dict[str, str] = {}
+    for constraint in policy_set.constraints:
+        labels.update((constraint.match.get("namespaceSelector") or {}).get("matchLabels") or {})
+    missing = {
+        (o.get("metadata") or {}).get("namespace")
+        for o in reviewed
+        if (o.get("metadata") or {}).get("namespace") not in (None, "", *known)
+    }
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+        for name in sorted(missing)
+    ]
+
+
+def check(paths: list[Path], stack: str | None = None, assume_unknown_are_model: bool = True) -> Report:
+    """Judge the Kubernetes objects under `paths`; see the module docstring for the policy source."""
+    found = load_manifests(paths)
+    policy_set, reviewed = split_policy_objects(found)
+    context: list[dict[str, Any]] = []
+    if stack is not None or not policy_set.constraints:
+        stack_policies, context = split_policy_objects(_stack_objects(stack or _DEFAULT_STACK))
+        policy_set = stack_policies
+    if not reviewed:
+        raise InputError("no Kubernetes objects to check in the given paths")
+    known = _namespaces([*context, *reviewed])
+    extra = _assumed_model_namespaces(reviewed, known, policy_set) if assume_unknown_are_model else []
+    engine = PolicyEngine(policy_set)
+    return engine.review(reviewed, namespaces=[*known.values(), *extra])
+
+
+def _print_report(report: Report) -> None:
+    for violation in report.violations:
+        print(violation.format())
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{report.summary()} [{engine_version()}]")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m tools.policy", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    check_parser = commands.add_parser("check", help="judge manifests with the admission policies")
+    check_parser.add_argument("paths", nargs="+", type=Path, help="YAML files or directories")
+    check_parser.add_argument("--stack", help="take the policies from this stack's render")
+    check_parser.add_argument(
+        "--unknown-namespaces",
+        choices=("model", "skip"),
+        default="model",
+        help="treat namespaces without a Namespace object as model namespaces (default) or skip them",
+    )
+    arguments = parser.parse_args(argv)
+    from components.settings import SettingsError
+
+    try:
+        report = check(arguments.paths, arguments.stack, arguments.unknown_namespaces == "model")
+    except (InputError, PolicySetError, SettingsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    _print_report(report)
+    return 1 if report.denied else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
