@@ -11,6 +11,17 @@ from components.admission import AdmissionControl, AdmissionControlArgs
 from components.identity import ModelIdentity, ModelIdentityArgs
 from components.namespace import DnsEndpoint, IsolatedNamespace, IsolatedNamespaceArgs
 from components.platform import SecureModelPlatform
+from components.runtime import AlertTarget, RuntimeDetection, RuntimeDetectionArgs
+from components.secrets import (
+    AwsSecretsManager,
+    GcpSecretManager,
+    ModelSecrets,
+    ModelSecretsArgs,
+    SecretItem,
+    SecretsOperator,
+    SecretsOperatorArgs,
+    VaultKubernetesAuth,
+)
 from components.settings import Environment, SettingsError, StackSettings, load_settings, parse_settings
 from components.workload import (
     AutoscalingPolicy,
@@ -24,10 +35,13 @@ from components.workload import (
 __all__ = [
     "AdmissionControl",
     "AdmissionControlArgs",
+    "AlertTarget",
     "AutoscalingPolicy",
+    "AwsSecretsManager",
     "ContainerResources",
     "DnsEndpoint",
     "Environment",
+    "GcpSecretManager",
     "HardenedModelDeployment",
     "HardenedModelDeploymentArgs",
     "IngressPeer",
@@ -35,10 +49,18 @@ __all__ = [
     "IsolatedNamespaceArgs",
     "ModelIdentity",
     "ModelIdentityArgs",
+    "ModelSecrets",
+    "ModelSecretsArgs",
     "NodePlacement",
+    "RuntimeDetection",
+    "RuntimeDetectionArgs",
+    "SecretItem",
+    "SecretsOperator",
+    "SecretsOperatorArgs",
     "SecureModelPlatform",
     "SettingsError",
     "StackSettings",
+    "VaultKubernetesAuth",
     "load_settings",
     "parse_settings",
 ]

@@ -1,10 +1,12 @@
 """SecureModelPlatform: one stack's hardened model-serving platform, composed in order.
 
-It turns validated StackSettings into the Args of each component: the isolated namespace
-first, then the model's identity and RBAC inside it, then the hardened model workload, which
-waits for admission control so that the constraints judge it when it is created.
-Later layers (admission control, mesh, runtime detection, secrets, supply chain, TLS) plug in
-here so their ordering lives in one place.
+It turns validated StackSettings into the Args of each component: admission control and the
+system add-ons (Falco runtime detection, External Secrets Operator) first, then the isolated
+namespace, the model's identity and RBAC inside it, the model's SecretStore and ExternalSecrets,
+and last the hardened model workload, which waits for admission control (so the constraints
+judge it) and for its secrets (so its pods start with their files). The add-ons' namespaces are
+system namespaces: they are exempt from the admission webhook. Later layers (mesh, supply
+chain, TLS) plug in here so their ordering lives in one place.
 """
 
 from __future__ import annotations
@@ -15,7 +17,18 @@ from components.admission import AdmissionControl, AdmissionControlArgs
 from components.identity import ModelIdentity, ModelIdentityArgs
 from components.namespace import DnsEndpoint, IsolatedNamespace, IsolatedNamespaceArgs
 from components.naming import TYPE_PREFIX
-from components.settings import Quota, StackSettings
+from components.runtime import AlertTarget, RuntimeDetection, RuntimeDetectionArgs
+from components.secrets import (
+    AwsSecretsManager,
+    GcpSecretManager,
+    ModelSecrets,
+    ModelSecretsArgs,
+    SecretItem,
+    SecretsOperator,
+    SecretsOperatorArgs,
+    VaultKubernetesAuth,
+)
+from components.settings import AlertOutput, Quota, SecretProvider, StackSettings
 from components.workload import (
     AutoscalingPolicy,
     ContainerResources,
@@ -25,7 +38,14 @@ from components.workload import (
     NodePlacement,
 )
 
-__all__ = ["SecureModelPlatform"]
+__all__ = [
+    "SecureModelPlatform",
+    "admission_args",
+    "deployment_args",
+    "model_secrets_args",
+    "runtime_args",
+    "system_namespaces",
+]
 
 
 def _quota_hard(quota: Quota) -> dict[str, str]:
@@ -61,6 +81,75 @@ def namespace_args(settings: StackSettings) -> IsolatedNamespaceArgs:
     )
 
 
+def system_namespaces(settings: StackSettings) -> list[str]:
+    """Namespaces of the add-ons the platform installs; the admission webhook skips them."""
+    namespaces = []
+    if settings.runtime.enabled:
+        namespaces.append(settings.runtime.namespace)
+    if settings.secrets.provider is not None:
+        namespaces.append(settings.secrets.namespace)
+    return namespaces
+
+
+def runtime_args(settings: StackSettings) -> RuntimeDetectionArgs:
+    """RuntimeDetection inputs: watch the model namespaces, run on the model node pool too."""
+    runtime = settings.runtime
+    alerts = runtime.alerts
+    pool = settings.model.node_pool
+    return RuntimeDetectionArgs(
+        model_namespaces=[settings.namespace.name],
+        namespace=runtime.namespace,
+        requests=runtime.requests.as_kubernetes(),
+        limits=runtime.limits.as_kubernetes(),
+        tolerations=[toleration.model_dump() for toleration in pool.tolerations] if pool else [],
+        allowed_processes=list(runtime.allowed_processes),
+        allowed_egress=list(runtime.allowed_egress),
+        alerts=(
+            None
+            if alerts.output is AlertOutput.NONE or alerts.secret_name is None
+            else AlertTarget(
+                output=alerts.output.value,
+                secret_name=alerts.secret_name,
+                secret_key=alerts.secret_key,
+                minimum_priority=alerts.minimum_priority.value,
+            )
+        ),
+        pod_security_version=settings.pod_security_version,
+        protect=settings.environment.is_production,
+    )
+
+
+def model_secrets_args(settings: StackSettings) -> ModelSecretsArgs | None:
+    """ModelSecrets inputs for the model namespace; None when the stack syncs no secrets."""
+    secrets = settings.secrets
+    if secrets.provider is None or not secrets.items:
+        return None
+    store: VaultKubernetesAuth | AwsSecretsManager | GcpSecretManager
+    if secrets.provider is SecretProvider.VAULT and secrets.vault:
+        vault = secrets.vault
+        store = VaultKubernetesAuth(
+            server=vault.server, role=vault.role, path=vault.path, auth_mount_path=vault.auth_mount_path
+        )
+    elif secrets.provider is SecretProvider.AWS and secrets.aws:
+        store = AwsSecretsManager(region=secrets.aws.region, role_arn=secrets.aws.role_arn)
+    elif secrets.provider is SecretProvider.GCP and secrets.gcp:
+        gcp = secrets.gcp
+        store = GcpSecretManager(
+            project_id=gcp.project_id,
+            service_account=gcp.service_account,
+            cluster_location=gcp.cluster_location,
+            cluster_name=gcp.cluster_name,
+        )
+    else:  # settings validation guarantees the provider's section
+        raise ValueError(f"secrets.{secrets.provider.value}: section missing")
+    return ModelSecretsArgs(
+        namespace=settings.namespace.name,
+        store=store,
+        items=[SecretItem(item.name, item.remote_key, list(item.properties)) for item in secrets.items],
+        refresh_interval=secrets.refresh_interval,
+    )
+
+
 def admission_args(settings: StackSettings) -> AdmissionControlArgs:
     """AdmissionControl inputs: the stack's registries, strictness and exemptions."""
     admission = settings.admission
@@ -71,14 +160,19 @@ def admission_args(settings: StackSettings) -> AdmissionControlArgs:
         failure_policy=admission.failure_policy.value,
         replicas=admission.replicas,
         namespace=admission.namespace,
-        exempt_namespaces=[settings.cluster_dns.namespace, *admission.exempt_namespaces],
+        exempt_namespaces=[settings.cluster_dns.namespace, *system_namespaces(settings), *admission.exempt_namespaces],
         exempt_images=list(admission.exempt_images),
         audit_interval_seconds=admission.audit_interval_seconds,
         protect=settings.environment.is_production,
     )
 
 
-def deployment_args(settings: StackSettings, service_account_name: str) -> HardenedModelDeploymentArgs:
+def deployment_args(
+    settings: StackSettings,
+    service_account_name: str,
+    secret_files: list[str] | None = None,
+    secrets_checksum: str | None = None,
+) -> HardenedModelDeploymentArgs:
     """HardenedModelDeployment inputs for the stack's model."""
     model = settings.model
     autoscaling = model.autoscaling
@@ -115,6 +209,8 @@ def deployment_args(settings: StackSettings, service_account_name: str) -> Harde
             else None
         ),
         env={"PORT": str(model.port)},
+        secret_files=list(secret_files or []),
+        secrets_checksum=secrets_checksum,
     )
 
 
@@ -139,6 +235,21 @@ class SecureModelPlatform(pulumi.ComponentResource):
 
         # Admission first: the model's workload is judged by the constraints when it is created.
         admission = AdmissionControl("admission", admission_args(settings), pulumi.ResourceOptions(parent=self))
+        if settings.runtime.enabled:
+            RuntimeDetection("runtime", runtime_args(settings), pulumi.ResourceOptions(parent=self))
+        operator = (
+            SecretsOperator(
+                "secrets",
+                SecretsOperatorArgs(
+                    namespace=settings.secrets.namespace,
+                    pod_security_version=settings.pod_security_version,
+                    protect=settings.environment.is_production,
+                ),
+                pulumi.ResourceOptions(parent=self),
+            )
+            if settings.secrets.provider is not None
+            else None
+        )
         namespace = IsolatedNamespace(
             settings.namespace.name, namespace_args(settings), pulumi.ResourceOptions(parent=self)
         )
@@ -153,10 +264,28 @@ class SecureModelPlatform(pulumi.ComponentResource):
             ),
             in_namespace,
         )
+        secrets_args = model_secrets_args(settings)
+        model_secrets = (
+            ModelSecrets(
+                f"{model_name}-secrets",
+                secrets_args,
+                pulumi.ResourceOptions(parent=self, depends_on=[namespace, operator]),
+            )
+            if secrets_args is not None and operator is not None
+            else None
+        )
         workload = HardenedModelDeployment(
             model_name,
-            deployment_args(settings, service_account_name=model_name),
-            pulumi.ResourceOptions(parent=self, depends_on=[namespace, identity, admission]),
+            deployment_args(
+                settings,
+                service_account_name=model_name,
+                secret_files=model_secrets.secret_names if model_secrets else None,
+                secrets_checksum=model_secrets.checksum if model_secrets else None,
+            ),
+            pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[namespace, identity, admission, *([model_secrets] if model_secrets else [])],
+            ),
         )
 
         self.admission_namespace = admission.namespace

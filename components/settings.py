@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -40,9 +41,13 @@ from components.formats import (
 
 __all__ = [
     "AdmissionSettings",
+    "AlertOutput",
     "EnforcementAction",
     "Environment",
     "FailurePolicy",
+    "RuntimeSettings",
+    "SecretProvider",
+    "SecretsSettings",
     "SettingsError",
     "StackSettings",
     "load_settings",
@@ -318,6 +323,168 @@ class AdmissionSettings(_Model):
     audit_interval_seconds: int = Field(default=60, strict=True, ge=10, le=3600, alias="auditIntervalSeconds")
 
 
+# --- runtime detection (Falco) ---------------------------------------------------------------
+
+
+class AlertOutput(StrEnum):
+    """Where Falcosidekick forwards Falco's alerts (besides its own log)."""
+
+    NONE = "none"
+    SLACK = "slack"
+    WEBHOOK = "webhook"
+
+
+class FalcoPriority(StrEnum):
+    """Falco rule priorities, lowest first; alerts below the chosen one are not forwarded."""
+
+    DEBUG = "debug"
+    INFORMATIONAL = "informational"
+    NOTICE = "notice"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+    ALERT = "alert"
+    EMERGENCY = "emergency"
+
+
+SecretKeyName = Annotated[str, Field(strict=True, pattern=r"^[-._a-zA-Z0-9]{1,253}$")]
+
+
+class AlertSettings(_Model):
+    """Falcosidekick's output. Its URL is read from an existing Kubernetes Secret, never from config."""
+
+    output: AlertOutput = AlertOutput.NONE
+    secret_name: DnsLabel | None = Field(default=None, alias="secretName")
+    secret_key: SecretKeyName = Field(default="url", alias="secretKey")
+    minimum_priority: FalcoPriority = Field(default=FalcoPriority.WARNING, alias="minimumPriority")
+
+    @model_validator(mode="after")
+    def _secret_named(self) -> AlertSettings:
+        if self.output is not AlertOutput.NONE and self.secret_name is None:
+            raise _KeyedError(
+                "runtime.alerts.secretName",
+                f"output {self.output.value} needs the name of the Secret (in Falco's namespace) holding its URL",
+            )
+        return self
+
+
+class RuntimeSettings(_Model):
+    """Falco runtime detection on every node, including the dedicated model node pool."""
+
+    enabled: bool = Field(default=True, strict=True)
+    namespace: DnsLabel = "falco"
+    requests: ResourceAmounts = ResourceAmounts(cpu="100m", memory="512Mi", ephemeralStorage="256Mi")
+    limits: ResourceAmounts = ResourceAmounts(cpu="1", memory="1Gi", ephemeralStorage="1Gi")
+    allowed_processes: list[Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9._+-]{1,15}$")]] = Field(
+        default_factory=lambda: ["python3", "gunicorn"], alias="allowedProcesses", min_length=1
+    )
+    allowed_egress: list[Cidr] = Field(default_factory=list, alias="allowedEgress")
+    alerts: AlertSettings = AlertSettings()
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> RuntimeSettings:
+        try:
+            _not_above(self.requests, self.limits, "requests must not exceed limits")
+        except ValueError as error:
+            raise _KeyedError("runtime.requests", str(error)) from None
+        return self
+
+
+# --- secrets (External Secrets Operator) ---------------------------------------------------
+
+
+class SecretProvider(StrEnum):
+    """The external secret store the model's secrets come from."""
+
+    VAULT = "vault"
+    AWS = "aws"
+    GCP = "gcp"
+
+
+_PATH = r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,252}$"
+_ROLE_ARN = r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,128}$"
+_GCP_PROJECT = r"[a-z][a-z0-9-]{4,28}[a-z0-9]"
+_GCP_SERVICE_ACCOUNT = rf"^{_GCP_PROJECT}@{_GCP_PROJECT}\.iam\.gserviceaccount\.com$"
+
+
+def _https_url(value: str) -> str:
+    if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?", value):
+        raise ValueError(f"expected an https:// URL of the Vault server (no path), got {value!r}")
+    return value
+
+
+class VaultSettings(_Model):
+    """HashiCorp Vault, KV engine, Kubernetes auth with a role bound to the store's ServiceAccount."""
+
+    server: Annotated[str, Field(strict=True), AfterValidator(_https_url)]
+    role: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_.-]{1,128}$")]
+    path: Annotated[str, Field(strict=True, pattern=_PATH)] = "secret"
+    auth_mount_path: Annotated[str, Field(strict=True, pattern=_PATH)] = Field(
+        default="kubernetes", alias="authMountPath"
+    )
+
+
+class AwsSettings(_Model):
+    """AWS Secrets Manager through IRSA: the store's ServiceAccount is annotated with the role."""
+
+    region: Annotated[str, Field(strict=True, pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")]
+    role_arn: Annotated[str, Field(strict=True, pattern=_ROLE_ARN)] = Field(alias="roleArn")
+
+
+class GcpSettings(_Model):
+    """GCP Secret Manager through GKE workload identity."""
+
+    project_id: Annotated[str, Field(strict=True, pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")] = Field(alias="projectID")
+    service_account: Annotated[str, Field(strict=True, pattern=_GCP_SERVICE_ACCOUNT)] = Field(alias="serviceAccount")
+    cluster_location: Annotated[str, Field(strict=True, pattern=r"^[a-z]+-[a-z]+[0-9](-[a-z])?$")] = Field(
+        alias="clusterLocation"
+    )
+    cluster_name: DnsLabel = Field(alias="clusterName")
+
+
+class ModelSecret(_Model):
+    """One Kubernetes Secret synced from the store and mounted as files into the model pod."""
+
+    name: DnsLabel
+    remote_key: Annotated[str, Field(strict=True, pattern=_PATH)] = Field(alias="remoteKey")
+    properties: list[SecretKeyName] = Field(min_length=1)
+
+
+def _duration(value: str) -> str:
+    if not re.fullmatch(r"([0-9]+h)?([0-9]+m)?([0-9]+s)?", value) or not value or value in ("0s", "0m", "0h"):
+        raise ValueError(f"expected a positive duration such as 1h or 15m, got {value!r}")
+    return value
+
+
+class SecretsSettings(_Model):
+    """External Secrets Operator: one SecretStore in the model namespace, one ExternalSecret per item."""
+
+    provider: SecretProvider | None = None
+    namespace: DnsLabel = "external-secrets"
+    refresh_interval: Annotated[str, Field(strict=True), AfterValidator(_duration)] = Field(
+        default="1h", alias="refreshInterval"
+    )
+    vault: VaultSettings | None = None
+    aws: AwsSettings | None = None
+    gcp: GcpSettings | None = None
+    items: list[ModelSecret] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _provider_configured(self) -> SecretsSettings:
+        if self.items and self.provider is None:
+            raise _KeyedError("secrets.provider", "items need a provider: vault, aws or gcp")
+        if self.provider is not None and getattr(self, self.provider.value) is None:
+            key = self.provider.value
+            raise _KeyedError(f"secrets.{key}", f"provider {key} needs its section secrets.{key}")
+        for other in SecretProvider:
+            if other is not self.provider and getattr(self, other.value) is not None:
+                raise _KeyedError(f"secrets.{other.value}", "set only the section of the chosen provider")
+        names = [item.name for item in self.items]
+        if len(set(names)) != len(names):
+            raise _KeyedError("secrets.items", "secret names must be unique")
+        return self
+
+
 class ClusterDns(_Model):
     """Where cluster DNS runs; the only egress every model namespace gets."""
 
@@ -338,6 +505,8 @@ class StackSettings(_Model):
     rbac: Rbac = Rbac()
     cluster_dns: ClusterDns = Field(default=ClusterDns(), alias="clusterDns")
     admission: AdmissionSettings = AdmissionSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
+    secrets: SecretsSettings = SecretsSettings()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StackSettings:
@@ -350,7 +519,17 @@ class StackSettings(_Model):
             if self.model.autoscaling.enabled and self.model.autoscaling.min_replicas < 2:
                 raise _KeyedError("model.autoscaling.minReplicas", "production stacks need at least 2 replicas")
             self._admission_fails_closed()
+            self._runtime_detection_reports()
+        if self.secrets.items and self.namespace.quota.secrets < len(self.secrets.items):
+            raise _KeyedError("namespace.quota.secrets", "the quota is below the number of secrets.items")
         return self
+
+    def _runtime_detection_reports(self) -> None:
+        """Production keeps Falco on and forwards its alerts somewhere a human reads them."""
+        if not self.runtime.enabled:
+            raise _KeyedError("runtime.enabled", "production stacks must run Falco")
+        if self.runtime.alerts.output is AlertOutput.NONE:
+            raise _KeyedError("runtime.alerts.output", "production stacks must forward alerts (slack or webhook)")
 
     def _admission_fails_closed(self) -> None:
         """Production never loosens admission: violations are refused, an outage refuses too."""
@@ -412,11 +591,39 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
     return location, message
 
 
-def parse_settings(raw: Mapping[str, Any], namespace: str) -> StackSettings:
+_SECRET_IN_CONFIG = (
+    "is a secret in the stack file, but every setting ends up in plain text in Kubernetes objects "
+    "(Pulumi state and the render); keep credentials in the external store (secrets.*) or in a "
+    "Kubernetes Secret referenced by name (runtime.alerts.secretName) and write this setting in plain text"
+)
+
+
+def _secure_path(value: Any, path: str) -> str | None:
+    """Path of the first `{secure: ...}` value below `value` (the CLI's view of an encrypted leaf)."""
+    if isinstance(value, Mapping):
+        if set(value) == {"secure"}:
+            return path
+        for key, item in value.items():
+            found = _secure_path(item, f"{path}.{key}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _secure_path(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def parse_settings(raw: Mapping[str, Any], namespace: str, secret_keys: Collection[str] = ()) -> StackSettings:
     """Validate a stack's config (keys `namespace:key`) into StackSettings or raise SettingsError.
 
     `namespace` is the Pulumi project name. Keys of other namespaces (`kubernetes:context`, ...)
-    belong to providers and are ignored.
+    belong to providers and are ignored. `secret_keys` are the full keys the engine marked
+    secret (`secure:` values): no setting of this project may be one, because none is a
+    credential and every one is written into Kubernetes objects; a secret given here would land
+    unencrypted in state and in the render, so it is refused, naming the key, before anything
+    is created. The secret's value never appears in the error.
     """
     values: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
@@ -427,7 +634,12 @@ def parse_settings(raw: Mapping[str, Any], namespace: str) -> StackSettings:
         if key not in _TOP_LEVEL_KEYS:
             problems.append((key, f"unknown key; expected one of {', '.join(sorted(_TOP_LEVEL_KEYS))}"))
             continue
-        values[key] = _decode(value)
+        decoded = _decode(value)
+        secure = _secure_path(decoded, key)
+        if full_key in secret_keys or secure:
+            problems.append((secure or key, _SECRET_IN_CONFIG))
+            continue
+        values[key] = decoded
     if not problems:
         try:
             return StackSettings.model_validate(values)
@@ -446,6 +658,16 @@ def _raw_pulumi_config() -> dict[str, Any]:
     return merged
 
 
+def _secret_config_keys(keys: Collection[str]) -> set[str]:
+    """The config keys the engine marked secret."""
+    from pulumi.runtime import config as runtime_config
+
+    return {key for key in keys if runtime_config.is_config_secret(key)} | set(
+        runtime_config.get_config_secret_keys_env()
+    )
+
+
 def load_settings() -> StackSettings:
     """Read and validate the current stack's config. Call before registering any resource."""
-    return parse_settings(_raw_pulumi_config(), namespace=pulumi.get_project())
+    raw = _raw_pulumi_config()
+    return parse_settings(raw, namespace=pulumi.get_project(), secret_keys=_secret_config_keys(raw))

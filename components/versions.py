@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["GATEKEEPER", "POD_SECURITY_LEVEL", "HelmChart"]
+__all__ = ["EXTERNAL_SECRETS", "FALCO", "GATEKEEPER", "POD_SECURITY_LEVEL", "HelmChart"]
 
 POD_SECURITY_LEVEL = "restricted"
 """Pod Security Standards level enforced, audited and warned on in every model namespace."""
@@ -29,3 +29,17 @@ GATEKEEPER = HelmChart(
     repository="https://open-policy-agent.github.io/gatekeeper/charts",
 )
 """OPA Gatekeeper: ConstraintTemplates v1 with Rego v1 `code` sources and ExpansionTemplates."""
+
+FALCO = HelmChart(
+    name="falco",
+    version="4.20.0",
+    repository="https://falcosecurity.github.io/charts",
+)
+"""Falco with the modern eBPF probe (least-privileged mode), `customRules` and Falcosidekick."""
+
+EXTERNAL_SECRETS = HelmChart(
+    name="external-secrets",
+    version="0.19.2",
+    repository="https://charts.external-secrets.io",
+)
+"""External Secrets Operator; serves `external-secrets.io/v1` SecretStore and ExternalSecret."""

@@ -7,6 +7,17 @@ project's baseline (non-root UID/GID >= 10001, read-only root filesystem with a 
 no service links, image by digest pulled every time, requests and limits including
 ephemeral-storage, three probes, spread over nodes and zones) and can be pinned to a dedicated,
 tainted node pool so a sensitive model shares no node with other workloads.
+
+Secrets reach the model only as read-only files: each named Kubernetes Secret (kept in sync by
+External Secrets) is a `secret` volume mounted at `/var/run/secrets/model/<name>/<key>`, mode
+0440 (readable by the pod's group, the fsGroup), never as environment variables (those leak into
+crash dumps, `/proc/<pid>/environ` and child processes). The kubelet refreshes the files when a
+Secret's value changes, so the server can rotate credentials by re-reading them. The pod
+template also carries `secrets-checksum`, a hash of the store and ExternalSecret specs: when
+*which* secrets are mounted, or from where, changes, the pods roll. We chose this over a
+reloader controller (which restarts on every value change) because it needs no extra
+cluster-wide controller with read access to every Secret; the price is that a value rotation
+does not restart the pods by itself.
 """
 
 from __future__ import annotations
@@ -23,6 +34,9 @@ from components.options import child_options
 
 __all__ = [
     "MIN_UID",
+    "SECRETS_CHECKSUM_ANNOTATION",
+    "SECRET_FILE_MODE",
+    "SECRET_MOUNT_ROOT",
     "AutoscalingPolicy",
     "ContainerResources",
     "HardenedModelDeployment",
@@ -36,6 +50,12 @@ MIN_UID = 10001
 
 _RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
 _TMP_VOLUME = "tmp"
+SECRET_MOUNT_ROOT = "/var/run/secrets/model"
+"""Folder under which each mounted Secret gets its own read-only folder."""
+SECRET_FILE_MODE = 0o440
+"""Mode of mounted secret files: owner and group (the pod's fsGroup) may read, nobody writes."""
+SECRETS_CHECKSUM_ANNOTATION = "secure-model-serving/secrets-checksum"
+"""Pod-template annotation whose change rolls the pods when the mounted secrets change."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +126,10 @@ class HardenedModelDeploymentArgs:
     """Pin the pods to a dedicated, tainted node pool."""
     env: dict[str, str] = field(default_factory=dict)
     """Plain (non-secret) environment of the model container."""
+    secret_files: list[str] = field(default_factory=list)
+    """Kubernetes Secrets mounted read-only at SECRET_MOUNT_ROOT/<name>; never as env vars."""
+    secrets_checksum: str | None = None
+    """Changes when the mounted secrets' definitions change; set on the pod template to roll it."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -129,6 +153,11 @@ class HardenedModelDeploymentArgs:
             missing = [name for name in _RESOURCE_NAMES if name not in amounts]
             if missing:
                 problems.append(f"resources.{kind} must set {missing}")
+        for secret in self.secret_files:
+            if not is_dns_label(secret) or len(secret) > 56:
+                problems.append(f"secret_files: {secret!r} must be a DNS label of at most 56 characters")
+        if len(set(self.secret_files)) != len(self.secret_files):
+            problems.append("secret_files must not repeat a secret")
         if self.autoscaling and self.autoscaling.max_replicas < self.autoscaling.min_replicas:
             problems.append("autoscaling.max_replicas must be >= min_replicas")
         if problems:
@@ -207,7 +236,13 @@ def pod_spec(args: HardenedModelDeploymentArgs, selector: dict[str, str]) -> dic
         "env": [{"name": key, "value": value} for key, value in sorted(args.env.items())],
         "resources": {"requests": dict(args.resources.requests), "limits": dict(args.resources.limits)},
         "securityContext": _container_security_context(args),
-        "volumeMounts": [{"name": _TMP_VOLUME, "mountPath": "/tmp"}],
+        "volumeMounts": [
+            {"name": _TMP_VOLUME, "mountPath": "/tmp"},
+            *(
+                {"name": f"secret-{secret}", "mountPath": f"{SECRET_MOUNT_ROOT}/{secret}", "readOnly": True}
+                for secret in args.secret_files
+            ),
+        ],
         **_probes(args),
     }
     return {
@@ -225,10 +260,26 @@ def pod_spec(args: HardenedModelDeploymentArgs, selector: dict[str, str]) -> dic
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container],
-        "volumes": [{"name": _TMP_VOLUME, "emptyDir": {"sizeLimit": args.tmp_size_limit}}],
+        "volumes": [
+            {"name": _TMP_VOLUME, "emptyDir": {"sizeLimit": args.tmp_size_limit}},
+            *(
+                {
+                    "name": f"secret-{secret}",
+                    "secret": {"secretName": secret, "defaultMode": SECRET_FILE_MODE, "optional": False},
+                }
+                for secret in args.secret_files
+            ),
+        ],
         "terminationGracePeriodSeconds": 30,
         **_scheduling(args, selector),
     }
+
+
+def _template_metadata(args: HardenedModelDeploymentArgs, labels: dict[str, str]) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"labels": labels}
+    if args.secrets_checksum:
+        metadata["annotations"] = {SECRETS_CHECKSUM_ANNOTATION: args.secrets_checksum}
+    return metadata
 
 
 def _ingress_peer(peer: IngressPeer) -> dict[str, Any]:
@@ -275,7 +326,7 @@ class HardenedModelDeployment(pulumi.ComponentResource):
                 "selector": {"matchLabels": selector},
                 # Surge first, never drop below the wanted count during a rollout.
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-                "template": {"metadata": {"labels": labels}, "spec": pod_spec(args, selector)},
+                "template": {"metadata": _template_metadata(args, labels), "spec": pod_spec(args, selector)},
             },
             # With an HPA the replica count is the autoscaler's; Pulumi must not fight it.
             opts=child_options(self, opts, ignore_changes=["spec.replicas"] if args.autoscaling else None),

@@ -35,7 +35,11 @@ def constraints(registrations: list[Registration]) -> list[Registration]:
 
 
 def release(registrations: list[Registration]) -> Registration:
-    (found,) = [item for item in registrations if item.type == "kubernetes:helm.sh/v3:Release"]
+    (found,) = [
+        item
+        for item in registrations
+        if item.type == "kubernetes:helm.sh/v3:Release" and item.inputs["chart"] == "gatekeeper"
+    ]
     return found
 
 

@@ -48,7 +48,7 @@ def test_only_production_protects_its_namespaces(rendered) -> None:
 def test_workload_waits_for_its_namespace_and_identity(rendered) -> None:
     items = rendered["prod"]
     namespace_urn = registration(items, "kubernetes:core/v1:Namespace", "fraud-model").urn
-    account_urn = registration(items, "kubernetes:core/v1:ServiceAccount").urn
+    account_urn = registration(items, "kubernetes:core/v1:ServiceAccount", "fraud-detector-identity-sa").urn
     deployment = registration(items, "kubernetes:apps/v1:Deployment")
     assert namespace_urn in deployment.options.depends_on
     assert account_urn in deployment.options.depends_on

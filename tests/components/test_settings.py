@@ -50,6 +50,34 @@ def test_minimal_config_gets_the_hardened_defaults() -> None:
     assert settings.admission.exempt_images == []
 
 
+def test_secure_defaults_of_runtime_and_secrets() -> None:
+    settings = parse(minimal())
+    assert settings.runtime.enabled and settings.runtime.allowed_processes == ["python3", "gunicorn"]
+    assert settings.runtime.allowed_egress == [] and settings.runtime.alerts.output == "none"
+    assert settings.secrets.provider is None and settings.secrets.items == []
+
+
+def test_each_provider_is_accepted_with_its_section() -> None:
+    gcp = {**GCP_WITHOUT_PROJECT, "projectID": "ml-prod-1234"}
+    aws = {"region": "eu-west-1", "roleArn": ROLE_ARN}
+    for provider, section in (("vault", VAULT), ("aws", aws), ("gcp", gcp)):
+        config = with_change("secrets", {"provider": provider, provider: section, "items": [SECRET_ITEM]})
+        assert parse(config).secrets.provider == provider
+
+
+def test_a_secret_setting_is_refused_without_showing_it() -> None:
+    nested = with_change("secrets", {"provider": "vault", "vault": {**VAULT, "role": {"secure": "v1:MARKER"}}})
+    with pytest.raises(SettingsError) as caught:
+        parse(nested)
+    assert f"{PROJECT}:secrets.vault.role: is a secret" in str(caught.value)
+    assert "MARKER" not in str(caught.value)
+    whole = with_change("secrets", {"provider": "vault", "vault": VAULT})
+    raw = cli_config(whole)[0]
+    with pytest.raises(SettingsError, match=f"{PROJECT}:secrets: is a secret"):
+        parse_settings(raw, namespace=PROJECT, secret_keys=[f"{PROJECT}:secrets"])
+    assert parse_settings(raw, namespace=PROJECT, secret_keys=["kubernetes:token"]).secrets.provider == "vault"
+
+
 def test_loosened_admission_is_accepted_outside_production() -> None:
     loose = with_change("admission", {"enforcementAction": "warn", "failurePolicy": "Ignore", "replicas": 1})
     admission = parse(loose).admission
@@ -87,6 +115,14 @@ def with_change(path: str, value: Any, base: dict[str, Any] | None = None) -> di
 _REMOVE = object()
 IMAGE = "registry.example.com/models/fraud" + DIGEST
 PROD = with_change("environment", "prod")
+ROLE_ARN = "arn:aws:iam::123456789012:role/fraud-secrets"
+VAULT = {"server": "https://vault.example.com", "role": "fraud-model"}
+SECRET_ITEM = {"name": "db", "remoteKey": "fraud/db", "properties": ["password"]}
+GCP_WITHOUT_PROJECT = {
+    "serviceAccount": "fraud-secrets@ml-prod-1234.iam.gserviceaccount.com",
+    "clusterLocation": "europe-west1",
+    "clusterName": "models",
+}
 
 BAD_VALUES = [
     # (config key reported, path to change, bad value, base)
@@ -180,6 +216,44 @@ BAD_VALUES = [
     ("admission.exemptNamespaces[0]", "admission.exemptNamespaces", ["Kube-System"], None),
     ("admission.auditIntervalSeconds", "admission.auditIntervalSeconds", 1, None),
     ("admission.webhookTimeout", "admission.webhookTimeout", 3, None),
+    ("secrets.provider", "secrets.provider", "azure", None),
+    ("secrets.provider", "secrets.items", [{"name": "db", "remoteKey": "db", "properties": ["password"]}], None),
+    ("secrets.vault", "secrets.provider", "vault", None),
+    ("secrets.vault.role", "secrets", {"provider": "vault", "vault": {"server": "https://vault.example.com"}}, None),
+    ("secrets.vault.server", "secrets", {"provider": "vault", "vault": {"server": "http://vault", "role": "r"}}, None),
+    ("secrets.aws.region", "secrets", {"provider": "aws", "aws": {"roleArn": ROLE_ARN}}, None),
+    ("secrets.aws.region", "secrets", {"provider": "aws", "aws": {"roleArn": ROLE_ARN, "region": "Europe"}}, None),
+    ("secrets.aws.roleArn", "secrets", {"provider": "aws", "aws": {"region": "eu-west-1", "roleArn": "admin"}}, None),
+    ("secrets.gcp.projectID", "secrets", {"provider": "gcp", "gcp": GCP_WITHOUT_PROJECT}, None),
+    (
+        "secrets.aws",
+        "secrets",
+        {"provider": "vault", "vault": VAULT, "aws": {"region": "eu-west-1", "roleArn": ROLE_ARN}},
+        None,
+    ),
+    ("secrets.refreshInterval", "secrets.refreshInterval", "0s", None),
+    ("secrets.items", "secrets", {"provider": "vault", "vault": VAULT, "items": [SECRET_ITEM, SECRET_ITEM]}, None),
+    (
+        "secrets.items[0].name",
+        "secrets",
+        {"provider": "vault", "vault": VAULT, "items": [{**SECRET_ITEM, "name": "DB"}]},
+        None,
+    ),
+    (
+        "secrets.items[0].properties",
+        "secrets",
+        {"provider": "vault", "vault": VAULT, "items": [{**SECRET_ITEM, "properties": []}]},
+        None,
+    ),
+    ("runtime.alerts.secretName", "runtime.alerts", {"output": "slack"}, None),
+    ("runtime.alerts.output", "runtime.alerts", {"output": "email", "secretName": "x"}, None),
+    ("runtime.alerts.output", "runtime.enabled", True, PROD),
+    ("runtime.enabled", "runtime.enabled", False, PROD),
+    ("runtime.allowedProcesses", "runtime.allowedProcesses", [], None),
+    ("runtime.allowedEgress[0]", "runtime.allowedEgress", ["10.0.0.1/8"], None),
+    ("runtime.requests", "runtime.requests", {"cpu": "4", "memory": "4Gi", "ephemeralStorage": "4Gi"}, None),
+    ("runtime.namespace", "runtime.namespace", "Falco", None),
+    ("runtime.alerts.url", "runtime.alerts", {"output": "slack", "url": "https://hooks.example.com/x"}, None),
 ]
 
 

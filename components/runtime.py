@@ -1,0 +1,235 @@
+"""RuntimeDetection: Falco on every node, with rules tuned to the model server, alerts via Falcosidekick.
+
+- Falco runs as a DaemonSet with the modern eBPF probe in least-privileged mode (a few
+  capabilities instead of a privileged container) and tolerates the dedicated model node pool's
+  taint, so the nodes that run the models are the ones watched.
+- Its namespace is a system namespace: it must allow privileged pods (PSA `enforce: privileged`,
+  with `restricted` audited so the exception stays visible) and the platform exempts it from
+  the admission webhook.
+- The model-serving rules live as data in `falco_rules.yaml` beside this module. The lists the
+  rules are scoped by (the model namespaces, the processes the model server may start, the
+  destinations it may reach) are filled from the stack's settings here, so the rules always
+  follow the namespaces that exist. Upstream lists are extended with `override: append`; the
+  process allow-list is the rule's `exceptions`, never a copy of an upstream rule.
+- Falcosidekick forwards alerts. Its Slack or webhook URL is read by the pod from an existing
+  Kubernetes Secret (`valueFrom.secretKeyRef`): the URL is never in config, state or the render.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from components.formats import is_dns_label
+from components.naming import MANAGED_BY, PART_OF, TYPE_PREFIX
+from components.options import child_options
+from components.versions import FALCO
+
+__all__ = [
+    "ALERT_OUTPUTS",
+    "RULES_FILE",
+    "UPSTREAM_RULESET_NAMES",
+    "RuntimeDetection",
+    "RuntimeDetectionArgs",
+    "falco_values",
+    "model_rules",
+]
+
+RULES_FILE = Path(__file__).with_name("falco_rules.yaml")
+"""The model-serving rules, kept as data."""
+
+UPSTREAM_RULESET_NAMES = frozenset(
+    {
+        "container",
+        "open_read",
+        "open_write",
+        "outbound",
+        "package_mgmt_binaries",
+        "package_mgmt_procs",
+        "sensitive_files",
+        "shell_binaries",
+        "spawned_process",
+    }
+)
+"""Macros and lists of Falco's upstream stable ruleset (`falco_rules.yaml`) that our rules use
+or extend. The chart loads that ruleset before `customRules`, so these names resolve."""
+
+ALERT_OUTPUTS = {"slack": "SLACK_WEBHOOKURL", "webhook": "WEBHOOK_ADDRESS"}
+"""Falcosidekick's environment variable holding each output's URL."""
+
+_MINIMUM_PRIORITY = {"slack": "SLACK_MINIMUMPRIORITY", "webhook": "WEBHOOK_MINIMUMPRIORITY"}
+
+_CONTROL_PLANE_TOLERATIONS = [
+    {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"},
+]
+"""Falco also watches control-plane nodes (the chart's own default, kept when we add ours)."""
+
+_FILLED_LISTS = ("model_serving_namespaces", "model_allowed_egress_cidrs")
+_PROCESS_RULE = "Unexpected process in model container"
+_PROCESS_EXCEPTION = "model_server_processes"
+_RULES_KEY = "model-serving-rules.yaml"
+
+
+@dataclass(frozen=True)
+class AlertTarget:
+    """Where Falcosidekick sends alerts; the URL stays in an existing Secret in Falco's namespace."""
+
+    output: str
+    """`slack` or `webhook`."""
+    secret_name: str
+    """Name of the Secret (in Falco's namespace) holding the URL."""
+    secret_key: str = "url"
+    """Key of the URL in that Secret."""
+    minimum_priority: str = "warning"
+    """Lowest Falco priority forwarded."""
+
+
+@dataclass(frozen=True)
+class RuntimeDetectionArgs:
+    """Inputs of RuntimeDetection. Defaults are the hardened posture."""
+
+    model_namespaces: Sequence[str]
+    """Namespaces the model-serving rules watch (at least one)."""
+    namespace: str = "falco"
+    """Falco's own namespace (privileged PSA, exempt from admission)."""
+    requests: dict[str, str] = field(
+        default_factory=lambda: {"cpu": "100m", "memory": "512Mi", "ephemeral-storage": "256Mi"}
+    )
+    """Resource requests of the Falco container."""
+    limits: dict[str, str] = field(default_factory=lambda: {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "1Gi"})
+    """Resource limits of the Falco container."""
+    tolerations: Sequence[dict[str, str]] = ()
+    """Taints of dedicated node pools to run on too (the model pool's)."""
+    allowed_processes: Sequence[str] = ("python3", "gunicorn")
+    """Process names the model container may start; anything else alerts."""
+    allowed_egress: Sequence[str] = ()
+    """CIDR blocks model containers may connect to (loopback and DNS always)."""
+    alerts: AlertTarget | None = None
+    """Falcosidekick's output; None keeps alerts in Falcosidekick's log only."""
+    pod_security_version: str = "latest"
+    """Pinned Pod Security Standards version of the namespace labels."""
+    protect: bool = False
+    """Protect the namespace and release from deletion (production)."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.model_namespaces:
+            problems.append("model_namespaces must name at least one namespace")
+        for name in (*self.model_namespaces, self.namespace):
+            if not is_dns_label(name):
+                problems.append(f"namespace {name!r} is not a DNS label")
+        if self.namespace in self.model_namespaces:
+            problems.append("Falco's namespace must not be a model namespace")
+        if not self.allowed_processes:
+            problems.append("allowed_processes must name the model server's processes")
+        if self.alerts is not None and self.alerts.output not in ALERT_OUTPUTS:
+            problems.append(f"alerts.output must be one of {sorted(ALERT_OUTPUTS)}")
+        for kind, amounts in (("requests", self.requests), ("limits", self.limits)):
+            if not {"cpu", "memory"} <= set(amounts):
+                problems.append(f"{kind} must set cpu and memory")
+        if problems:
+            raise ValueError("RuntimeDetectionArgs: " + "; ".join(problems))
+
+
+def model_rules(args: RuntimeDetectionArgs) -> list[dict[str, Any]]:
+    """The rules file's documents with the settings-driven lists and exception filled in."""
+    documents = copy.deepcopy(yaml.safe_load(RULES_FILE.read_text()))
+    fill = {
+        "model_serving_namespaces": sorted(args.model_namespaces),
+        "model_allowed_egress_cidrs": None,  # keep the file's loopback, add the allowed ones
+    }
+    for document in documents:
+        name = document.get("list")
+        if name in _FILLED_LISTS:
+            items = fill[name]
+            document["items"] = items if items is not None else [*document["items"], *args.allowed_egress]
+        if document.get("rule") == _PROCESS_RULE:
+            for exception in document["exceptions"]:
+                if exception["name"] == _PROCESS_EXCEPTION:
+                    exception["values"] = [[process] for process in args.allowed_processes]
+    return documents
+
+
+def falco_values(args: RuntimeDetectionArgs) -> dict[str, Any]:
+    """Helm values of the Falco chart."""
+    rules_text = yaml.safe_dump(model_rules(args), sort_keys=False, width=120)
+    sidekick_env: list[dict[str, Any]] = []
+    if args.alerts is not None:
+        sidekick_env = [
+            {
+                "name": ALERT_OUTPUTS[args.alerts.output],
+                "valueFrom": {"secretKeyRef": {"name": args.alerts.secret_name, "key": args.alerts.secret_key}},
+            },
+            {"name": _MINIMUM_PRIORITY[args.alerts.output], "value": args.alerts.minimum_priority},
+        ]
+    return {
+        "driver": {"kind": "modern_ebpf", "modernEbpf": {"leastPrivileged": True}},
+        "tolerations": [*_CONTROL_PLANE_TOLERATIONS, *(dict(item) for item in args.tolerations)],
+        "resources": {"requests": dict(args.requests), "limits": dict(args.limits)},
+        "customRules": {_RULES_KEY: rules_text},
+        "falco": {"json_output": True, "json_include_output_property": True},
+        "falcosidekick": {
+            "enabled": True,
+            "replicaCount": 2,
+            "webui": {"enabled": False},
+            "config": {"extraEnv": sidekick_env},
+            "resources": {
+                "requests": {"cpu": "50m", "memory": "64Mi"},
+                "limits": {"cpu": "200m", "memory": "128Mi"},
+            },
+        },
+    }
+
+
+class RuntimeDetection(pulumi.ComponentResource):
+    """Falco (Helm) and its namespace.
+
+    Outputs:
+        namespace: Falco's namespace.
+        release_name: the Helm release's name.
+    """
+
+    namespace: pulumi.Output[str]
+    release_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: RuntimeDetectionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TYPE_PREFIX}:runtime:RuntimeDetection", name, None, opts)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={
+                "name": args.namespace,
+                "labels": {
+                    "app.kubernetes.io/part-of": PART_OF,
+                    "app.kubernetes.io/managed-by": MANAGED_BY,
+                    # The eBPF probe needs host access no restricted pod has; audit keeps it visible.
+                    "pod-security.kubernetes.io/enforce": "privileged",
+                    "pod-security.kubernetes.io/enforce-version": args.pod_security_version,
+                    "pod-security.kubernetes.io/audit": "restricted",
+                    "pod-security.kubernetes.io/audit-version": args.pod_security_version,
+                },
+            },
+            opts=child_options(self, opts, protect=args.protect),
+        )
+        release = k8s.helm.v3.Release(
+            f"{name}-falco",
+            name="falco",
+            chart=FALCO.name,
+            version=FALCO.version,
+            repository_opts={"repo": FALCO.repository},
+            namespace=args.namespace,
+            create_namespace=False,
+            atomic=True,
+            cleanup_on_fail=True,
+            values=falco_values(args),
+            opts=child_options(self, opts, depends_on=[namespace], protect=args.protect),
+        )
+        self.namespace = namespace.metadata.name
+        self.release_name = release.name
+        self.register_outputs({"namespace": self.namespace, "release_name": self.release_name})
