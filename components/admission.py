@@ -48,14 +48,16 @@ is down must not stop the control plane's own add-ons from restarting."""
 
 IMAGE_EXEMPTIBLE_POLICIES = frozenset(
     {
+        "deny-lax-image-pull-policy",
         "deny-low-user-and-group-ids",
-        "deny-missing-resource-limits",
         "deny-untrusted-registries",
     }
 )
-"""The only policies an exempted image (e.g. the mesh proxy, which runs as UID 1337 from the
-mesh's registry) is excused from. Privilege, escalation, capability, host and filesystem
-rules apply to every image without exception."""
+"""The only policies an exempted image is excused from: exactly what the Istio proxy, as the
+mesh injects it, needs (UID/GID 1337, the mesh's own registry, the injector's default pull
+policy; tests/policies/test_attack_pods.py shows it is denied by these three and no other).
+An exemption names an exact digest, so the pull policy cannot swap the image. Privilege,
+escalation, capability, host and filesystem rules apply to every image without exception."""
 
 _WAIT_FOR_CRD = "jsonpath={.status.created}=true"
 _ENFORCEMENT_ACTIONS = ("deny", "warn", "dryrun")

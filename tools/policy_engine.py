@@ -29,6 +29,12 @@ Gatekeeper's own hook does it with `with input as`; rego-cpp mis-handles
 replacing the whole input, so only `input.parameters` is replaced).
 `hooks=False` evaluates one constraint per query instead, and the tests use
 it to cross-check the fast path.
+
+Failures fail closed. A query that errors, or whose output regopy cannot
+read (rego-cpp emits unescaped quotes when `sprintf` formats a local
+variable bound to a string literal), becomes a violation of the constraint
+concerned; on the fast path the group is re-run constraint by constraint so
+that the error lands on the constraint that caused it.
 """
 
 from __future__ import annotations
@@ -350,7 +356,8 @@ class PolicyEngine:
             report.objects += 1
             for subject in self._subjects(obj):
                 report.generated += subject.generated
-                if _ignored_namespace(subject.namespace, labels):
+                # A Namespace is judged by its own labels, as the webhook's namespaceSelector does.
+                if _ignored_namespace(_namespace_for_match(subject.obj, subject.namespace) or "", labels):
                     continue
                 report.violations.extend(self._judge(subject, labels, report, warned))
         return report
@@ -565,6 +572,8 @@ def _message(result: Any) -> str:
 
 def _validate_parameters(constraint: Constraint, template: Template) -> None:
     """Check parameters against the template schema, as the constraint CRD would."""
+    if not isinstance(constraint.parameters, Mapping):
+        raise PolicySetError(f"constraint {constraint.kind}/{constraint.name}: spec.parameters must be an object")
     if not template.parameters_schema:
         return
     try:

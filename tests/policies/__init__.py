@@ -1,0 +1,1 @@
+"""Tests of the admission policy library (policies/) on the offline Gatekeeper engine."""
