@@ -112,7 +112,14 @@ def with_change(path: str, value: Any, base: dict[str, Any] | None = None) -> di
     return config
 
 
-_REMOVE = object()
+class _Removed:
+    """Marks a key to delete; a stable repr keeps test ids equal across xdist workers."""
+
+    def __repr__(self) -> str:
+        return "<removed>"
+
+
+_REMOVE = _Removed()
 IMAGE = "registry.example.com/models/fraud" + DIGEST
 PROD = with_change("environment", "prod")
 ROLE_ARN = "arn:aws:iam::123456789012:role/fraud-secrets"
