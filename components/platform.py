@@ -15,6 +15,15 @@ import pulumi
 
 from components.admission import AdmissionControl, AdmissionControlArgs
 from components.identity import ModelIdentity, ModelIdentityArgs
+from components.mesh import (
+    INJECTION_LABEL,
+    PROXY_RESOURCE_ANNOTATIONS,
+    ExternalService,
+    MeshPolicies,
+    MeshPoliciesArgs,
+    ServiceMesh,
+    ServiceMeshArgs,
+)
 from components.namespace import DnsEndpoint, IsolatedNamespace, IsolatedNamespaceArgs
 from components.naming import TYPE_PREFIX
 from components.runtime import AlertTarget, RuntimeDetection, RuntimeDetectionArgs
@@ -29,6 +38,8 @@ from components.secrets import (
     VaultKubernetesAuth,
 )
 from components.settings import AlertOutput, Quota, SecretProvider, StackSettings
+from components.tls import EdgeTls, EdgeTlsArgs
+from components.versions import ISTIO_PROXY_IMAGE
 from components.workload import (
     AutoscalingPolicy,
     ContainerResources,
@@ -77,6 +88,7 @@ def namespace_args(settings: StackSettings) -> IsolatedNamespaceArgs:
         container_default_limit=defaults.default_limit.as_kubernetes(),
         container_max=defaults.max.as_kubernetes(),
         dns=DnsEndpoint(namespace=settings.cluster_dns.namespace, pod_labels=dict(settings.cluster_dns.pod_labels)),
+        extra_labels=dict(INJECTION_LABEL) if settings.mesh.enabled else {},
         protect=settings.environment.is_production,
     )
 
@@ -88,6 +100,8 @@ def system_namespaces(settings: StackSettings) -> list[str]:
         namespaces.append(settings.runtime.namespace)
     if settings.secrets.provider is not None:
         namespaces.append(settings.secrets.namespace)
+    if settings.mesh.enabled:
+        namespaces += [settings.mesh.namespace, settings.mesh.cni_namespace]
     return namespaces
 
 
@@ -161,7 +175,8 @@ def admission_args(settings: StackSettings) -> AdmissionControlArgs:
         replicas=admission.replicas,
         namespace=admission.namespace,
         exempt_namespaces=[settings.cluster_dns.namespace, *system_namespaces(settings), *admission.exempt_namespaces],
-        exempt_images=list(admission.exempt_images),
+        # The injected sidecar, exactly as pinned, is excused from the few rules it cannot meet.
+        exempt_images=[*admission.exempt_images, *([ISTIO_PROXY_IMAGE] if settings.mesh.enabled else [])],
         audit_interval_seconds=admission.audit_interval_seconds,
         protect=settings.environment.is_production,
     )
@@ -211,6 +226,50 @@ def deployment_args(
         env={"PORT": str(model.port)},
         secret_files=list(secret_files or []),
         secrets_checksum=secrets_checksum,
+        pod_annotations=dict(PROXY_RESOURCE_ANNOTATIONS) if settings.mesh.enabled else {},
+    )
+
+
+def caller_principals(settings: StackSettings) -> list[str]:
+    """SPIFFE principals allowed to call the model: the named callers and the gateway."""
+    mesh = settings.mesh
+    callers = [(caller.namespace, caller.service_account) for caller in mesh.callers]
+    if mesh.gateway.enabled:
+        callers.append((mesh.gateway.namespace, mesh.gateway.service_account))
+    return sorted({f"{mesh.trust_domain}/ns/{namespace}/sa/{account}" for namespace, account in callers})
+
+
+def mesh_policies_args(settings: StackSettings, workload_labels: dict[str, str]) -> MeshPoliciesArgs:
+    """MeshPolicies inputs: who may call the model, and where it may go."""
+    mesh, health = settings.mesh, settings.model.health
+    return MeshPoliciesArgs(
+        namespace=settings.namespace.name,
+        workload_labels=workload_labels,
+        port=settings.model.port,
+        caller_principals=caller_principals(settings),
+        predict_path=health.predict_path,
+        health_paths=(health.liveness_path, health.readiness_path),
+        mesh_namespace=mesh.namespace,
+        monitoring_namespace=mesh.monitoring_namespace,
+        external_services=[ExternalService(host.host, host.port, list(host.cidrs)) for host in mesh.external_hosts],
+    )
+
+
+def edge_tls_args(settings: StackSettings) -> EdgeTlsArgs:
+    """EdgeTls inputs: the public host, its issuer, and the model Service behind it."""
+    gateway, model = settings.mesh.gateway, settings.model
+    assert gateway.host is not None  # settings require it while the gateway is enabled
+    return EdgeTlsArgs(
+        host=gateway.host,
+        pod_security_version=settings.pod_security_version,
+        service_host=f"{model.name}.{settings.namespace.name}.svc.cluster.local",
+        service_port=model.port,
+        paths=[model.health.predict_path],
+        gateway_namespace=gateway.namespace,
+        gateway_service_account=gateway.service_account,
+        issuer=gateway.issuer.value,
+        acme_email=gateway.acme_email,
+        acme_server=gateway.acme_server,
     )
 
 
@@ -250,6 +309,21 @@ class SecureModelPlatform(pulumi.ComponentResource):
             if settings.secrets.provider is not None
             else None
         )
+        mesh = (
+            ServiceMesh(
+                "mesh",
+                ServiceMeshArgs(
+                    pod_security_version=settings.pod_security_version,
+                    namespace=settings.mesh.namespace,
+                    cni_namespace=settings.mesh.cni_namespace,
+                    trust_domain=settings.mesh.trust_domain,
+                    protect=settings.environment.is_production,
+                ),
+                pulumi.ResourceOptions(parent=self),
+            )
+            if settings.mesh.enabled
+            else None
+        )
         namespace = IsolatedNamespace(
             settings.namespace.name, namespace_args(settings), pulumi.ResourceOptions(parent=self)
         )
@@ -284,9 +358,24 @@ class SecureModelPlatform(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[namespace, identity, admission, *([model_secrets] if model_secrets else [])],
+                depends_on=[
+                    namespace,
+                    identity,
+                    admission,
+                    *([model_secrets] if model_secrets else []),
+                    # The injector must be up before the first pod, or it starts without a sidecar.
+                    *([mesh] if mesh else []),
+                ],
             ),
         )
+        if mesh is not None:
+            MeshPolicies(
+                f"{model_name}-mesh",
+                mesh_policies_args(settings, workload.selector),
+                pulumi.ResourceOptions(parent=self, depends_on=[namespace, mesh]),
+            )
+            if settings.mesh.gateway.enabled:
+                EdgeTls("edge", edge_tls_args(settings), pulumi.ResourceOptions(parent=self, depends_on=[mesh]))
 
         self.admission_namespace = admission.namespace
         self.namespace = namespace.namespace_name

@@ -32,6 +32,7 @@ from pydantic import (
 from components.formats import (
     ImageRef,
     is_dns_label,
+    is_dns_subdomain,
     is_label_key,
     is_label_value,
     parse_quantity,
@@ -219,13 +220,16 @@ class IngressSource(_Model):
 
 
 class Health(_Model):
-    """HTTP paths of the model server's probes."""
+    """HTTP paths the model server serves: its probes and its prediction endpoint."""
 
     liveness_path: Annotated[str, Field(strict=True, pattern=r"^/[A-Za-z0-9/_.-]*$")] = Field(
         default="/healthz", alias="livenessPath"
     )
     readiness_path: Annotated[str, Field(strict=True, pattern=r"^/[A-Za-z0-9/_.-]*$")] = Field(
         default="/readyz", alias="readinessPath"
+    )
+    predict_path: Annotated[str, Field(strict=True, pattern=r"^/[A-Za-z0-9/_.-]*$")] = Field(
+        default="/v1/predict", alias="predictPath"
     )
 
 
@@ -413,6 +417,12 @@ def _https_url(value: str) -> str:
     return value
 
 
+def _https_endpoint(value: str) -> str:
+    if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?", value):
+        raise ValueError(f"expected an https:// URL (host, optional port and path), got {value!r}")
+    return value
+
+
 class VaultSettings(_Model):
     """HashiCorp Vault, KV engine, Kubernetes auth with a role bound to the store's ServiceAccount."""
 
@@ -485,6 +495,74 @@ class SecretsSettings(_Model):
         return self
 
 
+def _hostname(value: str) -> str:
+    if not (is_dns_subdomain(value) and "." in value):
+        raise ValueError(f"expected a fully qualified host name such as models.example.com, got {value!r}")
+    return value
+
+
+Hostname = Annotated[str, Field(strict=True), AfterValidator(_hostname)]
+
+
+class MeshCaller(_Model):
+    """A workload allowed to call the model, named by its mesh identity (namespace + account)."""
+
+    namespace: DnsLabel
+    service_account: DnsLabel = Field(alias="serviceAccount")
+
+
+class ExternalHost(_Model):
+    """An outside host the model may reach: a ServiceEntry, and the addresses it resolves to."""
+
+    host: Hostname
+    port: int = Field(default=443, strict=True, ge=1, le=65535)
+    cidrs: list[Cidr] = Field(min_length=1)
+
+
+class CertificateIssuer(StrEnum):
+    """Where the gateway's certificate comes from."""
+
+    SELF_SIGNED = "selfSigned"
+    ACME = "acme"
+
+
+class GatewaySettings(_Model):
+    """The ingress gateway: TLS at the edge, HTTP redirected to HTTPS."""
+
+    enabled: bool = Field(default=True, strict=True)
+    namespace: DnsLabel = "istio-ingress"
+    service_account: DnsLabel = Field(default="istio-ingressgateway", alias="serviceAccount")
+    host: Hostname | None = None
+    issuer: CertificateIssuer = CertificateIssuer.SELF_SIGNED
+    acme_email: Annotated[str, Field(strict=True, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = Field(
+        default=None, alias="acmeEmail"
+    )
+    acme_server: Annotated[str, Field(strict=True), AfterValidator(_https_endpoint)] = Field(
+        default="https://acme-v02.api.letsencrypt.org/directory", alias="acmeServer"
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> GatewaySettings:
+        if self.enabled and self.host is None:
+            raise _KeyedError("mesh.gateway.host", "is required while the gateway is enabled")
+        if self.issuer is CertificateIssuer.ACME and self.acme_email is None:
+            raise _KeyedError("mesh.gateway.acmeEmail", "is required with issuer acme")
+        return self
+
+
+class MeshSettings(_Model):
+    """Istio: CNI mode, STRICT mTLS, allow-nothing authorization, an egress allow-list."""
+
+    enabled: bool = Field(default=True, strict=True)
+    namespace: DnsLabel = "istio-system"
+    cni_namespace: DnsLabel = Field(default="istio-cni", alias="cniNamespace")
+    trust_domain: Hostname = Field(default="cluster.local", alias="trustDomain")
+    callers: list[MeshCaller] = Field(default_factory=list)
+    monitoring_namespace: DnsLabel | None = Field(default=None, alias="monitoringNamespace")
+    external_hosts: list[ExternalHost] = Field(default_factory=list, alias="externalHosts")
+    gateway: GatewaySettings = GatewaySettings(enabled=False)
+
+
 class ClusterDns(_Model):
     """Where cluster DNS runs; the only egress every model namespace gets."""
 
@@ -507,6 +585,7 @@ class StackSettings(_Model):
     admission: AdmissionSettings = AdmissionSettings()
     runtime: RuntimeSettings = RuntimeSettings()
     secrets: SecretsSettings = SecretsSettings()
+    mesh: MeshSettings = MeshSettings()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StackSettings:
@@ -520,9 +599,18 @@ class StackSettings(_Model):
                 raise _KeyedError("model.autoscaling.minReplicas", "production stacks need at least 2 replicas")
             self._admission_fails_closed()
             self._runtime_detection_reports()
+            self._mesh_is_strict()
         if self.secrets.items and self.namespace.quota.secrets < len(self.secrets.items):
             raise _KeyedError("namespace.quota.secrets", "the quota is below the number of secrets.items")
         return self
+
+    def _mesh_is_strict(self) -> None:
+        """Production keeps the mesh on and takes its edge certificate from a public CA."""
+        if not self.mesh.enabled:
+            raise _KeyedError("mesh.enabled", "production stacks must run the mesh (mTLS and authorization)")
+        gateway = self.mesh.gateway
+        if gateway.enabled and gateway.issuer is not CertificateIssuer.ACME:
+            raise _KeyedError("mesh.gateway.issuer", "production stacks must use acme, not a self-signed CA")
 
     def _runtime_detection_reports(self) -> None:
         """Production keeps Falco on and forwards its alerts somewhere a human reads them."""

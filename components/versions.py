@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["EXTERNAL_SECRETS", "FALCO", "GATEKEEPER", "POD_SECURITY_LEVEL", "HelmChart"]
+__all__ = [
+    "CERT_MANAGER",
+    "EXTERNAL_SECRETS",
+    "FALCO",
+    "GATEKEEPER",
+    "ISTIOD",
+    "ISTIO_BASE",
+    "ISTIO_CNI",
+    "ISTIO_GATEWAY",
+    "ISTIO_PROXY_IMAGE",
+    "POD_SECURITY_LEVEL",
+    "HelmChart",
+]
 
 POD_SECURITY_LEVEL = "restricted"
 """Pod Security Standards level enforced, audited and warned on in every model namespace."""
@@ -43,3 +55,23 @@ EXTERNAL_SECRETS = HelmChart(
     repository="https://charts.external-secrets.io",
 )
 """External Secrets Operator; serves `external-secrets.io/v1` SecretStore and ExternalSecret."""
+
+_ISTIO_VERSION = "1.31.1"
+_ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts"
+ISTIO_BASE = HelmChart(name="base", version=_ISTIO_VERSION, repository=_ISTIO_CHARTS)
+"""Istio CRDs and cluster-wide resources; installed first."""
+ISTIOD = HelmChart(name="istiod", version=_ISTIO_VERSION, repository=_ISTIO_CHARTS)
+"""The Istio control plane and the sidecar injector."""
+ISTIO_CNI = HelmChart(name="cni", version=_ISTIO_VERSION, repository=_ISTIO_CHARTS)
+"""The CNI node agent: sets up traffic redirection so injected pods need no NET_ADMIN."""
+ISTIO_GATEWAY = HelmChart(name="gateway", version=_ISTIO_VERSION, repository=_ISTIO_CHARTS)
+"""The ingress gateway deployment."""
+ISTIO_PROXY_IMAGE = (
+    "docker.io/istio/proxyv2:1.31.1@sha256:d86cba0dd1eb15c00b6901c69ce5ae3d2d5f8427a47751098cf8c3ab2a4a62e9"
+)
+"""The sidecar image, pinned by digest: the injector uses it verbatim (it contains a `/`), and
+admission exempts exactly this reference from the UID floor, registry and pull-policy rules.
+Confirm the digest against the registry when bumping the version."""
+
+CERT_MANAGER = HelmChart(name="cert-manager", version="v1.19.1", repository="https://charts.jetstack.io")
+"""cert-manager, installed through pulumi-kubernetes-cert-manager; issues the gateway's certificate."""

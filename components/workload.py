@@ -130,6 +130,8 @@ class HardenedModelDeploymentArgs:
     """Kubernetes Secrets mounted read-only at SECRET_MOUNT_ROOT/<name>; never as env vars."""
     secrets_checksum: str | None = None
     """Changes when the mounted secrets' definitions change; set on the pod template to roll it."""
+    pod_annotations: dict[str, str] = field(default_factory=dict)
+    """More pod-template annotations (e.g. the mesh sidecar's resources)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -277,8 +279,11 @@ def pod_spec(args: HardenedModelDeploymentArgs, selector: dict[str, str]) -> dic
 
 def _template_metadata(args: HardenedModelDeploymentArgs, labels: dict[str, str]) -> dict[str, Any]:
     metadata: dict[str, Any] = {"labels": labels}
+    annotations = dict(args.pod_annotations)
     if args.secrets_checksum:
-        metadata["annotations"] = {SECRETS_CHECKSUM_ANNOTATION: args.secrets_checksum}
+        annotations[SECRETS_CHECKSUM_ANNOTATION] = args.secrets_checksum
+    if annotations:
+        metadata["annotations"] = annotations
     return metadata
 
 
@@ -298,8 +303,10 @@ class HardenedModelDeployment(pulumi.ComponentResource):
         deployment_name: name of the Deployment.
         service_name: name of the ClusterIP Service.
         service_address: in-cluster address, `<service>.<namespace>.svc.cluster.local:<port>`.
+        selector: the labels that select the model pods (for policies that target them).
     """
 
+    selector: dict[str, str]
     deployment_name: pulumi.Output[str]
     service_name: pulumi.Output[str]
     service_address: pulumi.Output[str]
@@ -397,6 +404,7 @@ class HardenedModelDeployment(pulumi.ComponentResource):
             },
             opts=child,
         )
+        self.selector = selector
         self.deployment_name = deployment.metadata.name
         self.service_name = service.metadata.name
         self.service_address = pulumi.Output.concat(

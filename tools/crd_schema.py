@@ -49,6 +49,7 @@ def _strict(schema: Any) -> Any:
     return result
 
 
+_ROOT_FIELDS = {"apiVersion": "string", "kind": "string", "metadata": "object"}
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 _LABEL_SELECTOR = {
     "type": "object",
@@ -171,6 +172,10 @@ class CrdCatalog:
             if not version.get("served", False):
                 continue
             schema = _strict(version["schema"]["openAPIV3Schema"])
+            # Every object carries these, whether or not a CRD's schema spells them out (Istio's don't).
+            schema.setdefault("properties", {}).update(
+                {key: schema["properties"].get(key, {"type": kind}) for key, kind in _ROOT_FIELDS.items()}
+            )
             key = (spec["group"], version["name"], spec["names"]["kind"])
             self._versions[key] = _Version(schema, spec.get("scope") == "Namespaced")
 

@@ -78,6 +78,11 @@ def test_a_secret_setting_is_refused_without_showing_it() -> None:
     assert parse_settings(raw, namespace=PROJECT, secret_keys=["kubernetes:token"]).secrets.provider == "vault"
 
 
+def test_production_with_alerts_and_defaults_is_accepted() -> None:
+    settings = parse(PROD_ALERTING)
+    assert settings.mesh.enabled and not settings.mesh.gateway.enabled
+
+
 def test_loosened_admission_is_accepted_outside_production() -> None:
     loose = with_change("admission", {"enforcementAction": "warn", "failurePolicy": "Ignore", "replicas": 1})
     admission = parse(loose).admission
@@ -122,6 +127,10 @@ class _Removed:
 _REMOVE = _Removed()
 IMAGE = "registry.example.com/models/fraud" + DIGEST
 PROD = with_change("environment", "prod")
+# Production that passes every other production check, so a row fails for its own key only.
+PROD_ALERTING = with_change(
+    "runtime", {"alerts": {"output": "slack", "secretName": "falco-alerts", "secretKey": "url"}}, PROD
+)
 ROLE_ARN = "arn:aws:iam::123456789012:role/fraud-secrets"
 VAULT = {"server": "https://vault.example.com", "role": "fraud-model"}
 SECRET_ITEM = {"name": "db", "remoteKey": "fraud/db", "properties": ["password"]}
@@ -223,6 +232,21 @@ BAD_VALUES = [
     ("admission.exemptNamespaces[0]", "admission.exemptNamespaces", ["Kube-System"], None),
     ("admission.auditIntervalSeconds", "admission.auditIntervalSeconds", 1, None),
     ("admission.webhookTimeout", "admission.webhookTimeout", 3, None),
+    ("mesh.enabled", "mesh.enabled", False, PROD_ALERTING),
+    ("mesh.gateway.host", "mesh.gateway", {"enabled": True}, None),
+    ("mesh.gateway.host", "mesh.gateway", {"enabled": True, "host": "localhost"}, None),
+    ("mesh.gateway.acmeEmail", "mesh.gateway", {"enabled": True, "host": "m.example.com", "issuer": "acme"}, None),
+    ("mesh.gateway.issuer", "mesh.gateway", {"enabled": True, "host": "m.example.com", "issuer": "letsencrypt"}, None),
+    ("mesh.gateway.issuer", "mesh.gateway", {"enabled": True, "host": "m.example.com"}, PROD_ALERTING),
+    (
+        "mesh.gateway.acmeServer",
+        "mesh.gateway",
+        {"enabled": True, "host": "m.example.com", "issuer": "acme", "acmeEmail": "a@b.c", "acmeServer": "http://x"},
+        None,
+    ),
+    ("mesh.callers[0].serviceAccount", "mesh.callers", [{"namespace": "payments", "serviceAccount": "*"}], None),
+    ("mesh.externalHosts[0].cidrs", "mesh.externalHosts", [{"host": "api.example.com", "cidrs": []}], None),
+    ("mesh.trustDomain", "mesh.trustDomain", "cluster local", None),
     ("secrets.provider", "secrets.provider", "azure", None),
     ("secrets.provider", "secrets.items", [{"name": "db", "remoteKey": "db", "properties": ["password"]}], None),
     ("secrets.vault", "secrets.provider", "vault", None),

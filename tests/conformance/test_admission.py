@@ -106,3 +106,10 @@ def test_constraints_are_checked_against_their_templates_schema(render_dirs: dic
         mutate(bad)
         with pytest.raises(CrdValidationError):
             catalog.validate(bad)
+
+
+def test_cli_refuses_an_empty_set_unless_allowed(tmp_path: Path) -> None:
+    (tmp_path / "ci.yaml").write_text("on: [pull_request]\n")
+    assert run_cli("check", str(tmp_path)).returncode == 2
+    allowed = run_cli("check", "--allow-empty", str(tmp_path))
+    assert allowed.returncode == 0, allowed.stderr

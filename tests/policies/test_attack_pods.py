@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from components.admission import IMAGE_EXEMPTIBLE_POLICIES
 from policies import Policy
 from tests.policies.support import (
     denying,
@@ -39,14 +40,9 @@ PROXY_IMAGE = istio_proxy_image()
 # What the injected pod needs, and why: its proxy runs as UID/GID 1337, comes from Docker Hub,
 # and Istio's injection template leaves imagePullPolicy unset (global.imagePullPolicy is empty
 # by default). Nothing about privilege, escalation, capabilities or the host: the test on the
-# unexempted set shows these three are the only policies the pod needs excusing from.
-ISTIO_EXEMPTIONS = frozenset(
-    {
-        "deny-low-user-and-group-ids",
-        "deny-untrusted-registries",
-        "deny-lax-image-pull-policy",
-    }
-)
+# unexempted set shows these three are the only policies the pod needs excusing from. The
+# platform's own exemption list is checked to be exactly that set.
+ISTIO_EXEMPTIONS = IMAGE_EXEMPTIBLE_POLICIES
 Pod = dict[str, Any]
 
 

@@ -1,0 +1,385 @@
+"""The service mesh: Istio in CNI mode, STRICT mTLS, allow-nothing authorization, egress allow-list.
+
+`ServiceMesh` installs Istio once per cluster, in order: `base` (CRDs), `istiod`, the `cni` node
+agent, and a mesh-wide STRICT PeerAuthentication. The CNI agent sets up traffic redirection on
+the node, so injected pods need no `istio-init` with NET_ADMIN/NET_RAW and keep the `restricted`
+Pod Security profile; its namespace is the one namespace labelled `privileged`, explicitly.
+
+`MeshPolicies` locks down one model namespace: STRICT mTLS, an allow-nothing
+AuthorizationPolicy, then ALLOW rules by caller principal to the model's own methods and paths,
+a `Sidecar` restricting egress to the namespace, the control plane and named external hosts
+(`ServiceEntry`s), and NetworkPolicies letting the model reach istiod and those hosts only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.namespace import pod_security_labels
+from components.naming import MANAGED_BY, PART_OF, TYPE_PREFIX
+from components.options import child_options
+from components.versions import ISTIO_BASE, ISTIO_CNI, ISTIO_PROXY_IMAGE, ISTIOD, HelmChart
+
+__all__ = [
+    "INJECTION_LABEL",
+    "ISTIOD_XDS_PORT",
+    "PROXY_RESOURCE_ANNOTATIONS",
+    "PROXY_STATUS_PORT",
+    "ExternalService",
+    "MeshPolicies",
+    "MeshPoliciesArgs",
+    "ServiceMesh",
+    "ServiceMeshArgs",
+    "istiod_values",
+]
+
+INJECTION_LABEL = {"istio-injection": "enabled"}
+"""Namespace label that turns on sidecar injection."""
+ISTIOD_XDS_PORT = 15012
+"""istiod's port for configuration (xDS) and certificate signing: all a sidecar needs of it."""
+PROXY_STATUS_PORT = 15020
+"""The sidecar's health and merged Prometheus metrics port."""
+PROXY_RESOURCE_ANNOTATIONS = {
+    "sidecar.istio.io/proxyCPU": "100m",
+    "sidecar.istio.io/proxyMemory": "128Mi",
+    "sidecar.istio.io/proxyCPULimit": "500m",
+    "sidecar.istio.io/proxyMemoryLimit": "256Mi",
+}
+"""Pod annotations giving the injected sidecar requests and limits (admission requires limits)."""
+
+_SECURITY_API = "security.istio.io/v1"
+_NETWORKING_API = "networking.istio.io/v1"
+_ISTIOD_LABELS = {"app": "istiod"}
+
+
+@dataclass(frozen=True)
+class ServiceMeshArgs:
+    """Inputs of ServiceMesh."""
+
+    pod_security_version: str
+    """Pinned Pod Security Standards version of the mesh namespaces."""
+    namespace: str = "istio-system"
+    """The control plane's namespace (the mesh's root namespace)."""
+    cni_namespace: str = "istio-cni"
+    """The CNI node agent's namespace: the only one allowed privileged pods."""
+    trust_domain: str = "cluster.local"
+    """SPIFFE trust domain of workload identities."""
+    replicas: int = 2
+    """istiod replicas."""
+    protect: bool = False
+    """Protect the releases from deletion (production)."""
+
+
+def _namespace(
+    logical_name: str,
+    name: str,
+    labels: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.Namespace:
+    return k8s.core.v1.Namespace(
+        logical_name,
+        metadata={
+            "name": name,
+            "labels": {"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": MANAGED_BY, **labels},
+        },
+        opts=opts,
+    )
+
+
+def system_namespace_labels(version: str) -> dict[str, str]:
+    """Control-plane namespaces: enforce `baseline` (the charts' pods are not all verified for
+    `restricted`), and audit and warn at `restricted` so any gap shows up."""
+    labels = pod_security_labels(version)
+    labels["pod-security.kubernetes.io/enforce"] = "baseline"
+    return labels
+
+
+def cni_namespace_labels(version: str) -> dict[str, str]:
+    """The one explicit exception: the CNI agent edits node networking and must be privileged."""
+    labels = pod_security_labels(version)
+    labels["pod-security.kubernetes.io/enforce"] = "privileged"
+    return labels
+
+
+def istiod_values(args: ServiceMeshArgs) -> dict[str, Any]:
+    """istiod chart values: CNI mode, registry-only egress, strict path normalisation."""
+    return {
+        "pilot": {"cni": {"enabled": True}, "replicaCount": args.replicas, "autoscaleMin": args.replicas},
+        "global": {
+            # A reference with a "/" is used verbatim by the injector: the sidecar is digest-pinned.
+            "proxy": {"image": ISTIO_PROXY_IMAGE},
+            "proxy_init": {"image": ISTIO_PROXY_IMAGE},
+        },
+        "meshConfig": {
+            "trustDomain": args.trust_domain,
+            "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
+            "pathNormalization": {"normalization": "DECODE_AND_MERGE_SLASHES"},
+            "enableAutoMtls": True,
+        },
+        # Kubelet probes cannot present a mesh certificate; the sidecar answers them instead.
+        "sidecarInjectorWebhook": {"rewriteAppHTTPProbe": True},
+    }
+
+
+def _release(
+    logical_name: str,
+    chart: HelmChart,
+    namespace: str,
+    values: dict[str, Any],
+    opts: pulumi.ResourceOptions,
+) -> k8s.helm.v3.Release:
+    return k8s.helm.v3.Release(
+        logical_name,
+        name=chart.name if chart.name != "base" else "istio-base",
+        chart=chart.name,
+        version=chart.version,
+        repository_opts={"repo": chart.repository},
+        namespace=namespace,
+        create_namespace=False,
+        atomic=True,
+        values=values,
+        opts=opts,
+    )
+
+
+class ServiceMesh(pulumi.ComponentResource):
+    """Istio base, istiod and the CNI agent, in order, with mesh-wide STRICT mTLS.
+
+    Outputs:
+        namespace: the control plane's namespace.
+    """
+
+    namespace: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ServiceMeshArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TYPE_PREFIX}:mesh:ServiceMesh", name, None, opts)
+        guarded = {"protect": args.protect}
+        control = _namespace(
+            f"{name}-namespace",
+            args.namespace,
+            system_namespace_labels(args.pod_security_version),
+            child_options(self, opts, **guarded),
+        )
+        cni_namespace = _namespace(
+            f"{name}-cni-namespace",
+            args.cni_namespace,
+            cni_namespace_labels(args.pod_security_version),
+            child_options(self, opts, **guarded),
+        )
+        base = _release(
+            f"{name}-base",
+            ISTIO_BASE,
+            args.namespace,
+            {"defaultRevision": "default"},
+            child_options(self, opts, depends_on=[control], **guarded),
+        )
+        istiod = _release(
+            f"{name}-istiod",
+            ISTIOD,
+            args.namespace,
+            istiod_values(args),
+            child_options(self, opts, depends_on=[base], **guarded),
+        )
+        _release(
+            f"{name}-cni",
+            ISTIO_CNI,
+            args.cni_namespace,
+            {
+                "excludeNamespaces": [args.namespace, "kube-system"],
+                "seccompProfile": {"type": "RuntimeDefault"},
+                # system-node-critical outside kube-system needs a quota that admits it.
+                "resourceQuotas": {"enabled": True},
+            },
+            child_options(self, opts, depends_on=[cni_namespace, istiod], **guarded),
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-strict-mtls",
+            api_version=_SECURITY_API,
+            kind="PeerAuthentication",
+            # In the root namespace, without a selector: the mesh-wide default.
+            metadata={"name": "default", "namespace": args.namespace},
+            spec={"mtls": {"mode": "STRICT"}},
+            opts=child_options(self, opts, depends_on=[istiod]),
+        )
+        self.namespace = control.metadata.name
+        self.register_outputs({"namespace": self.namespace})
+
+
+@dataclass(frozen=True)
+class ExternalService:
+    """An outside host the model may call, and the addresses it resolves to."""
+
+    host: str
+    port: int
+    cidrs: Sequence[str]
+
+
+@dataclass(frozen=True)
+class MeshPoliciesArgs:
+    """Inputs of MeshPolicies. Nothing is allowed that is not named here."""
+
+    namespace: str
+    """The model namespace."""
+    workload_labels: Mapping[str, str]
+    """Labels selecting the model pods."""
+    port: int
+    """The model's container port."""
+    caller_principals: Sequence[str]
+    """SPIFFE principals allowed to call the model, `<trust-domain>/ns/<ns>/sa/<sa>`."""
+    predict_path: str = "/v1/predict"
+    """Path of the prediction endpoint (POST)."""
+    health_paths: Sequence[str] = ("/healthz", "/readyz")
+    """Health paths callers may GET."""
+    mesh_namespace: str = "istio-system"
+    """The control plane's namespace."""
+    monitoring_namespace: str | None = None
+    """A namespace allowed to scrape the sidecar's metrics port."""
+    external_services: Sequence[ExternalService] = field(default_factory=tuple)
+    """Outside hosts the model may reach; everything else is refused."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        for principal in self.caller_principals:
+            parts = principal.split("/")
+            if len(parts) != 5 or parts[1] != "ns" or parts[3] != "sa" or "*" in principal or not all(parts):
+                problems.append(f"caller principal {principal!r} is not <trust-domain>/ns/<ns>/sa/<sa>")
+        if not self.workload_labels:
+            problems.append("workload_labels must select the model pods")
+        if problems:
+            raise ValueError("MeshPoliciesArgs: " + "; ".join(problems))
+
+
+def authorization_rules(args: MeshPoliciesArgs) -> list[dict[str, Any]]:
+    """ALLOW rules: named principals, the model port, its methods and paths, nothing else."""
+    if not args.caller_principals:
+        return []
+    source = [{"source": {"principals": sorted(args.caller_principals)}}]
+    port = str(args.port)
+
+    def operation(method: str, paths: Sequence[str]) -> dict[str, Any]:
+        return {"operation": {"methods": [method], "paths": list(paths), "ports": [port]}}
+
+    return [
+        {"from": source, "to": [operation("POST", [args.predict_path])]},
+        {"from": source, "to": [operation("GET", args.health_paths)]},
+    ]
+
+
+class MeshPolicies(pulumi.ComponentResource):
+    """STRICT mTLS, allow-nothing + principal ALLOW rules, Sidecar egress list, mesh NetworkPolicies.
+
+    Outputs:
+        allowed_hosts: the Sidecar's egress host list.
+    """
+
+    allowed_hosts: list[str]
+
+    def __init__(self, name: str, args: MeshPoliciesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TYPE_PREFIX}:mesh:MeshPolicies", name, None, opts)
+        child = child_options(self, opts)
+
+        def resource(logical: str, api_version: str, kind: str, object_name: str, spec: dict[str, Any]) -> None:
+            k8s.apiextensions.CustomResource(
+                f"{name}-{logical}",
+                api_version=api_version,
+                kind=kind,
+                metadata={"name": object_name, "namespace": args.namespace},
+                spec=spec,
+                opts=child,
+            )
+
+        resource("mtls", _SECURITY_API, "PeerAuthentication", "default", {"mtls": {"mode": "STRICT"}})
+        # An ALLOW policy with no rules matches nothing, so everything not allowed below is denied.
+        resource("allow-nothing", _SECURITY_API, "AuthorizationPolicy", "allow-nothing", {})
+        rules = authorization_rules(args)
+        if rules:
+            resource(
+                "allow-callers",
+                _SECURITY_API,
+                "AuthorizationPolicy",
+                "allow-model-callers",
+                {"selector": {"matchLabels": dict(args.workload_labels)}, "action": "ALLOW", "rules": rules},
+            )
+        for service in args.external_services:
+            resource(
+                f"egress-{service.host}",
+                _NETWORKING_API,
+                "ServiceEntry",
+                service.host.replace(".", "-"),
+                {
+                    "hosts": [service.host],
+                    "location": "MESH_EXTERNAL",
+                    "resolution": "DNS",
+                    "ports": [{"number": service.port, "name": f"tls-{service.port}", "protocol": "TLS"}],
+                    "exportTo": ["."],
+                },
+            )
+        self.allowed_hosts = [
+            "./*",
+            f"{args.mesh_namespace}/*",
+            *sorted(f"./{service.host}" for service in args.external_services),
+        ]
+        resource(
+            "sidecar",
+            _NETWORKING_API,
+            "Sidecar",
+            "default",
+            {"egress": [{"hosts": self.allowed_hosts}], "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}},
+        )
+        self._network_policies(name, args, child)
+        self.register_outputs({"allowed_hosts": self.allowed_hosts})
+
+    def _network_policies(self, name: str, args: MeshPoliciesArgs, opts: pulumi.ResourceOptions) -> None:
+        """Layer 3/4 to match the mesh rules: istiod and the named hosts out, metrics in."""
+        selector = {"matchLabels": dict(args.workload_labels)}
+        egress: list[dict[str, Any]] = [
+            {
+                "to": [
+                    {
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.mesh_namespace}},
+                        "podSelector": {"matchLabels": dict(_ISTIOD_LABELS)},
+                    }
+                ],
+                "ports": [{"protocol": "TCP", "port": ISTIOD_XDS_PORT}],
+            },
+            *(
+                {
+                    "to": [{"ipBlock": {"cidr": cidr}} for cidr in service.cidrs],
+                    "ports": [{"protocol": "TCP", "port": service.port}],
+                }
+                for service in args.external_services
+            ),
+        ]
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-egress",
+            metadata={"name": "allow-mesh-egress", "namespace": args.namespace},
+            spec={"podSelector": selector, "policyTypes": ["Egress"], "egress": egress},
+            opts=opts,
+        )
+        if args.monitoring_namespace:
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-metrics",
+                metadata={"name": "allow-metrics-scrape", "namespace": args.namespace},
+                spec={
+                    "podSelector": selector,
+                    "policyTypes": ["Ingress"],
+                    "ingress": [
+                        {
+                            "from": [
+                                {
+                                    "namespaceSelector": {
+                                        "matchLabels": {"kubernetes.io/metadata.name": args.monitoring_namespace}
+                                    }
+                                }
+                            ],
+                            "ports": [{"protocol": "TCP", "port": PROXY_STATUS_PORT}],
+                        }
+                    ],
+                },
+                opts=opts,
+            )

@@ -1,0 +1,188 @@
+"""ServiceMesh, MeshPolicies and EdgeTls on the mock engine: order, strictness, narrow allowances."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.mesh import (
+    ISTIOD_XDS_PORT,
+    ExternalService,
+    MeshPolicies,
+    MeshPoliciesArgs,
+    ServiceMesh,
+    ServiceMeshArgs,
+    authorization_rules,
+)
+from components.tls import MIN_TLS_VERSION, EdgeTls, EdgeTlsArgs
+from components.versions import ISTIO_PROXY_IMAGE
+from tools.mock_engine import Registration
+
+GATEWAY = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"
+SELECTOR = {"app.kubernetes.io/name": "fraud-detector"}
+
+
+def of_kind(registrations: list[Registration], kind: str) -> list[dict[str, Any]]:
+    return [item.inputs for item in registrations if item.inputs.get("kind") == kind]
+
+
+def releases(registrations: list[Registration]) -> dict[str, Registration]:
+    return {item.inputs["chart"]: item for item in registrations if item.type == "kubernetes:helm.sh/v3:Release"}
+
+
+def policies_args(**changes: Any) -> MeshPoliciesArgs:
+    values: dict[str, Any] = {
+        "namespace": "fraud-model",
+        "workload_labels": SELECTOR,
+        "port": 8080,
+        "caller_principals": [GATEWAY],
+    }
+    return MeshPoliciesArgs(**(values | changes))
+
+
+@pytest.fixture
+def mesh(run_program) -> list[Registration]:
+    return run_program(lambda: ServiceMesh("mesh", ServiceMeshArgs(pod_security_version="v1.33")))
+
+
+def test_istio_installs_in_order_with_one_pinned_version(mesh: list[Registration]) -> None:
+    charts = releases(mesh)
+    assert set(charts) == {"base", "istiod", "cni"}
+    assert len({item.inputs["version"] for item in charts.values()}) == 1
+    assert charts["base"].urn in charts["istiod"].options.depends_on
+    assert charts["istiod"].urn in charts["cni"].options.depends_on
+
+
+def test_istiod_runs_cni_mode_registry_only_and_strict_paths(mesh: list[Registration]) -> None:
+    values = releases(mesh)["istiod"].inputs["values"]
+    assert values["pilot"]["cni"]["enabled"] is True
+    assert values["meshConfig"]["outboundTrafficPolicy"]["mode"] == "REGISTRY_ONLY"
+    assert values["meshConfig"]["pathNormalization"]["normalization"] == "DECODE_AND_MERGE_SLASHES"
+    assert values["sidecarInjectorWebhook"]["rewriteAppHTTPProbe"] is True
+    assert values["global"]["proxy"]["image"] == ISTIO_PROXY_IMAGE and "@sha256:" in ISTIO_PROXY_IMAGE
+
+
+def test_only_the_cni_namespace_is_privileged(mesh: list[Registration]) -> None:
+    enforce = {
+        namespace["metadata"]["name"]: namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+        for namespace in of_kind(mesh, "Namespace")
+    }
+    assert enforce == {"istio-system": "baseline", "istio-cni": "privileged"}
+    cni = releases(mesh)["cni"]
+    assert cni.inputs["namespace"] == "istio-cni"
+
+
+def test_mesh_wide_mtls_is_strict(mesh: list[Registration]) -> None:
+    (peer,) = of_kind(mesh, "PeerAuthentication")
+    assert peer["metadata"] == {"name": "default", "namespace": "istio-system"}
+    assert peer["spec"] == {"mtls": {"mode": "STRICT"}}
+    assert "selector" not in peer["spec"]
+
+
+@pytest.fixture
+def policies(run_program) -> list[Registration]:
+    services = [ExternalService("api.example.com", 443, ["203.0.113.0/24"])]
+    return run_program(
+        lambda: MeshPolicies("fraud", policies_args(monitoring_namespace="monitoring", external_services=services))
+    )
+
+
+def test_namespace_is_strict_and_allows_nothing_by_default(policies: list[Registration]) -> None:
+    (peer,) = of_kind(policies, "PeerAuthentication")
+    assert peer["spec"]["mtls"]["mode"] == "STRICT"
+    by_name = {policy["metadata"]["name"]: policy["spec"] for policy in of_kind(policies, "AuthorizationPolicy")}
+    assert by_name["allow-nothing"] == {}
+
+
+def test_allow_rules_name_principals_methods_paths_and_port(policies: list[Registration]) -> None:
+    (allow,) = [p for p in of_kind(policies, "AuthorizationPolicy") if p["metadata"]["name"] != "allow-nothing"]
+    spec = allow["spec"]
+    assert spec["action"] == "ALLOW" and spec["selector"] == {"matchLabels": SELECTOR}
+    operations = set()
+    for rule in spec["rules"]:
+        assert rule["from"] == [{"source": {"principals": [GATEWAY]}}]
+        for target in rule["to"]:
+            operation = target["operation"]
+            assert operation["ports"] == ["8080"]
+            operations |= {(method, path) for method in operation["methods"] for path in operation["paths"]}
+    assert operations == {("POST", "/v1/predict"), ("GET", "/healthz"), ("GET", "/readyz")}
+
+
+def test_no_callers_means_no_allow_rule(run_program) -> None:
+    registrations = run_program(lambda: MeshPolicies("fraud", policies_args(caller_principals=[])))
+    assert [p["metadata"]["name"] for p in of_kind(registrations, "AuthorizationPolicy")] == ["allow-nothing"]
+    assert authorization_rules(policies_args(caller_principals=[])) == []
+
+
+@pytest.mark.parametrize(
+    "principal", ["*", "cluster.local/ns/*/sa/gateway", "cluster.local/ns/istio-ingress", "spiffe://x/ns/a/sa/b"]
+)
+def test_wildcard_or_malformed_principals_are_refused(principal: str) -> None:
+    with pytest.raises(ValueError, match="MeshPoliciesArgs"):
+        policies_args(caller_principals=[principal])
+
+
+def test_egress_is_limited_to_the_namespace_control_plane_and_named_hosts(policies: list[Registration]) -> None:
+    (sidecar,) = of_kind(policies, "Sidecar")
+    assert sidecar["spec"]["egress"] == [{"hosts": ["./*", "istio-system/*", "./api.example.com"]}]
+    assert sidecar["spec"]["outboundTrafficPolicy"]["mode"] == "REGISTRY_ONLY"
+    (entry,) = of_kind(policies, "ServiceEntry")
+    assert entry["spec"]["hosts"] == ["api.example.com"] and entry["spec"]["location"] == "MESH_EXTERNAL"
+    assert entry["spec"]["exportTo"] == ["."]
+
+
+def test_network_policies_open_istiod_named_cidrs_and_metrics_only(policies: list[Registration]) -> None:
+    by_name = {policy["metadata"]["name"]: policy["spec"] for policy in of_kind(policies, "NetworkPolicy")}
+    egress = by_name["allow-mesh-egress"]["egress"]
+    assert egress[0]["ports"] == [{"protocol": "TCP", "port": ISTIOD_XDS_PORT}]
+    assert egress[0]["to"][0]["podSelector"] == {"matchLabels": {"app": "istiod"}}
+    assert egress[1] == {"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [{"protocol": "TCP", "port": 443}]}
+    assert len(egress) == 2
+    (metrics,) = by_name["allow-metrics-scrape"]["ingress"]
+    assert metrics["ports"] == [{"protocol": "TCP", "port": 15020}]
+
+
+def tls_args(**changes: Any) -> EdgeTlsArgs:
+    values: dict[str, Any] = {
+        "host": "fraud-model.example.com",
+        "pod_security_version": "v1.33",
+        "service_host": "fraud-detector.fraud-model.svc.cluster.local",
+        "service_port": 8080,
+        "paths": ["/v1/predict"],
+    }
+    return EdgeTlsArgs(**(values | changes))
+
+
+def test_gateway_terminates_tls_12_and_redirects_http(run_program) -> None:
+    registrations = run_program(lambda: EdgeTls("edge", tls_args()))
+    (gateway,) = of_kind(registrations, "Gateway")
+    https, http = gateway["spec"]["servers"]
+    assert https["tls"]["mode"] == "SIMPLE" and https["tls"]["minProtocolVersion"] == MIN_TLS_VERSION
+    assert https["tls"]["credentialName"] == "fraud-model-example-com-tls"
+    assert http["tls"] == {"httpsRedirect": True}
+    (route,) = of_kind(registrations, "VirtualService")
+    assert route["spec"]["http"][0]["match"] == [{"uri": {"exact": "/v1/predict"}}]
+
+
+def test_self_signed_issuer_is_a_ca_chain(run_program) -> None:
+    registrations = run_program(lambda: EdgeTls("edge", tls_args()))
+    issuers = {issuer["metadata"]["name"]: issuer["spec"] for issuer in of_kind(registrations, "ClusterIssuer")}
+    assert issuers == {
+        "selfsigned-root": {"selfSigned": {}},
+        "model-platform-ca": {"ca": {"secretName": "model-platform-ca"}},
+    }
+    certificates = {c["metadata"]["name"]: c["spec"] for c in of_kind(registrations, "Certificate")}
+    assert certificates["model-platform-ca"]["isCA"] is True
+    assert certificates["fraud-model-example-com-tls"]["issuerRef"]["name"] == "model-platform-ca"
+
+
+def test_acme_issuer_needs_an_email(run_program) -> None:
+    with pytest.raises(ValueError, match="acme_email"):
+        tls_args(issuer="acme")
+    registrations = run_program(lambda: EdgeTls("edge", tls_args(issuer="acme", acme_email="sec@example.com")))
+    (issuer,) = of_kind(registrations, "ClusterIssuer")
+    assert issuer["spec"]["acme"]["email"] == "sec@example.com"
+    cert_manager = [item for item in registrations if item.type.startswith("kubernetes-cert-manager:")]
+    assert len(cert_manager) == 1
+    assert cert_manager[0].inputs["helmOptions"]["version"]
