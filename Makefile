@@ -51,3 +51,45 @@ lock: setup
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) $(OUT)
+
+## Shift left and incident response (docs/runbook-privileged-pod.md). CI runs these same targets.
+STACKS := dev staging prod
+BASE_REF ?= origin/main
+BASE_TREE ?= .render-base-tree
+BASE_OUT ?= render-base
+DIFF_OUT ?= render-diff.md
+
+.PHONY: policy-check scan render-base diff audit preview
+
+## policy-check: render every stack, then judge each render with its own Gatekeeper policies
+policy-check: render-all
+	for stack in $(STACKS); do $(BIN)/python -m tools.policy check $(OUT)/$$stack || exit 1; done
+
+## scan: hadolint on the model server's Dockerfile, trivy config on every render
+scan: render-all
+	$(BIN)/hadolint app/Dockerfile
+	$(BIN)/trivy config --skip-check-update --quiet --exit-code 1 $(OUT)
+
+## render-base: render every stack of $(BASE_REF) (a git worktree) into $(BASE_OUT)
+render-base: $(DEV_STAMP)
+	rm -rf $(BASE_TREE) $(BASE_OUT)
+	git worktree add --detach $(BASE_TREE) $(BASE_REF)
+	for stack in $(STACKS); do \
+		(cd $(BASE_TREE) && $(CURDIR)/$(BIN)/python -m tools.render --stack $$stack --out $(CURDIR)/$(BASE_OUT)/$$stack) || status=1; \
+	done; git worktree remove --force $(BASE_TREE); exit $${status:-0}
+
+## diff: the security-aware render diff of every stack, $(BASE_OUT) -> $(OUT), into $(DIFF_OUT)
+diff: $(DEV_STAMP)
+	rm -f $(DIFF_OUT)
+	for stack in $(STACKS); do \
+		echo "# Stack $$stack" >> $(DIFF_OUT); \
+		$(BIN)/python -m tools.render diff $(BASE_OUT)/$$stack $(OUT)/$$stack --fail-on-weakening >> $(DIFF_OUT) || status=1; \
+	done; cat $(DIFF_OUT); exit $${status:-0}
+
+## audit: the blast-radius audit of stack $(STACK)'s render
+audit: render
+	$(BIN)/python -m tools.audit $(OUT)/$(STACK)
+
+## preview: pulumi preview of stack $(STACK) with the policy pack (needs a backend and a cluster)
+preview: $(DEV_STAMP)
+	pulumi preview --diff --stack $(STACK) --policy-pack policy_pack

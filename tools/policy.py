@@ -99,7 +99,9 @@ def _assumed_model_namespaces(
     ]
 
 
-def check(paths: list[Path], stack: str | None = None, assume_unknown_are_model: bool = True) -> Report:
+def check(
+    paths: list[Path], stack: str | None = None, assume_unknown_are_model: bool = True, allow_empty: bool = False
+) -> Report:
     """Judge the Kubernetes objects under `paths`; see the module docstring for the policy source."""
     found = load_manifests(paths)
     policy_set, reviewed = split_policy_objects(found)
@@ -107,7 +109,7 @@ def check(paths: list[Path], stack: str | None = None, assume_unknown_are_model:
     if stack is not None or not policy_set.constraints:
         stack_policies, context = split_policy_objects(_stack_objects(stack or _DEFAULT_STACK))
         policy_set = stack_policies
-    if not reviewed:
+    if not reviewed and not allow_empty:
         raise InputError("no Kubernetes objects to check in the given paths")
     known = _namespaces([*context, *reviewed])
     extra = _assumed_model_namespaces(reviewed, known, policy_set) if assume_unknown_are_model else []
@@ -136,11 +138,18 @@ def main(argv: list[str] | None = None) -> int:
         default="model",
         help="treat namespaces without a Namespace object as model namespaces (default) or skip them",
     )
+    check_parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="succeed when the paths hold no Kubernetes object (a hook given only CI or stack YAML)",
+    )
     arguments = parser.parse_args(argv)
     from components.settings import SettingsError
 
     try:
-        report = check(arguments.paths, arguments.stack, arguments.unknown_namespaces == "model")
+        report = check(
+            arguments.paths, arguments.stack, arguments.unknown_namespaces == "model", arguments.allow_empty
+        )
     except (InputError, PolicySetError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
     python -m tools.render --stack prod --out render/prod
     python -m tools.render --config-file path/to/Pulumi.mystack.yaml --out render/mystack
+    python -m tools.render diff render-old/prod render/prod   # see tools/diff.py
 
 Output layout (byte-identical on every run, so reviewers can diff it):
 
@@ -209,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
     from components.settings import SettingsError
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["diff"]:
+        from tools.diff import main as diff_main
+
+        return diff_main(argv[1:])
     arguments = _parse_arguments(argv)
     source = arguments.config_file or stack_file(arguments.stack)
     if not source.is_file():

@@ -1,0 +1,1 @@
+"""Tests of the Pulumi policy pack's validators (without pulumi_policy)."""

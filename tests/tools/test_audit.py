@@ -1,0 +1,191 @@
+"""The blast-radius audit answers what a compromised workload gives an attacker, on crafted manifests."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tools.audit import SCHEMA_KEYS, audit, audit_objects
+from tools.mock_engine import REPO_ROOT
+
+NS = "fraud-model"
+
+
+def attacker_manifests() -> list[dict[str, Any]]:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "debug", "namespace": NS, "labels": {"app": "debug"}},
+        "spec": {
+            "serviceAccountName": "debugger",
+            "hostPID": True,
+            "hostNetwork": True,
+            "containers": [
+                {
+                    "name": "shell",
+                    "image": "busybox:latest",
+                    "securityContext": {"privileged": True, "capabilities": {"add": ["SYS_ADMIN", "NET_ADMIN"]}},
+                    "ports": [{"containerPort": 22, "hostPort": 2222}],
+                    "envFrom": [{"secretRef": {"name": "db-credentials"}}],
+                    "env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "api-key", "key": "k"}}}],
+                }
+            ],
+            "volumes": [
+                {"name": "root", "hostPath": {"path": "/"}},
+                {"name": "tls", "secret": {"secretName": "tls-cert"}},
+                {"name": "bundle", "projected": {"sources": [{"secret": {"name": "signing-key"}}]}},
+            ],
+        },
+    }
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "debugger", "namespace": NS}}
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "secret-reader"},
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "debugger-reads-secrets"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "secret-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "debugger", "namespace": NS}],
+    }
+    return [pod, account, role, binding]
+
+
+def hardened_manifests(render_dir: Path) -> list[dict[str, Any]]:
+    """Our prod Deployment's pod, as a bare Pod without its secret mounts, and its ServiceAccount."""
+    deployment = yaml.safe_load((render_dir / NS / "deployment-fraud-detector.yaml").read_text())
+    spec = copy.deepcopy(deployment["spec"]["template"]["spec"])
+    spec["volumes"] = [v for v in spec["volumes"] if "secret" not in v]
+    for container in spec["containers"]:
+        container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] == "tmp"]
+    metadata = {"name": "model", "namespace": NS, "labels": deployment["spec"]["template"]["metadata"]["labels"]}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+    account = yaml.safe_load((render_dir / NS / "serviceaccount-fraud-detector.yaml").read_text())
+    deny = yaml.safe_load((render_dir / NS / "networkpolicy-default-deny-all.yaml").read_text())
+    return [pod, account, deny]
+
+
+def write(path: Path, documents: list[dict[str, Any]]) -> Path:
+    path.write_text(yaml.safe_dump_all(documents))
+    return path
+
+
+def test_a_privileged_pod_with_a_secret_reading_account_is_reported_in_full(tmp_path: Path) -> None:
+    (entry,) = audit([write(tmp_path / "attack.yaml", attacker_manifests())])
+    assert entry["workload"] == {"kind": "Pod", "namespace": NS, "name": "debug", "serviceAccount": "debugger"}
+    assert entry["host"] == {
+        "privileged": ["shell"],
+        "namespaces": ["hostNetwork", "hostPID"],
+        "hostPaths": ["/"],
+        "hostPorts": [2222],
+    }
+    assert entry["capabilities"] == ["NET_ADMIN", "SYS_ADMIN"]
+    assert entry["secrets"] == {
+        "names": ["api-key", "db-credentials", "signing-key", "tls-cert"],
+        "serviceAccountToken": True,  # neither the pod nor the account turns it off
+    }
+    (grant,) = entry["rbac"]
+    assert (grant["binding"], grant["role"], grant["scope"]) == (
+        "ClusterRoleBinding/debugger-reads-secrets",
+        "ClusterRole/secret-reader",
+        "cluster",
+    )
+    assert grant["danger"] == ["reads secrets"]
+    assert entry["network"]["networkPolicies"] == []
+    assert not entry["network"]["ingressRestricted"] and not entry["network"]["egressRestricted"]
+    broken = {violation["constraint"].split("/")[1] for violation in entry["policy"]}
+    assert {"deny-privileged-containers", "deny-host-namespaces", "deny-host-path-volumes"} <= broken
+
+
+def test_a_hardened_pod_reports_nothing(render_dirs: dict[str, Path], tmp_path: Path) -> None:
+    (entry,) = audit([write(tmp_path / "model.yaml", hardened_manifests(render_dirs["prod"]))])
+    assert entry["host"] == {"privileged": [], "namespaces": [], "hostPaths": [], "hostPorts": []}
+    assert entry["capabilities"] == []
+    assert entry["secrets"] == {"names": [], "serviceAccountToken": False}
+    assert entry["rbac"] == []
+    assert entry["network"]["ingressRestricted"] and entry["network"]["egressRestricted"]
+    assert [p["defaultDeny"] for p in entry["network"]["networkPolicies"]] == [True]
+    assert entry["policy"] == []
+
+
+def pod_with(spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": NS}, "spec": spec}
+
+
+@pytest.mark.parametrize(
+    ("pod_field", "account_field", "mounted"),
+    [(None, None, True), (None, False, False), (True, False, True), (False, True, False), (None, True, True)],
+)
+def test_the_token_mount_is_resolved_pod_first_then_account_then_true(
+    pod_field: bool | None, account_field: bool | None, mounted: bool
+) -> None:
+    spec: dict[str, Any] = {"serviceAccountName": "sa", "containers": [{"name": "c"}]}
+    account: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "sa", "namespace": NS},
+    }
+    if pod_field is not None:
+        spec["automountServiceAccountToken"] = pod_field
+    if account_field is not None:
+        account["automountServiceAccountToken"] = account_field
+    (entry,) = audit_objects([pod_with(spec), account])
+    assert entry["secrets"]["serviceAccountToken"] is mounted
+
+
+def test_group_subjects_and_namespaces_decide_who_a_binding_reaches() -> None:
+    attack = attacker_manifests()
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "exec", "namespace": NS},
+        "rules": [{"apiGroups": ["*"], "resources": ["pods/exec", "pods"], "verbs": ["create"]}],
+    }
+
+    def binding(namespace: str, subject: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "exec", "namespace": namespace},
+            "roleRef": {"kind": "Role", "name": "exec"},
+            "subjects": [subject],
+        }
+
+    group = binding(NS, {"kind": "Group", "name": f"system:serviceaccounts:{NS}"})
+    (entry,) = audit_objects([attack[0], role, group])
+    assert entry["rbac"][0]["danger"] == ["wildcard", "pods/exec", "creates pods"]
+    elsewhere = binding("other", {"kind": "ServiceAccount", "name": "debugger", "namespace": "other"})
+    other_group = binding(NS, {"kind": "Group", "name": "system:serviceaccounts:other"})
+    (entry,) = audit_objects([attack[0], role, elsewhere, other_group])
+    assert entry["rbac"] == []
+
+
+def test_the_json_schema_is_stable(tmp_path: Path) -> None:
+    path = write(tmp_path / "attack.yaml", attacker_manifests())
+    command = [sys.executable, "-m", "tools.audit", "--json", str(path)]
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    (entry,) = json.loads(result.stdout)
+    assert tuple(entry) == SCHEMA_KEYS
+    assert set(entry["workload"]) == {"kind", "namespace", "name", "serviceAccount"}
+    assert set(entry["host"]) == {"privileged", "namespaces", "hostPaths", "hostPorts"}
+    assert set(entry["secrets"]) == {"names", "serviceAccountToken"}
+    assert set(entry["rbac"][0]) == {"binding", "role", "scope", "apiGroups", "resources", "verbs", "danger"}
+    assert set(entry["network"]) == {
+        "networkPolicies",
+        "ingressRestricted",
+        "egressRestricted",
+        "authorizationPolicies",
+    }
+    assert set(entry["policy"][0]) == {"action", "constraint", "message"}
+    markdown = subprocess.run([*command[:3], str(path)], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    assert "## Pod fraud-model/debug" in markdown.stdout and "reads secrets" in markdown.stdout

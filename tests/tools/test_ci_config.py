@@ -1,0 +1,134 @@
+"""The pre-commit hooks and the pull-request workflow run commands that exist, the way CI runs them."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tools.mock_engine import REPO_ROOT
+
+PRE_COMMIT = REPO_ROOT / ".pre-commit-config.yaml"
+WORKFLOW = REPO_ROOT / ".github" / "workflows" / "pull-request.yml"
+SHELL_BUILTINS = {"echo", "printf", "umask"}
+TAG_PINNED = {"pulumi/actions"}  # SHA not verifiable offline: see the workflow's comment
+
+
+def makefile_targets() -> set[str]:
+    text = (REPO_ROOT / "Makefile").read_text()
+    return set(re.findall(r"^([A-Za-z][\w-]*):", text, flags=re.MULTILINE))
+
+
+def hooks() -> dict[str, dict[str, Any]]:
+    config = yaml.safe_load(PRE_COMMIT.read_text())
+    return {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+
+
+def check_command(words: list[str]) -> None:
+    """A command is a make target of ours, a binary of the project's venv, or a shell builtin."""
+    if words[0] == "make":
+        targets = [word for word in words[1:] if "=" not in word]
+        assert targets and set(targets) <= makefile_targets(), words
+    elif words[0].startswith(".venv/bin/"):
+        assert words[0].split("/")[-1] in {"python", "hadolint", "trivy"}, words
+        if len(words) > 2 and words[1] == "-m":
+            assert (REPO_ROOT / (words[2].replace(".", "/") + ".py")).is_file(), words
+    else:
+        assert words[0] in SHELL_BUILTINS, words
+
+
+def test_every_hook_is_local_and_runs_an_existing_command() -> None:
+    found = hooks()
+    assert {"render-policy-check", "policy-check-manifests", "hadolint", "trivy-config"} <= set(found)
+    for hook in found.values():
+        assert hook["language"] == "system"
+        check_command(shlex.split(hook["entry"]))
+
+
+def hook_applies(hook: dict[str, Any], path: str) -> bool:
+    return bool(re.search(hook.get("files", ""), path)) and not re.search(hook.get("exclude", "^$"), path)
+
+
+def test_the_manifest_hook_selects_yaml_but_not_stacks_or_denied_fixtures() -> None:
+    hook = hooks()["policy-check-manifests"]
+    assert hook_applies(hook, "deploy/pod.yaml") and hook_applies(hook, "x/svc.yml")
+    assert not hook_applies(hook, "stacks/Pulumi.prod.yaml")
+    assert not hook_applies(hook, "policies/deny-host-ports/fixtures/denied/host-port.yaml")
+    assert hook_applies(hook, "policies/deny-host-ports/fixtures/allowed/no-host-port.yaml")
+    assert not hook_applies(hook, "README.md")
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from tools.render import render_objects
+
+    return next(o for o in render_objects("prod") if o["kind"] == "Deployment")
+
+
+def run_hook(hook_id: str, files: list[Path]) -> subprocess.CompletedProcess[str]:
+    """Run a hook's entry with the file names appended, as pre-commit does."""
+    entry = shlex.split(hooks()[hook_id]["entry"])
+    return subprocess.run([*entry, *map(str, files)], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+
+
+def test_the_manifest_hook_fails_on_a_privileged_deployment_and_passes_a_hardened_one(
+    deployment: dict[str, Any], tmp_path: Path
+) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(deployment))
+    bad_deployment = yaml.safe_load(good.read_text())
+    bad_deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(bad_deployment))
+    not_kubernetes = tmp_path / "ci.yml"
+    not_kubernetes.write_text("jobs: {}\n")
+    assert run_hook("policy-check-manifests", [good]).returncode == 0
+    assert run_hook("policy-check-manifests", [not_kubernetes]).returncode == 0
+    refused = run_hook("policy-check-manifests", [good, bad])
+    assert refused.returncode == 1 and "K8sDenyPrivilegedContainers" in refused.stdout
+
+
+def test_the_hadolint_hook_runs(tmp_path: Path) -> None:
+    if not (REPO_ROOT / ".venv" / "bin" / "hadolint").is_file() or not (REPO_ROOT / "app" / "Dockerfile").is_file():
+        pytest.skip("hadolint or app/Dockerfile is not installed here")
+    assert run_hook("hadolint", []).returncode == 0
+
+
+def workflow() -> dict[str, Any]:
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def test_the_workflow_has_the_jobs_and_minimal_permissions() -> None:
+    document = workflow()
+    assert {"tests", "render-diff", "policy", "preview"} <= set(document["jobs"])
+    assert document["permissions"] == {"contents": "read"}
+    for name, job in document["jobs"].items():
+        writes = {scope for scope, access in (job.get("permissions") or {}).items() if access == "write"}
+        assert writes <= ({"pull-requests"} if name == "render-diff" else set()), name
+    assert "if" in document["jobs"]["preview"]  # skipped without a Pulumi token and cluster credentials
+
+
+def test_every_run_step_is_a_makefile_target_or_a_builtin() -> None:
+    for job in workflow()["jobs"].values():
+        for step in job["steps"]:
+            # Expressions are expanded by Actions before the shell sees the line.
+            for line in re.sub(r"\$\{\{[^}]*\}\}", "X", step.get("run") or "").splitlines():
+                for command in re.split(r"\|\||&&|;", line):
+                    words = shlex.split(command)
+                    words = words[: next((i for i, w in enumerate(words) if w.startswith(">")), len(words))]
+                    if words:
+                        check_command(words)
+
+
+def test_every_action_is_pinned_by_commit_sha() -> None:
+    uses = [step["uses"] for job in workflow()["jobs"].values() for step in job["steps"] if "uses" in step]
+    assert uses
+    for action in uses:
+        name, _, ref = action.partition("@")
+        assert re.fullmatch(r"[0-9a-f]{40}", ref) or name in TAG_PINNED, action
+    assert re.search(r"^\s*- uses: \S+@[0-9a-f]{40} # v\d", WORKFLOW.read_text(), flags=re.MULTILINE)
