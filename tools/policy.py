@@ -147,9 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     from components.settings import SettingsError
 
     try:
-        report = check(
-            arguments.paths, arguments.stack, arguments.unknown_namespaces == "model", arguments.allow_empty
-        )
+        report = check(arguments.paths, arguments.stack, arguments.unknown_namespaces == "model", arguments.allow_empty)
     except (InputError, PolicySetError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
