@@ -16,7 +16,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 setup: $(DEV_STAMP) $(CHECKOV_STAMP)
 
 # Reinstall whenever a requirements or lock file changes.
-$(DEV_STAMP): requirements.txt requirements-dev.txt constraints.txt
+$(DEV_STAMP): requirements.txt requirements-dev.txt app/requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -r requirements-dev.txt
 	touch $@

@@ -20,6 +20,7 @@ Exit status: 0 when nothing is denied, 1 when any `deny` violation is found, 2 o
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -71,10 +72,14 @@ def load_manifests(paths: Iterable[Path]) -> list[dict[str, Any]]:
     return objects
 
 
-def _stack_objects(stack: str) -> list[dict[str, Any]]:
+@functools.lru_cache(maxsize=4)
+def _stack_engine(stack: str) -> tuple[PolicyEngine, tuple[dict[str, Any], ...]]:
+    """A stack's compiled policies and its other objects, rendered and compiled once per process
+    (a render and a Rego compile take seconds; the stack files do not change under a check)."""
     from tools.render import render_objects
 
-    return render_objects(stack)
+    policy_set, context = split_policy_objects(render_objects(stack))
+    return PolicyEngine(policy_set), tuple(context)
 
 
 def _namespaces(objects: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -105,15 +110,14 @@ def check(
     """Judge the Kubernetes objects under `paths`; see the module docstring for the policy source."""
     found = load_manifests(paths)
     policy_set, reviewed = split_policy_objects(found)
-    context: list[dict[str, Any]] = []
-    if stack is not None or not policy_set.constraints:
-        stack_policies, context = split_policy_objects(_stack_objects(stack or _DEFAULT_STACK))
-        policy_set = stack_policies
     if not reviewed and not allow_empty:
         raise InputError("no Kubernetes objects to check in the given paths")
+    if stack is not None or not policy_set.constraints:
+        engine, context = _stack_engine(stack or _DEFAULT_STACK)
+    else:
+        engine, context = PolicyEngine(policy_set), ()
     known = _namespaces([*context, *reviewed])
-    extra = _assumed_model_namespaces(reviewed, known, policy_set) if assume_unknown_are_model else []
-    engine = PolicyEngine(policy_set)
+    extra = _assumed_model_namespaces(reviewed, known, engine.policy_set) if assume_unknown_are_model else []
     return engine.review(reviewed, namespaces=[*known.values(), *extra])
 
 

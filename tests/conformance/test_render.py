@@ -11,6 +11,8 @@ import filecmp
 import json
 import subprocess
 import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -189,9 +191,26 @@ def test_every_model_namespace_has_quota_limits_and_default_deny(render_dirs: di
             assert deny, f"{stack}: no default-deny in {namespace}"
 
 
+def scan_each_stack(render_dirs: dict[str, Path], scan: Callable[[Path], Any]) -> dict[str, Any]:
+    """Run a scanner over every stack's render at once: each is a separate, mostly idle process."""
+    with ThreadPoolExecutor(max_workers=len(render_dirs)) as pool:
+        futures = {stack: pool.submit(scan, directory) for stack, directory in render_dirs.items()}
+        return {stack: future.result() for stack, future in futures.items()}
+
+
+@pytest.fixture(scope="module")
+def trivy_by_stack(render_dirs: dict[str, Path]) -> dict[str, dict[str, dict[str, str]]]:
+    return scan_each_stack(render_dirs, trivy_statuses)
+
+
+@pytest.fixture(scope="module")
+def checkov_by_stack(render_dirs: dict[str, Path]) -> dict[str, list]:
+    return scan_each_stack(render_dirs, checkov_findings)
+
+
 @pytest.mark.parametrize("stack", STACKS)
-def test_workloads_pass_pod_security_restricted(render_dirs: dict[str, Path], stack: str) -> None:
-    statuses = trivy_statuses(render_dirs[stack])
+def test_workloads_pass_pod_security_restricted(render_dirs: dict[str, Path], trivy_by_stack, stack: str) -> None:
+    statuses = trivy_by_stack[stack]
     workloads = [file for file, document in documents(render_dirs[stack]) if document["kind"] in WORKLOAD_KINDS]
     assert workloads
     for file in workloads:
@@ -209,8 +228,8 @@ def test_pod_security_check_catches_a_privileged_pod(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_checkov_finds_nothing(render_dirs: dict[str, Path], stack: str) -> None:
-    assert checkov_findings(render_dirs[stack]) == []
+def test_checkov_finds_nothing(checkov_by_stack: dict[str, list], stack: str) -> None:
+    assert checkov_by_stack[stack] == []
 
 
 def test_checkov_flags_a_privileged_pod(tmp_path: Path) -> None:

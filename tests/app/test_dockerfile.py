@@ -1,0 +1,138 @@
+"""The image definition: scanner-clean, and built the way the issue asks.
+
+CI cannot build images, so app/Dockerfile is checked statically: hadolint,
+checkov (dockerfile framework) and trivy must find nothing wrong with it, and
+each is run on a deliberately bad Dockerfile as well, to show it can fail.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from app import config
+from tests.app import scanners
+from tests.app.scanners import BAD_DOCKERFILE, DOCKERFILE, REPO_ROOT
+
+DOCKERIGNORE = REPO_ROOT / "app" / "Dockerfile.dockerignore"
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}(\s|$)")
+
+
+@pytest.fixture
+def bad_dockerfile(tmp_path: Path) -> Path:
+    path = tmp_path / "bad" / "Dockerfile"
+    path.parent.mkdir()
+    path.write_text(BAD_DOCKERFILE)
+    return path
+
+
+# One test per scanner, each run once over both files (so that parallel test
+# workers never run the same scanner twice).
+
+
+def test_hadolint_finds_nothing_and_fails_a_bad_dockerfile(tmp_path: Path, bad_dockerfile: Path) -> None:
+    scan = scanners.hadolint([DOCKERFILE, bad_dockerfile], tmp_path)
+    assert scan.failed[DOCKERFILE] == []
+    assert scan.returncode != 0
+    assert {"DL3007", "DL3002", "DL3020"} <= {item["code"] for item in scan.failed[bad_dockerfile]}
+
+
+def test_checkov_passes_every_check_and_fails_a_bad_dockerfile(tmp_path: Path, bad_dockerfile: Path) -> None:
+    scan = scanners.checkov([DOCKERFILE, bad_dockerfile], tmp_path)
+    assert [item["check_id"] for item in scan.failed[DOCKERFILE]] == []
+    assert scan.passed[DOCKERFILE] > 0
+    assert scan.returncode != 0
+    bad_ids = {item["check_id"] for item in scan.failed[bad_dockerfile]}
+    assert {"CKV_DOCKER_7", "CKV_DOCKER_8", "CKV_DOCKER_2"} <= bad_ids  # latest tag, root user, no HEALTHCHECK
+
+
+def test_trivy_finds_no_high_or_critical_and_fails_a_bad_dockerfile(tmp_path: Path, bad_dockerfile: Path) -> None:
+    scan = scanners.trivy([DOCKERFILE, bad_dockerfile], tmp_path)
+    severe = [item["ID"] for item in scan.failed[DOCKERFILE] if item["Severity"] in ("HIGH", "CRITICAL")]
+    assert severe == []
+    assert scan.passed[DOCKERFILE] > 0
+    assert ("DS-0002", "HIGH") in {(item["ID"], item["Severity"]) for item in scan.failed[bad_dockerfile]}
+
+
+# --- what the scanners do not check -------------------------------------------
+
+
+def _instructions(text: str) -> list[tuple[str, str]]:
+    """(KEYWORD, arguments) pairs with continuation lines joined.
+
+    As in Docker, comment lines are dropped first (also inside a continued
+    instruction) and a comment ending in a backslash continues nothing.
+    """
+    result: list[tuple[str, str]] = []
+    pending = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        keyword, _, rest = (pending + stripped).partition(" ")
+        result.append((keyword.upper(), " ".join(rest.split())))
+        pending = ""
+    return result
+
+
+def _stages(instructions: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    stages: list[list[tuple[str, str]]] = []
+    for keyword, rest in instructions:
+        if keyword == "FROM":
+            stages.append([])
+        stages[-1].append((keyword, rest))
+    return stages
+
+
+@pytest.fixture(scope="module")
+def stages() -> list[list[tuple[str, str]]]:
+    return _stages(_instructions(DOCKERFILE.read_text()))
+
+
+def test_multi_stage_with_every_base_pinned_by_digest(stages: list[list[tuple[str, str]]]) -> None:
+    assert len(stages) >= 2
+    for stage in stages:
+        assert DIGEST.search(stage[0][1]), stage[0]
+
+
+def test_runtime_is_distroless_and_runs_as_the_configured_numeric_user(stages: list[list[tuple[str, str]]]) -> None:
+    runtime = stages[-1]
+    assert runtime[0][1].startswith("gcr.io/distroless/")
+    users = [rest for keyword, rest in runtime if keyword == "USER"]
+    assert users, "the runtime stage sets no USER"
+    uid, _, gid = users[-1].partition(":")
+    assert (int(uid), int(gid)) == (config.RUN_AS_USER, config.RUN_AS_GROUP)
+    assert int(uid) >= 10001 and int(gid) >= 10001
+
+
+def test_model_is_trained_and_signed_at_build_time_with_a_secret_key(stages: list[list[tuple[str, str]]]) -> None:
+    runs = " ".join(rest for stage in stages[:-1] for keyword, rest in stage if keyword == "RUN")
+    assert f"--mount=type=secret,id={config.BUILD_SECRET_ID}" in runs
+    assert "-m app.train" in runs and "-m app.sign" in runs
+    copies = [rest for keyword, rest in stages[-1] if keyword == "COPY"]
+    assert any(rest.split()[-1] == config.MODEL_ROOT and "--from=" in rest for rest in copies)
+    assert not any(".pem" in rest for stage in stages for keyword, rest in stage if keyword in ("COPY", "ADD"))
+
+
+def test_runtime_environment_matches_the_config_contract(stages: list[list[tuple[str, str]]]) -> None:
+    runtime = stages[-1]
+    env = " ".join(rest for keyword, rest in runtime if keyword == "ENV")
+    assert f"MODEL_DIR={config.DEFAULT_MODEL_DIR}" in env
+    assert f"MODEL_SIGNATURE={config.DEFAULT_MODEL_SIGNATURE}" in env
+    assert f"PORT={config.CONTAINER_PORT}" in env
+    assert ("EXPOSE", str(config.CONTAINER_PORT)) in runtime
+    assert any(keyword == "HEALTHCHECK" and config.LIVENESS_PATH in rest for keyword, rest in runtime)
+    entrypoint = [rest for keyword, rest in runtime if keyword == "ENTRYPOINT"][-1]
+    assert entrypoint.startswith("[") and "gunicorn.conf.py" in entrypoint
+
+
+def test_dockerignore_denies_by_default_and_keeps_keys_out() -> None:
+    patterns = [line for line in DOCKERIGNORE.read_text().splitlines() if line and not line.startswith("#")]
+    assert patterns[0] == "*"
+    assert "!app/" in patterns
+    assert any(pattern.endswith("*.pem") for pattern in patterns)
