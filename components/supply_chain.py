@@ -1,0 +1,132 @@
+"""ImageSignaturePolicy: only images signed by the stack's signer run in the model namespaces.
+
+Sigstore policy-controller (Helm, pinned) checks every image of a pod in a namespace that opts
+in with the `policy.sigstore.dev/include` label (set by the platform on model namespaces). A
+`ClusterImagePolicy` covers every image under the stack's registries and requires a cosign
+signature: by a public key, or keyless (a Fulcio certificate for a named OIDC issuer and
+subject, checked against the Rekor transparency log). Together with the admission policies
+(digest pinning, allowed registries) this closes the path for an unsigned or swapped image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.mesh import system_namespace_labels
+from components.naming import MANAGED_BY, PART_OF, TYPE_PREFIX
+from components.options import child_options
+from components.versions import POLICY_CONTROLLER
+
+__all__ = ["OPT_IN_LABEL", "ImageSignaturePolicy", "ImageSignaturePolicyArgs", "image_globs"]
+
+OPT_IN_LABEL = {"policy.sigstore.dev/include": "true"}
+"""Namespace label that makes policy-controller check the namespace's pods."""
+
+_MODES = ("enforce", "warn")
+
+
+@dataclass(frozen=True)
+class ImageSignaturePolicyArgs:
+    """Inputs of ImageSignaturePolicy: which images, signed by whom, and how strictly."""
+
+    registries: Sequence[str]
+    """Registry prefixes whose images must be signed."""
+    pod_security_version: str
+    """Pinned Pod Security Standards version of the controller's namespace."""
+    public_key: str | None = None
+    """PEM cosign public key (key-based signing)."""
+    keyless_issuer: str | None = None
+    """OIDC issuer of a keyless signer, e.g. https://token.actions.githubusercontent.com."""
+    keyless_subject: str | None = None
+    """Subject of the keyless signer, e.g. the CI workflow that builds the image."""
+    mode: str = "enforce"
+    """enforce (refuse unsigned images) or warn."""
+    namespace: str = "cosign-system"
+    """The controller's namespace."""
+    protect: bool = False
+    """Protect the release from deletion (production)."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        keyless = self.keyless_issuer is not None or self.keyless_subject is not None
+        if (self.public_key is None) == (not keyless):
+            problems.append("set exactly one of public_key or keyless_issuer + keyless_subject")
+        if keyless and not (self.keyless_issuer and self.keyless_subject):
+            problems.append("keyless signing needs both keyless_issuer and keyless_subject")
+        if self.mode not in _MODES:
+            problems.append(f"mode must be one of {_MODES}")
+        if not self.registries:
+            problems.append("registries must name at least one registry")
+        if problems:
+            raise ValueError("ImageSignaturePolicyArgs: " + "; ".join(problems))
+
+
+def image_globs(registries: Sequence[str]) -> list[str]:
+    """Globs covering every image below each registry prefix (`**` crosses path segments)."""
+    return [f"{prefix}/**" for prefix in sorted(registries)]
+
+
+def _authority(args: ImageSignaturePolicyArgs) -> dict[str, Any]:
+    if args.public_key is not None:
+        return {"name": "cosign-key", "key": {"data": args.public_key, "hashAlgorithm": "sha256"}}
+    return {
+        "name": "keyless",
+        "keyless": {"identities": [{"issuer": args.keyless_issuer, "subject": args.keyless_subject}]},
+        "ctlog": {"url": "https://rekor.sigstore.dev"},
+    }
+
+
+class ImageSignaturePolicy(pulumi.ComponentResource):
+    """policy-controller and a ClusterImagePolicy for the model registries.
+
+    Outputs:
+        policy_name: name of the ClusterImagePolicy.
+    """
+
+    policy_name: str
+
+    def __init__(self, name: str, args: ImageSignaturePolicyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TYPE_PREFIX}:supplychain:ImageSignaturePolicy", name, None, opts)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={
+                "name": args.namespace,
+                "labels": {
+                    "app.kubernetes.io/part-of": PART_OF,
+                    "app.kubernetes.io/managed-by": MANAGED_BY,
+                    **system_namespace_labels(args.pod_security_version),
+                },
+            },
+            opts=child_options(self, opts, protect=args.protect),
+        )
+        release = k8s.helm.v3.Release(
+            f"{name}-policy-controller",
+            name="policy-controller",
+            chart=POLICY_CONTROLLER.name,
+            version=POLICY_CONTROLLER.version,
+            repository_opts={"repo": POLICY_CONTROLLER.repository},
+            namespace=args.namespace,
+            create_namespace=False,
+            atomic=True,
+            values={"webhook": {"replicaCount": 2, "failurePolicy": "Fail"}},
+            opts=child_options(self, opts, depends_on=[namespace], protect=args.protect),
+        )
+        self.policy_name = "model-images-signed"
+        k8s.apiextensions.CustomResource(
+            f"{name}-cluster-image-policy",
+            api_version="policy.sigstore.dev/v1beta1",
+            kind="ClusterImagePolicy",
+            metadata={"name": self.policy_name},
+            spec={
+                "images": [{"glob": glob} for glob in image_globs(args.registries)],
+                "authorities": [_authority(args)],
+                "mode": args.mode,
+            },
+            opts=child_options(self, opts, depends_on=[release]),
+        )
+        self.register_outputs({"policy_name": self.policy_name})

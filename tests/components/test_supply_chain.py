@@ -1,0 +1,116 @@
+"""ImageSignaturePolicy and the model-signing key: only signed images, the key mounted read-only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from app import config as app_config
+from components.supply_chain import OPT_IN_LABEL, ImageSignaturePolicy, ImageSignaturePolicyArgs, image_globs
+from components.workload import (
+    SIGNING_KEY_ANNOTATION,
+    SIGNING_KEY_DATA_KEY,
+    SIGNING_KEY_FILE,
+    SIGNING_KEY_MOUNT_DIR,
+)
+from tests.conftest import STACKS
+from tools.mock_engine import Registration
+from tools.policy import load_manifests
+from tools.render import stack_file
+
+KEY = "-----BEGIN PUBLIC KEY-----\nMFkw...\n-----END PUBLIC KEY-----\n"
+
+
+def args(**changes: Any) -> ImageSignaturePolicyArgs:
+    values: dict[str, Any] = {
+        "registries": ["registry.example.com/models"],
+        "pod_security_version": "v1.33",
+        "public_key": KEY,
+    }
+    return ImageSignaturePolicyArgs(**(values | changes))
+
+
+def policy_of(registrations: list[Registration]) -> dict[str, Any]:
+    (found,) = [item.inputs for item in registrations if item.inputs.get("kind") == "ClusterImagePolicy"]
+    return found
+
+
+def test_key_based_policy_covers_every_registry_image(run_program) -> None:
+    registrations = run_program(lambda: ImageSignaturePolicy("supply-chain", args()))
+    spec = policy_of(registrations)["spec"]
+    assert spec["images"] == [{"glob": "registry.example.com/models/**"}]
+    assert spec["authorities"] == [{"name": "cosign-key", "key": {"data": KEY, "hashAlgorithm": "sha256"}}]
+    assert spec["mode"] == "enforce"
+    release = next(item for item in registrations if item.type == "kubernetes:helm.sh/v3:Release")
+    assert release.inputs["chart"] == "policy-controller" and release.inputs["version"]
+    assert (
+        release.urn in next(i for i in registrations if i.inputs.get("kind") == "ClusterImagePolicy").options.depends_on
+    )
+
+
+def test_keyless_policy_names_issuer_and_subject(run_program) -> None:
+    issuer, subject = (
+        "https://token.actions.githubusercontent.com",
+        "https://github.com/o/r/.github/workflows/r.yml@refs/heads/main",
+    )
+    registrations = run_program(
+        lambda: ImageSignaturePolicy(
+            "supply-chain", args(public_key=None, keyless_issuer=issuer, keyless_subject=subject, mode="warn")
+        )
+    )
+    spec = policy_of(registrations)["spec"]
+    (authority,) = spec["authorities"]
+    assert authority["keyless"]["identities"] == [{"issuer": issuer, "subject": subject}]
+    assert spec["mode"] == "warn"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"public_key": None},
+        {"keyless_issuer": "https://issuer.example.com", "keyless_subject": "ci"},
+        {"public_key": None, "keyless_issuer": "https://issuer.example.com"},
+        {"mode": "audit"},
+        {"registries": []},
+    ],
+)
+def test_ambiguous_or_missing_signers_are_refused(changes: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="ImageSignaturePolicyArgs"):
+        args(**changes)
+
+
+def test_globs_stop_at_the_registry_boundary() -> None:
+    assert image_globs(["reg.example.com/models", "reg.example.com/tools"]) == [
+        "reg.example.com/models/**",
+        "reg.example.com/tools/**",
+    ]
+
+
+def test_the_workload_mounts_the_key_where_the_app_reads_it() -> None:
+    assert f"{SIGNING_KEY_MOUNT_DIR}/{SIGNING_KEY_FILE}" == app_config.DEFAULT_MODEL_PUBLIC_KEY
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_rendered_stacks_verify_images_and_mount_the_model_key(render_dirs: dict[str, Path], stack: str) -> None:
+    objects = load_manifests([render_dirs[stack]])
+    (policy,) = [o for o in objects if o["kind"] == "ClusterImagePolicy"]
+    assert policy["spec"]["mode"] == ("warn" if stack == "dev" else "enforce")
+    model_namespace = next(o for o in objects if o["kind"] == "Namespace" and o["metadata"]["name"] == "fraud-model")
+    assert OPT_IN_LABEL.items() <= model_namespace["metadata"]["labels"].items()
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    template = deployment["spec"]["template"]
+    (mount,) = [m for m in template["spec"]["containers"][0]["volumeMounts"] if m["mountPath"] == SIGNING_KEY_MOUNT_DIR]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in template["spec"]["volumes"] if v["name"] == mount["name"]]
+    config_map = next(
+        o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == volume["configMap"]["name"]
+    )
+    stack_key = yaml.safe_load(stack_file(stack).read_text())["config"]["secure-model-serving:model"][
+        "signingPublicKey"
+    ]
+    assert volume["configMap"]["items"] == [{"key": SIGNING_KEY_DATA_KEY, "path": SIGNING_KEY_FILE}]
+    assert config_map["data"][SIGNING_KEY_DATA_KEY].strip() == stack_key.strip()
+    assert len(template["metadata"]["annotations"][SIGNING_KEY_ANNOTATION]) == 64
