@@ -27,8 +27,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.namespace import pod_security_labels
-from components.naming import ISOLATION_LABEL, MANAGED_BY, PART_OF, TYPE_PREFIX
+from components.naming import ISOLATION_LABEL, TYPE_PREFIX
 from components.options import child_options
+from components.system import pinned_release, system_namespace
 from components.versions import GATEKEEPER
 from components.workload import MIN_UID
 from policies import Policy, constraint, constraint_template, expansion_templates, load_policies
@@ -173,30 +174,18 @@ class AdmissionControl(pulumi.ComponentResource):
         # Fixtures are a test concern (tests/policies requires them); installs need only the Rego.
         policies = load_policies(require_fixtures=False)
 
-        namespace = k8s.core.v1.Namespace(
+        namespace = system_namespace(
             f"{name}-namespace",
-            metadata={
-                "name": args.namespace,
-                "labels": {
-                    "app.kubernetes.io/part-of": PART_OF,
-                    "app.kubernetes.io/managed-by": MANAGED_BY,
-                    **pod_security_labels(args.pod_security_version),
-                },
-            },
-            opts=child_options(self, opts, protect=args.protect),
+            args.namespace,
+            pod_security_labels(args.pod_security_version),
+            child_options(self, opts, protect=args.protect),
         )
-        release = k8s.helm.v3.Release(
+        release = pinned_release(
             f"{name}-gatekeeper",
-            name="gatekeeper",
-            chart=GATEKEEPER.name,
-            version=GATEKEEPER.version,
-            repository_opts={"repo": GATEKEEPER.repository},
-            namespace=args.namespace,
-            create_namespace=False,
-            atomic=True,
-            cleanup_on_fail=True,
-            values=gatekeeper_values(args),
-            opts=child_options(self, opts, depends_on=[namespace], protect=args.protect),
+            GATEKEEPER,
+            args.namespace,
+            gatekeeper_values(args),
+            child_options(self, opts, depends_on=[namespace], protect=args.protect),
         )
         templates = {
             policy.kind: _custom_resource(

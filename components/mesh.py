@@ -20,10 +20,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.namespace import pod_security_labels
-from components.naming import MANAGED_BY, PART_OF, TYPE_PREFIX
+from components.naming import TYPE_PREFIX
 from components.options import child_options
-from components.versions import ISTIO_BASE, ISTIO_CNI, ISTIO_PROXY_IMAGE, ISTIOD, HelmChart
+from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
+from components.versions import ISTIO_BASE, ISTIO_CNI, ISTIO_PROXY_IMAGE, ISTIOD
 
 __all__ = [
     "INJECTION_LABEL",
@@ -75,37 +75,6 @@ class ServiceMeshArgs:
     """Protect the releases from deletion (production)."""
 
 
-def _namespace(
-    logical_name: str,
-    name: str,
-    labels: Mapping[str, str],
-    opts: pulumi.ResourceOptions,
-) -> k8s.core.v1.Namespace:
-    return k8s.core.v1.Namespace(
-        logical_name,
-        metadata={
-            "name": name,
-            "labels": {"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": MANAGED_BY, **labels},
-        },
-        opts=opts,
-    )
-
-
-def system_namespace_labels(version: str) -> dict[str, str]:
-    """Control-plane namespaces: enforce `baseline` (the charts' pods are not all verified for
-    `restricted`), and audit and warn at `restricted` so any gap shows up."""
-    labels = pod_security_labels(version)
-    labels["pod-security.kubernetes.io/enforce"] = "baseline"
-    return labels
-
-
-def cni_namespace_labels(version: str) -> dict[str, str]:
-    """The one explicit exception: the CNI agent edits node networking and must be privileged."""
-    labels = pod_security_labels(version)
-    labels["pod-security.kubernetes.io/enforce"] = "privileged"
-    return labels
-
-
 def istiod_values(args: ServiceMeshArgs) -> dict[str, Any]:
     """istiod chart values: CNI mode, registry-only egress, strict path normalisation."""
     return {
@@ -126,27 +95,6 @@ def istiod_values(args: ServiceMeshArgs) -> dict[str, Any]:
     }
 
 
-def _release(
-    logical_name: str,
-    chart: HelmChart,
-    namespace: str,
-    values: dict[str, Any],
-    opts: pulumi.ResourceOptions,
-) -> k8s.helm.v3.Release:
-    return k8s.helm.v3.Release(
-        logical_name,
-        name=chart.name if chart.name != "base" else "istio-base",
-        chart=chart.name,
-        version=chart.version,
-        repository_opts={"repo": chart.repository},
-        namespace=namespace,
-        create_namespace=False,
-        atomic=True,
-        values=values,
-        opts=opts,
-    )
-
-
 class ServiceMesh(pulumi.ComponentResource):
     """Istio base, istiod and the CNI agent, in order, with mesh-wide STRICT mTLS.
 
@@ -159,33 +107,36 @@ class ServiceMesh(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServiceMeshArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:mesh:ServiceMesh", name, None, opts)
         guarded = {"protect": args.protect}
-        control = _namespace(
+        control = system_namespace(
             f"{name}-namespace",
             args.namespace,
-            system_namespace_labels(args.pod_security_version),
+            # The charts' pods are not all verified for `restricted`: enforce baseline, audit restricted.
+            pod_security_labels_enforcing(args.pod_security_version, "baseline"),
             child_options(self, opts, **guarded),
         )
-        cni_namespace = _namespace(
+        cni_namespace = system_namespace(
             f"{name}-cni-namespace",
             args.cni_namespace,
-            cni_namespace_labels(args.pod_security_version),
+            # The one explicit exception: the CNI agent edits node networking and must be privileged.
+            pod_security_labels_enforcing(args.pod_security_version, "privileged"),
             child_options(self, opts, **guarded),
         )
-        base = _release(
+        base = pinned_release(
             f"{name}-base",
             ISTIO_BASE,
             args.namespace,
             {"defaultRevision": "default"},
             child_options(self, opts, depends_on=[control], **guarded),
+            release_name="istio-base",
         )
-        istiod = _release(
+        istiod = pinned_release(
             f"{name}-istiod",
             ISTIOD,
             args.namespace,
             istiod_values(args),
             child_options(self, opts, depends_on=[base], **guarded),
         )
-        _release(
+        pinned_release(
             f"{name}-cni",
             ISTIO_CNI,
             args.cni_namespace,

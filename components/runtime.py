@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 import yaml
 
 from components.formats import is_dns_label
-from components.naming import MANAGED_BY, PART_OF, TYPE_PREFIX
+from components.naming import TYPE_PREFIX
 from components.options import child_options
+from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
 from components.versions import FALCO
 
 __all__ = [
@@ -201,34 +201,19 @@ class RuntimeDetection(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: RuntimeDetectionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:runtime:RuntimeDetection", name, None, opts)
-        namespace = k8s.core.v1.Namespace(
+        namespace = system_namespace(
             f"{name}-namespace",
-            metadata={
-                "name": args.namespace,
-                "labels": {
-                    "app.kubernetes.io/part-of": PART_OF,
-                    "app.kubernetes.io/managed-by": MANAGED_BY,
-                    # The eBPF probe needs host access no restricted pod has; audit keeps it visible.
-                    "pod-security.kubernetes.io/enforce": "privileged",
-                    "pod-security.kubernetes.io/enforce-version": args.pod_security_version,
-                    "pod-security.kubernetes.io/audit": "restricted",
-                    "pod-security.kubernetes.io/audit-version": args.pod_security_version,
-                },
-            },
-            opts=child_options(self, opts, protect=args.protect),
+            args.namespace,
+            # The eBPF probe needs host access no restricted pod has; audit and warn keep it visible.
+            pod_security_labels_enforcing(args.pod_security_version, "privileged"),
+            child_options(self, opts, protect=args.protect),
         )
-        release = k8s.helm.v3.Release(
+        release = pinned_release(
             f"{name}-falco",
-            name="falco",
-            chart=FALCO.name,
-            version=FALCO.version,
-            repository_opts={"repo": FALCO.repository},
-            namespace=args.namespace,
-            create_namespace=False,
-            atomic=True,
-            cleanup_on_fail=True,
-            values=falco_values(args),
-            opts=child_options(self, opts, depends_on=[namespace], protect=args.protect),
+            FALCO,
+            args.namespace,
+            falco_values(args),
+            child_options(self, opts, depends_on=[namespace], protect=args.protect),
         )
         self.namespace = namespace.metadata.name
         self.release_name = release.name

@@ -40,6 +40,7 @@ from components.formats import is_dns_label
 from components.namespace import pod_security_labels
 from components.naming import MANAGED_BY, PART_OF, TYPE_PREFIX
 from components.options import child_options
+from components.system import pinned_release, system_namespace
 from components.versions import EXTERNAL_SECRETS
 
 __all__ = [
@@ -303,30 +304,18 @@ class SecretsOperator(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SecretsOperatorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:secrets:SecretsOperator", name, None, opts)
-        namespace = k8s.core.v1.Namespace(
+        namespace = system_namespace(
             f"{name}-namespace",
-            metadata={
-                "name": args.namespace,
-                "labels": {
-                    "app.kubernetes.io/part-of": PART_OF,
-                    "app.kubernetes.io/managed-by": MANAGED_BY,
-                    **pod_security_labels(args.pod_security_version),
-                },
-            },
-            opts=child_options(self, opts, protect=args.protect),
+            args.namespace,
+            pod_security_labels(args.pod_security_version),
+            child_options(self, opts, protect=args.protect),
         )
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
             f"{name}-external-secrets",
-            name="external-secrets",
-            chart=EXTERNAL_SECRETS.name,
-            version=EXTERNAL_SECRETS.version,
-            repository_opts={"repo": EXTERNAL_SECRETS.repository},
-            namespace=args.namespace,
-            create_namespace=False,
-            atomic=True,
-            cleanup_on_fail=True,
-            values=operator_values(),
-            opts=child_options(self, opts, depends_on=[namespace], protect=args.protect),
+            EXTERNAL_SECRETS,
+            args.namespace,
+            operator_values(),
+            child_options(self, opts, depends_on=[namespace], protect=args.protect),
         )
         self.namespace = namespace.metadata.name
         self.register_outputs({"namespace": self.namespace})

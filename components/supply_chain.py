@@ -17,9 +17,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.mesh import system_namespace_labels
-from components.naming import MANAGED_BY, PART_OF, TYPE_PREFIX
+from components.naming import TYPE_PREFIX
 from components.options import child_options
+from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
 from components.versions import POLICY_CONTROLLER
 
 __all__ = ["OPT_IN_LABEL", "ImageSignaturePolicy", "ImageSignaturePolicyArgs", "image_globs"]
@@ -92,29 +92,18 @@ class ImageSignaturePolicy(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ImageSignaturePolicyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:supplychain:ImageSignaturePolicy", name, None, opts)
-        namespace = k8s.core.v1.Namespace(
+        namespace = system_namespace(
             f"{name}-namespace",
-            metadata={
-                "name": args.namespace,
-                "labels": {
-                    "app.kubernetes.io/part-of": PART_OF,
-                    "app.kubernetes.io/managed-by": MANAGED_BY,
-                    **system_namespace_labels(args.pod_security_version),
-                },
-            },
-            opts=child_options(self, opts, protect=args.protect),
+            args.namespace,
+            pod_security_labels_enforcing(args.pod_security_version, "baseline"),
+            child_options(self, opts, protect=args.protect),
         )
-        release = k8s.helm.v3.Release(
+        release = pinned_release(
             f"{name}-policy-controller",
-            name="policy-controller",
-            chart=POLICY_CONTROLLER.name,
-            version=POLICY_CONTROLLER.version,
-            repository_opts={"repo": POLICY_CONTROLLER.repository},
-            namespace=args.namespace,
-            create_namespace=False,
-            atomic=True,
-            values={"webhook": {"replicaCount": 2, "failurePolicy": "Fail"}},
-            opts=child_options(self, opts, depends_on=[namespace], protect=args.protect),
+            POLICY_CONTROLLER,
+            args.namespace,
+            {"webhook": {"replicaCount": 2, "failurePolicy": "Fail"}},
+            child_options(self, opts, depends_on=[namespace], protect=args.protect),
         )
         self.policy_name = "model-images-signed"
         k8s.apiextensions.CustomResource(

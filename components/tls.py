@@ -18,9 +18,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_kubernetes_cert_manager as cert_manager
 
-from components.mesh import system_namespace_labels
-from components.naming import MANAGED_BY, PART_OF, TYPE_PREFIX
+from components.naming import TYPE_PREFIX
 from components.options import child_options
+from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
 from components.versions import CERT_MANAGER, ISTIO_GATEWAY
 
 __all__ = ["MIN_TLS_VERSION", "EdgeTls", "EdgeTlsArgs"]
@@ -85,18 +85,11 @@ class EdgeTls(pulumi.ComponentResource):
     def __init__(self, name: str, args: EdgeTlsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:tls:EdgeTls", name, None, opts)
         namespaces = [
-            k8s.core.v1.Namespace(
+            system_namespace(
                 f"{name}-{namespace}",
-                metadata={
-                    "name": namespace,
-                    "labels": {
-                        "app.kubernetes.io/part-of": PART_OF,
-                        "app.kubernetes.io/managed-by": MANAGED_BY,
-                        **system_namespace_labels(args.pod_security_version),
-                        **extra,
-                    },
-                },
-                opts=child_options(self, opts),
+                namespace,
+                {**pod_security_labels_enforcing(args.pod_security_version, "baseline"), **extra},
+                child_options(self, opts),
             )
             for namespace, extra in (
                 (args.cert_manager_namespace, {}),
@@ -130,17 +123,14 @@ class EdgeTls(pulumi.ComponentResource):
             },
             after_crds,
         )
-        gateway_release = k8s.helm.v3.Release(
+        gateway_release = pinned_release(
             f"{name}-gateway",
-            name=args.gateway_service_account,
-            chart=ISTIO_GATEWAY.name,
-            version=ISTIO_GATEWAY.version,
-            repository_opts={"repo": ISTIO_GATEWAY.repository},
-            namespace=args.gateway_namespace,
-            create_namespace=False,
-            atomic=True,
-            values={"service": {"type": "LoadBalancer"}, "serviceAccount": {"name": args.gateway_service_account}},
-            opts=child_options(self, opts, depends_on=[namespaces[1]]),
+            ISTIO_GATEWAY,
+            args.gateway_namespace,
+            {"service": {"type": "LoadBalancer"}, "serviceAccount": {"name": args.gateway_service_account}},
+            child_options(self, opts, depends_on=[namespaces[1]]),
+            # The release name labels the pods `istio: ingressgateway`, which the Gateway selects.
+            release_name=args.gateway_service_account,
         )
         after_gateway = child_options(self, opts, depends_on=[gateway_release])
         gateway_name = "model-gateway"
