@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.namespace import pod_security_labels
 from components.naming import ISOLATION_LABEL, TYPE_PREFIX
 from components.options import child_options
-from components.system import pinned_release, system_namespace
+from components.system import custom_resource, pinned_release, system_namespace
 from components.versions import GATEKEEPER
 from components.workload import MIN_UID
 from policies import Policy, constraint, constraint_template, expansion_templates, load_policies
@@ -188,7 +187,7 @@ class AdmissionControl(pulumi.ComponentResource):
             child_options(self, opts, depends_on=[namespace], protect=args.protect),
         )
         templates = {
-            policy.kind: _custom_resource(
+            policy.kind: custom_resource(
                 f"{name}-template-{policy.name}",
                 _with_wait_annotation(constraint_template(policy)),
                 child_options(self, opts, depends_on=[release], protect=args.protect),
@@ -196,7 +195,7 @@ class AdmissionControl(pulumi.ComponentResource):
             for policy in policies
         }
         expansions = [
-            _custom_resource(
+            custom_resource(
                 f"{name}-{document['metadata']['name']}", document, child_options(self, opts, depends_on=[release])
             )
             for document in expansion_templates()
@@ -210,7 +209,7 @@ class AdmissionControl(pulumi.ComponentResource):
                 enforcement_action=args.enforcement_action,
                 match={"kinds": [dict(kind) for kind in policy.match_kinds], **match},
             )
-            _custom_resource(
+            custom_resource(
                 f"{name}-constraint-{policy.name}",
                 document,
                 child_options(self, opts, depends_on=[templates[policy.kind], *expansions]),
@@ -219,20 +218,6 @@ class AdmissionControl(pulumi.ComponentResource):
 
         self.namespace = namespace.metadata.name
         self.register_outputs({"namespace": self.namespace, "constraint_names": self.constraint_names})
-
-
-def _custom_resource(
-    logical_name: str, document: Mapping[str, Any], opts: pulumi.ResourceOptions
-) -> k8s.apiextensions.CustomResource:
-    """A custom resource from a manifest-shaped dict (apiVersion, kind, metadata, spec)."""
-    return k8s.apiextensions.CustomResource(
-        logical_name,
-        api_version=document["apiVersion"],
-        kind=document["kind"],
-        metadata=document["metadata"],
-        spec=document["spec"],
-        opts=opts,
-    )
 
 
 def _with_wait_annotation(document: dict[str, Any]) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from components.formats import is_dns_label
 from components.namespace import pod_security_labels
 from components.naming import MANAGED_BY, PART_OF, TYPE_PREFIX
 from components.options import child_options
-from components.system import pinned_release, system_namespace
+from components.system import custom_resource, pinned_release, system_namespace
 from components.versions import EXTERNAL_SECRETS
 
 __all__ = [
@@ -280,19 +280,6 @@ def external_secret(args: ModelSecretsArgs, item: SecretItem, store_name: str) -
     }
 
 
-def _custom_resource(
-    logical_name: str, document: dict[str, Any], opts: pulumi.ResourceOptions
-) -> k8s.apiextensions.CustomResource:
-    return k8s.apiextensions.CustomResource(
-        logical_name,
-        api_version=document["apiVersion"],
-        kind=document["kind"],
-        metadata=document["metadata"],
-        spec=document["spec"],
-        opts=opts,
-    )
-
-
 class SecretsOperator(pulumi.ComponentResource):
     """External Secrets Operator (Helm, CRDs included) in its own restricted namespace.
 
@@ -345,12 +332,12 @@ class ModelSecrets(pulumi.ComponentResource):
             opts=child_options(self, opts),
         )
         store_document = secret_store(args, name=f"{args.namespace}-store")
-        store = _custom_resource(
+        store = custom_resource(
             f"{name}-store", store_document, child_options(self, opts, depends_on=[service_account])
         )
         documents = [external_secret(args, item, store_document["metadata"]["name"]) for item in args.items]
         for item, document in zip(args.items, documents, strict=True):
-            _custom_resource(f"{name}-{item.name}", document, child_options(self, opts, depends_on=[store]))
+            custom_resource(f"{name}-{item.name}", document, child_options(self, opts, depends_on=[store]))
 
         self.secret_names = [item.name for item in args.items]
         self.checksum = hashlib.sha256(

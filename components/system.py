@@ -18,7 +18,7 @@ from components.namespace import pod_security_labels
 from components.naming import MANAGED_BY, PART_OF
 from components.versions import HelmChart
 
-__all__ = ["pinned_release", "pod_security_labels_enforcing", "system_namespace"]
+__all__ = ["custom_resource", "pinned_release", "pod_security_labels_enforcing", "system_namespace"]
 
 
 def pod_security_labels_enforcing(version: str, level: str) -> dict[str, str]:
@@ -62,5 +62,19 @@ def pinned_release(
         atomic=True,
         cleanup_on_fail=True,
         values=values,
+        opts=opts,
+    )
+
+
+def custom_resource(
+    logical_name: str, document: Mapping[str, Any], opts: pulumi.ResourceOptions
+) -> k8s.apiextensions.CustomResource:
+    """A custom resource from a manifest-shaped dict (apiVersion, kind, metadata, spec)."""
+    return k8s.apiextensions.CustomResource(
+        logical_name,
+        api_version=document["apiVersion"],
+        kind=document["kind"],
+        metadata=document["metadata"],
+        spec=document["spec"],
         opts=opts,
     )
