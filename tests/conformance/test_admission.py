@@ -76,7 +76,8 @@ def run_cli(*arguments: str) -> subprocess.CompletedProcess[str]:
 def test_cli_exits_one_on_a_privileged_deployment(render_dirs: dict[str, Path], tmp_path: Path) -> None:
     (tmp_path / "deployment.yaml").write_text(yaml.safe_dump(privileged_deployment(render_dirs["prod"])))
     (tmp_path / "not-kubernetes.yaml").write_text("repos: []\n")  # skipped, as in a repository-wide hook
-    result = run_cli("check", str(tmp_path))
+    # The policies (and the model namespace) come from the rendered cluster-scoped objects.
+    result = run_cli("check", str(render_dirs["prod"] / "cluster"), str(tmp_path))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "deny Deployment/fraud-model/fraud-detector [K8sDenyPrivilegedContainers/" in result.stdout
 

@@ -11,8 +11,6 @@ import filecmp
 import json
 import subprocess
 import sys
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -191,21 +189,32 @@ def test_every_model_namespace_has_quota_limits_and_default_deny(render_dirs: di
             assert deny, f"{stack}: no default-deny in {namespace}"
 
 
-def scan_each_stack(render_dirs: dict[str, Path], scan: Callable[[Path], Any]) -> dict[str, Any]:
-    """Run a scanner over every stack's render at once: each is a separate, mostly idle process."""
-    with ThreadPoolExecutor(max_workers=len(render_dirs)) as pool:
-        futures = {stack: pool.submit(scan, directory) for stack, directory in render_dirs.items()}
-        return {stack: future.result() for stack, future in futures.items()}
+def split_by_stack(render_dirs: dict[str, Path], by_file: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Results of one scan over all renders, per stack, keyed by the file's path in its render."""
+    split: dict[str, dict[str, Any]] = {stack: {} for stack in render_dirs}
+    for file, result in by_file.items():
+        folder, _, rest = file.lstrip("/").partition("/")
+        (stack,) = [stack for stack, directory in render_dirs.items() if directory.name == folder]
+        split[stack][rest] = result
+    return split
 
 
 @pytest.fixture(scope="module")
 def trivy_by_stack(render_dirs: dict[str, Path]) -> dict[str, dict[str, dict[str, str]]]:
-    return scan_each_stack(render_dirs, trivy_statuses)
+    """trivy once over every stack's render (each scanner start costs seconds)."""
+    return split_by_stack(render_dirs, trivy_statuses(next(iter(render_dirs.values())).parent))
 
 
 @pytest.fixture(scope="module")
 def checkov_by_stack(render_dirs: dict[str, Path]) -> dict[str, list]:
-    return scan_each_stack(render_dirs, checkov_findings)
+    """checkov once over every stack's render; every finding is attributed to its stack."""
+    findings: dict[str, list] = {}
+    for finding in checkov_findings(next(iter(render_dirs.values())).parent):
+        findings.setdefault(finding.file, []).append(finding)
+    return {
+        stack: [finding for file_findings in by_file.values() for finding in file_findings]
+        for stack, by_file in split_by_stack(render_dirs, findings).items()
+    }
 
 
 @pytest.mark.parametrize("stack", STACKS)
