@@ -308,12 +308,16 @@ class RenderDiff:
     findings: list[Finding] = field(default_factory=list)
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _load_dir(root: Path) -> dict[str, Any]:
     if not root.is_dir():
         raise ValueError(f"{root}: not a directory")
     documents: dict[str, Any] = {}
     for path in sorted(p for p in root.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file()):
-        documents[path.relative_to(root).as_posix()] = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # The C loader, where built, reads a whole render several times faster.
+        documents[path.relative_to(root).as_posix()] = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     return documents
 
 

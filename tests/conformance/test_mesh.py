@@ -4,6 +4,7 @@ the CNI exception explicit, and the pod as Istio injects it admitted by our own 
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,14 @@ INJECTED_POD = REPO_ROOT / "tests" / "fixtures" / "mesh" / "istio-cni-injected-p
 PSS_CHECKS = ("KSV-0001", "KSV-0003", "KSV-0012", "KSV-0017", "KSV-0022", "KSV-0104", "KSV-0105", "KSV-0106")
 
 
+@functools.cache
+def manifests(render_dir: Path) -> tuple[dict[str, Any], ...]:
+    """A render's objects, read once per module run (the tests below only read them)."""
+    return tuple(load_manifests([render_dir]))
+
+
 def objects(render_dir: Path, kind: str) -> list[dict[str, Any]]:
-    return [o for o in load_manifests([render_dir]) if o["kind"] == kind]
+    return [o for o in manifests(render_dir) if o["kind"] == kind]
 
 
 def model_namespaces(render_dir: Path) -> set[str]:
