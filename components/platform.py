@@ -39,7 +39,7 @@ from components.secrets import (
 )
 from components.settings import AlertOutput, Quota, SecretProvider, StackSettings
 from components.supply_chain import OPT_IN_LABEL, ImageSignaturePolicy, ImageSignaturePolicyArgs
-from components.tls import EdgeTls, EdgeTlsArgs
+from components.tls import CERT_MANAGER_NAMESPACE, EdgeTls, EdgeTlsArgs
 from components.versions import ISTIO_PROXY_IMAGE
 from components.workload import (
     AutoscalingPolicy,
@@ -108,6 +108,9 @@ def system_namespaces(settings: StackSettings) -> list[str]:
         namespaces += [settings.mesh.namespace, settings.mesh.cni_namespace]
     if signature_policy_args(settings) is not None:
         namespaces.append(settings.supply_chain.namespace)  # type: ignore[union-attr]
+    if settings.mesh.enabled and settings.mesh.gateway.enabled:
+        # An admission outage must not stop certificate renewal or the way in.
+        namespaces += [CERT_MANAGER_NAMESPACE, settings.mesh.gateway.namespace]
     return namespaces
 
 

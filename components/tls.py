@@ -23,10 +23,12 @@ from components.options import child_options
 from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
 from components.versions import CERT_MANAGER, ISTIO_GATEWAY
 
-__all__ = ["MIN_TLS_VERSION", "EdgeTls", "EdgeTlsArgs"]
+__all__ = ["CERT_MANAGER_NAMESPACE", "MIN_TLS_VERSION", "EdgeTls", "EdgeTlsArgs"]
 
 MIN_TLS_VERSION = "TLSV1_2"
 """Oldest TLS version the gateway accepts."""
+CERT_MANAGER_NAMESPACE = "cert-manager"
+"""cert-manager's namespace; it also holds the private CA's key (the cluster resource namespace)."""
 
 _CERT_API = "cert-manager.io/v1"
 _ISSUERS = ("selfSigned", "acme")
@@ -56,7 +58,7 @@ class EdgeTlsArgs:
     """Contact address for the ACME account."""
     acme_server: str = "https://acme-v02.api.letsencrypt.org/directory"
     """ACME directory URL."""
-    cert_manager_namespace: str = "cert-manager"
+    cert_manager_namespace: str = CERT_MANAGER_NAMESPACE
     """Namespace of cert-manager (and of the private CA's key)."""
 
     def __post_init__(self) -> None:

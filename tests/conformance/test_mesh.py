@@ -131,3 +131,13 @@ def test_the_injected_pod_passes_pod_security_restricted(tmp_path: Path) -> None
     bad["spec"]["initContainers"][0]["securityContext"]["capabilities"] = {"add": ["NET_ADMIN", "NET_RAW"]}
     (tmp_path / "pod.yaml").write_text(yaml.safe_dump(bad))
     assert trivy_statuses(tmp_path)["pod.yaml"]["KSV-0022"] == "FAIL"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_platform_namespaces_but_never_model_namespaces_skip_the_admission_webhook(
+    render_dirs: dict[str, Path], stack: str
+) -> None:
+    gatekeeper = yaml.safe_load((render_dirs[stack] / "releases" / "release-admission-gatekeeper.yaml").read_text())
+    skipped = set(gatekeeper["values"]["validatingWebhookExemptNamespacesLabels"]["kubernetes.io/metadata.name"])
+    assert {"kube-system", "istio-system", "istio-cni", "cert-manager", "istio-ingress"} <= skipped
+    assert not skipped & model_namespaces(render_dirs[stack])
