@@ -9,6 +9,7 @@ or build the whole platform from validated stack settings with `SecureModelPlatf
 
 from components.admission import AdmissionControl, AdmissionControlArgs
 from components.identity import ModelIdentity, ModelIdentityArgs
+from components.mesh import ExternalService, MeshPolicies, MeshPoliciesArgs, ServiceMesh, ServiceMeshArgs
 from components.namespace import DnsEndpoint, IsolatedNamespace, IsolatedNamespaceArgs
 from components.platform import SecureModelPlatform
 from components.runtime import AlertTarget, RuntimeDetection, RuntimeDetectionArgs
@@ -23,6 +24,8 @@ from components.secrets import (
     VaultKubernetesAuth,
 )
 from components.settings import Environment, SettingsError, StackSettings, load_settings, parse_settings
+from components.supply_chain import ImageSignaturePolicy, ImageSignaturePolicyArgs
+from components.tls import EdgeTls, EdgeTlsArgs
 from components.workload import (
     AutoscalingPolicy,
     ContainerResources,
@@ -40,13 +43,20 @@ __all__ = [
     "AwsSecretsManager",
     "ContainerResources",
     "DnsEndpoint",
+    "EdgeTls",
+    "EdgeTlsArgs",
     "Environment",
+    "ExternalService",
     "GcpSecretManager",
     "HardenedModelDeployment",
     "HardenedModelDeploymentArgs",
+    "ImageSignaturePolicy",
+    "ImageSignaturePolicyArgs",
     "IngressPeer",
     "IsolatedNamespace",
     "IsolatedNamespaceArgs",
+    "MeshPolicies",
+    "MeshPoliciesArgs",
     "ModelIdentity",
     "ModelIdentityArgs",
     "ModelSecrets",
@@ -58,6 +68,8 @@ __all__ = [
     "SecretsOperator",
     "SecretsOperatorArgs",
     "SecureModelPlatform",
+    "ServiceMesh",
+    "ServiceMeshArgs",
     "SettingsError",
     "StackSettings",
     "VaultKubernetesAuth",

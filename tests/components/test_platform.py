@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pulumi
 import pytest
 
 from components.program import run
@@ -85,3 +86,21 @@ def test_outputs_are_exported(rendered) -> None:
 
     run_with_mocks(program, "prod", cli_config(stack_config("prod"))[0])
     assert seen == ["fraud-detector.fraud-model.svc.cluster.local:8080"]
+
+
+def test_every_component_and_its_args_are_public() -> None:
+    import importlib
+    import inspect
+    import pkgutil
+
+    import components
+
+    found = set()
+    for module_info in pkgutil.iter_modules(components.__path__):
+        module = importlib.import_module(f"components.{module_info.name}")
+        for name, value in inspect.getmembers(module, inspect.isclass):
+            if value.__module__ == module.__name__ and issubclass(value, pulumi.ComponentResource):
+                found.add(name)
+                if hasattr(module, f"{name}Args"):
+                    found.add(f"{name}Args")
+    assert found and found <= set(components.__all__), sorted(found - set(components.__all__))
