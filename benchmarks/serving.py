@@ -10,8 +10,9 @@ model:
   verified before the model is loaded, preloaded master, JSON access and error logs, tight
   request-line and header limits, and the container's environment (no bytecode writes,
   HOME and TMPDIR on /tmp);
-* baseline -- gunicorn's default configuration with only the worker and thread counts set,
-  serving the model loaded without any signature check (``baseline_app`` below).
+* baseline -- gunicorn's default configuration with only the worker and thread counts and the
+  same JSON access log set (request logging is not hardening, so both pay for it), serving the
+  model loaded without any signature check (``baseline_app`` below).
 
 Both servers are started (start-up time: process start to ready), warmed up, then each is
 sent --requests POSTs of --batch transactions from --concurrency client threads over
@@ -143,6 +144,9 @@ def _launch(name: str, model: SignedModel, port: int, args: argparse.Namespace, 
         argv = [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn.conf.py", "--bind", bind]
         return Launch(argv, REPO_ROOT, _child_env(env))
     argv = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(args.workers)]
+    # The same JSON access log as production: logging every request is an operational choice
+    # both servers pay for, not part of the hardening being measured.
+    argv += ["--access-logfile", "-", "--logger-class", "app.logs.GunicornJsonLogger"]
     argv += ["--threads", str(args.threads), "benchmarks.serving:baseline_app()"]
     # Started outside the repository so gunicorn finds no ./gunicorn.conf.py.
     return Launch(argv, scratch, _child_env({BASELINE_MODEL_ENV: str(model.model_dir)}))
