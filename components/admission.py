@@ -30,8 +30,8 @@ from components.naming import ISOLATION_LABEL, TYPE_PREFIX
 from components.options import child_options
 from components.system import custom_resource, pinned_release, system_namespace
 from components.versions import GATEKEEPER
-from components.workload import MIN_UID
-from policies import Policy, constraint, constraint_template, expansion_templates, load_policies
+from policies import constraint, constraint_template, expansion_templates, load_policies
+from policies.parameters import IMAGE_EXEMPTIBLE_POLICIES, constraint_parameters, model_namespace_match
 
 __all__ = [
     "ALWAYS_EXEMPT_NAMESPACES",
@@ -45,19 +45,6 @@ __all__ = [
 ALWAYS_EXEMPT_NAMESPACES = ("kube-system",)
 """Namespaces the webhook never judges (besides Gatekeeper's own): a fail-closed webhook that
 is down must not stop the control plane's own add-ons from restarting."""
-
-IMAGE_EXEMPTIBLE_POLICIES = frozenset(
-    {
-        "deny-lax-image-pull-policy",
-        "deny-low-user-and-group-ids",
-        "deny-untrusted-registries",
-    }
-)
-"""The only policies an exempted image is excused from: exactly what the Istio proxy, as the
-mesh injects it, needs (UID/GID 1337, the mesh's own registry, the injector's default pull
-policy; tests/policies/test_attack_pods.py shows it is denied by these three and no other).
-An exemption names an exact digest, so the pull policy cannot swap the image. Privilege,
-escalation, capability, host and filesystem rules apply to every image without exception."""
 
 _WAIT_FOR_CRD = "jsonpath={.status.created}=true"
 _ENFORCEMENT_ACTIONS = ("deny", "warn", "dryrun")
@@ -143,20 +130,6 @@ def gatekeeper_values(args: AdmissionControlArgs) -> dict[str, Any]:
     }
 
 
-def constraint_parameters(policy: Policy, args: AdmissionControlArgs) -> dict[str, Any] | None:
-    """spec.parameters of a policy's constraint, from the stack's settings (None: none needed)."""
-    accepted = set(policy.parameters_schema.get("properties", {}))
-    parameters: dict[str, Any] = {
-        "registries": list(args.registries),
-        "minUid": MIN_UID,
-        "minGid": MIN_UID,
-    }
-    if args.exempt_images and policy.name in IMAGE_EXEMPTIBLE_POLICIES:
-        parameters["exemptImages"] = list(args.exempt_images)
-    chosen = {key: value for key, value in parameters.items() if key in accepted}
-    return chosen or None
-
-
 class AdmissionControl(pulumi.ComponentResource):
     """Gatekeeper (Helm), ConstraintTemplates, ExpansionTemplates and Constraints, in order.
 
@@ -200,14 +173,13 @@ class AdmissionControl(pulumi.ComponentResource):
             )
             for document in expansion_templates()
         ]
-        match = {"namespaceSelector": {"matchLabels": dict(args.model_namespace_labels)}}
         self.constraint_names = []
         for policy in policies:
             document = constraint(
                 policy,
-                parameters=constraint_parameters(policy, args),
+                parameters=constraint_parameters(policy, args.registries, args.exempt_images),
                 enforcement_action=args.enforcement_action,
-                match={"kinds": [dict(kind) for kind in policy.match_kinds], **match},
+                match=model_namespace_match(policy, args.model_namespace_labels),
             )
             custom_resource(
                 f"{name}-constraint-{policy.name}",

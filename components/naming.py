@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# Set to "true" on every model namespace; the admission constraints select namespaces by it.
+# Defined with the constraint parameters, which the policy pack shares without the components.
+from policies.parameters import ISOLATION_LABEL
+
 __all__ = ["ISOLATION_LABEL", "MANAGED_BY", "PART_OF", "TYPE_PREFIX", "workload_labels"]
 
 TYPE_PREFIX = "secureml"
@@ -9,9 +13,6 @@ TYPE_PREFIX = "secureml"
 
 PART_OF = "secure-model-serving"
 MANAGED_BY = "pulumi"
-
-ISOLATION_LABEL = "secure-model-serving/isolated"
-"""Set to "true" on every model namespace; admission constraints select namespaces by it."""
 
 
 def workload_labels(name: str, component: str) -> dict[str, str]:

@@ -32,6 +32,7 @@ import pulumi_kubernetes as k8s
 from components.formats import ImageRef, is_dns_label, parse_quantity
 from components.naming import TYPE_PREFIX, workload_labels
 from components.options import child_options
+from policies.parameters import MIN_ID
 
 __all__ = [
     "MIN_UID",
@@ -46,8 +47,8 @@ __all__ = [
     "NodePlacement",
 ]
 
-MIN_UID = 10001
-"""Lowest UID/GID a model container may run as: above any host system account."""
+MIN_UID = MIN_ID
+"""Lowest UID/GID a model container may run as (the admission policies' floor)."""
 
 _RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
 _TMP_VOLUME = "tmp"

@@ -24,13 +24,13 @@ from typing import Any
 import yaml
 
 from policies import Policy, constraint, constraint_template, expansion_templates, load_policies
+from policies.parameters import ISOLATION_LABEL, constraint_parameters, model_namespace_match
 from tools.policy_engine import PolicyEngine, PolicySet
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 __all__ = [
     "DEFAULT_EXEMPT_NAMESPACES",
-    "DEFAULT_MIN_ID",
     "RESTRICTED_POLICIES",
     "Finding",
     "PackConfig",
@@ -40,10 +40,6 @@ __all__ = [
     "policy_names",
     "validate",
 ]
-
-DEFAULT_MIN_ID = 10001
-"""Lowest UID/GID allowed; the same value as components.workload.MIN_UID (a test keeps them equal).
-Not imported from there: components pull in pulumi_kubernetes, which the pack's venv lacks."""
 
 DEFAULT_EXEMPT_NAMESPACES = ("kube-system", "gatekeeper-system")
 """Namespaces the webhook never judges, so the pack does not either."""
@@ -68,7 +64,6 @@ RESTRICTED_POLICIES = frozenset(
 )
 """The rules of the Pod Security Standards (baseline and restricted): always mandatory in the pack."""
 
-_ISOLATION_LABELS = {"secure-model-serving/isolated": "true"}
 _PROJECT = "secure-model-serving"
 
 
@@ -79,7 +74,6 @@ class PackConfig:
     registries: tuple[str, ...]
     exempt_images: tuple[str, ...] = ()
     exempt_namespaces: tuple[str, ...] = DEFAULT_EXEMPT_NAMESPACES
-    min_id: int = DEFAULT_MIN_ID
 
 
 @dataclass(frozen=True)
@@ -106,31 +100,15 @@ def policy_names() -> list[str]:
     return [policy.name for policy in _policies()]
 
 
-def _parameters(policy: Policy, config: PackConfig) -> dict[str, Any] | None:
-    # The same choice as components.admission.constraint_parameters, from the pack's config.
-    accepted = set(policy.parameters_schema.get("properties", {}))
-    offered: dict[str, Any] = {"registries": list(config.registries), "minUid": config.min_id, "minGid": config.min_id}
-    if config.exempt_images and policy.name in _image_exemptible():
-        offered["exemptImages"] = list(config.exempt_images)
-    chosen = {key: value for key, value in offered.items() if key in accepted}
-    return chosen or None
-
-
-def _image_exemptible() -> frozenset[str]:
-    # components.admission.IMAGE_EXEMPTIBLE_POLICIES, without importing the Pulumi components.
-    return frozenset({"deny-lax-image-pull-policy", "deny-low-user-and-group-ids", "deny-untrusted-registries"})
-
-
 @lru_cache(maxsize=4)
 def _engine(config: PackConfig) -> PolicyEngine:
-    match = {"namespaceSelector": {"matchLabels": dict(_ISOLATION_LABELS)}}
     objects: list[dict[str, Any]] = [constraint_template(policy) for policy in _policies()]
     objects += expansion_templates()
     objects += [
         constraint(
             policy,
-            parameters=_parameters(policy, config),
-            match={"kinds": [dict(kind) for kind in policy.match_kinds], **match},
+            parameters=constraint_parameters(policy, config.registries, config.exempt_images),
+            match=model_namespace_match(policy),
         )
         for policy in _policies()
     ]
@@ -167,7 +145,7 @@ def _validate_json(document: str, config: PackConfig) -> tuple[Finding, ...]:
     if namespace in config.exempt_namespaces:
         return ()
     namespaces = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": _ISOLATION_LABELS}}
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {ISOLATION_LABEL: "true"}}}
     ]
     report = _engine(config).review([obj], namespaces=namespaces)
     return tuple(Finding(v.constraint_name, v.message) for v in report.violations)

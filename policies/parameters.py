@@ -1,0 +1,54 @@
+"""Constraint parameters from a stack's choices: one place for the components and the policy pack.
+
+The Pulumi components (components/admission.py) and the Pulumi policy pack (policy_pack/) both
+turn the same stack choices into constraint parameters. The pack runs in its own virtualenv
+without pulumi_kubernetes, so it cannot import the components; this module needs nothing but
+the standard library, and both import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from policies import Policy
+
+__all__ = ["IMAGE_EXEMPTIBLE_POLICIES", "ISOLATION_LABEL", "MIN_ID", "constraint_parameters", "model_namespace_match"]
+
+MIN_ID = 10001
+"""Lowest UID/GID a model container may run as: above any host system account."""
+
+ISOLATION_LABEL = "secure-model-serving/isolated"
+"""Set to "true" on every model namespace; the constraints select namespaces by it."""
+
+IMAGE_EXEMPTIBLE_POLICIES = frozenset(
+    {
+        "deny-lax-image-pull-policy",
+        "deny-low-user-and-group-ids",
+        "deny-untrusted-registries",
+    }
+)
+"""The only policies an exempted image is excused from: exactly what the Istio proxy, as the
+mesh injects it, needs (UID/GID 1337, the mesh's own registry, the injector's default pull
+policy; tests/policies/test_attack_pods.py shows it is denied by these three and no other).
+An exemption names an exact digest, so the pull policy cannot swap the image. Privilege,
+escalation, capability, host and filesystem rules apply to every image without exception."""
+
+
+def constraint_parameters(
+    policy: Policy, registries: Sequence[str], exempt_images: Sequence[str] = ()
+) -> dict[str, Any] | None:
+    """spec.parameters of a policy's constraint (None when the policy takes none of them)."""
+    accepted = set(policy.parameters_schema.get("properties", {}))
+    offered: dict[str, Any] = {"registries": list(registries), "minUid": MIN_ID, "minGid": MIN_ID}
+    if exempt_images and policy.name in IMAGE_EXEMPTIBLE_POLICIES:
+        offered["exemptImages"] = list(exempt_images)
+    chosen = {key: value for key, value in offered.items() if key in accepted}
+    return chosen or None
+
+
+def model_namespace_match(policy: Policy, namespace_labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """spec.match of a policy's constraint: its kinds, in the model namespaces only (by default
+    those carrying the isolation label)."""
+    labels = dict(namespace_labels) if namespace_labels is not None else {ISOLATION_LABEL: "true"}
+    return {"kinds": [dict(kind) for kind in policy.match_kinds], "namespaceSelector": {"matchLabels": labels}}
