@@ -114,6 +114,7 @@ def test_the_workflow_has_the_jobs_and_minimal_permissions() -> None:
 
 
 def test_every_run_step_is_a_makefile_target_or_a_builtin() -> None:
+    checked: list[list[str]] = []
     for job in workflow()["jobs"].values():
         for step in job["steps"]:
             # Expressions are expanded by Actions before the shell sees the line.
@@ -123,6 +124,16 @@ def test_every_run_step_is_a_makefile_target_or_a_builtin() -> None:
                     words = words[: next((i for i, w in enumerate(words) if w.startswith(">")), len(words))]
                     if words:
                         check_command(words)
+                        checked.append(words)
+    assert ["make", "test"] in checked  # the workflow runs the README's test command
+
+
+@pytest.mark.parametrize(
+    "words", [["make", "no-such-target"], ["curl", "https://example.com"], [".venv/bin/python", "-m", "tools.nope"]]
+)
+def test_a_command_outside_the_repository_is_refused(words: list[str]) -> None:
+    with pytest.raises(AssertionError):
+        check_command(words)
 
 
 def test_every_action_is_pinned_by_commit_sha() -> None:
