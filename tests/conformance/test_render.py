@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import copy
 import filecmp
+import functools
+import hashlib
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +25,12 @@ from components.naming import ISOLATION_LABEL
 from tests.conftest import STACKS
 from tools.crd_schema import CrdCatalog, CrdValidationError
 from tools.mock_engine import REPO_ROOT
+from tools.render import main as render_main
 from tools.render import render_stack, stack_file, write_render
-from tools.scanners import checkov_findings, trivy_statuses
+from tools.scanners import Finding, checkov_findings, trivy_statuses
 
+# The C loader where PyYAML has it: the renders are parsed many times over.
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 WORKLOAD_KINDS = {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"}
 
 # trivy's checks for every control of the Pod Security Standards (baseline + restricted).
@@ -67,14 +73,17 @@ PRIVILEGED_POD = {
 }
 
 
-def documents(render_dir: Path) -> list[tuple[str, dict[str, Any]]]:
-    return [
-        (str(path.relative_to(render_dir)), yaml.safe_load(path.read_text()))
+@functools.cache
+def documents(render_dir: Path) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """A render's Kubernetes objects, parsed once per module (tests copy before they change one)."""
+    return tuple(
+        (str(path.relative_to(render_dir)), yaml.load(path.read_text(), Loader=LOADER))
         for path in sorted(render_dir.rglob("*.yaml"))
         if path.parent.name != "releases"
-    ]
+    )
 
 
+@functools.cache
 def kubernetes_version(stack: str) -> str:
     return yaml.safe_load(stack_file(stack).read_text())["config"].get("secure-model-serving:kubernetesVersion", "1.33")
 
@@ -189,37 +198,65 @@ def test_every_model_namespace_has_quota_limits_and_default_deny(render_dirs: di
             assert deny, f"{stack}: no default-deny in {namespace}"
 
 
-def split_by_stack(render_dirs: dict[str, Path], by_file: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Results of one scan over all renders, per stack, keyed by the file's path in its render."""
-    split: dict[str, dict[str, Any]] = {stack: {} for stack in render_dirs}
-    for file, result in by_file.items():
-        folder, _, rest = file.lstrip("/").partition("/")
-        (stack,) = [stack for stack, directory in render_dirs.items() if directory.name == folder]
-        split[stack][rest] = result
-    return split
+@dataclass(frozen=True)
+class ScanTree:
+    """One folder for one run of each scanner: every distinct rendered document, and a known-bad pod.
+
+    Most documents are equal across the three stacks, and a scanner's cost grows with the files it
+    reads; each distinct content is written once and its findings are credited to every stack and
+    file it came from. The privileged pod in the same run shows the scanner able to fail.
+    """
+
+    root: Path
+    sources: dict[str, list[tuple[str, str]]]  # file in the tree -> (stack, file in the render)
+
+    CONTROL = "control/privileged-pod.yaml"
+
+    def by_stack(self, by_file: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        split: dict[str, dict[str, Any]] = {}
+        for file, result in by_file.items():
+            for stack, rendered_file in self.sources.get(file.lstrip("/"), []):
+                split.setdefault(stack, {})[rendered_file] = result
+        return split
 
 
 @pytest.fixture(scope="module")
-def trivy_by_stack(render_dirs: dict[str, Path]) -> dict[str, dict[str, dict[str, str]]]:
-    """trivy once over every stack's render (each scanner start costs seconds)."""
-    return split_by_stack(render_dirs, trivy_statuses(next(iter(render_dirs.values())).parent))
+def scan_tree(render_dirs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> ScanTree:
+    root = tmp_path_factory.mktemp("scan")
+    sources: dict[str, list[tuple[str, str]]] = {}
+    for stack, render_dir in render_dirs.items():
+        for path in sorted(render_dir.rglob("*.yaml")):
+            text = path.read_text()
+            file = f"distinct/{hashlib.sha256(text.encode()).hexdigest()[:20]}.yaml"
+            if file not in sources:
+                (root / "distinct").mkdir(exist_ok=True)
+                (root / file).write_text(text)
+            sources.setdefault(file, []).append((stack, str(path.relative_to(render_dir))))
+    (root / "control").mkdir()
+    (root / ScanTree.CONTROL).write_text(yaml.safe_dump(PRIVILEGED_POD))
+    return ScanTree(root, sources)
 
 
 @pytest.fixture(scope="module")
-def checkov_by_stack(render_dirs: dict[str, Path]) -> dict[str, list]:
-    """checkov once over every stack's render; every finding is attributed to its stack."""
-    findings: dict[str, list] = {}
-    for finding in checkov_findings(next(iter(render_dirs.values())).parent):
-        findings.setdefault(finding.file, []).append(finding)
-    return {
-        stack: [finding for file_findings in by_file.values() for finding in file_findings]
-        for stack, by_file in split_by_stack(render_dirs, findings).items()
-    }
+def trivy_results(scan_tree: ScanTree) -> dict[str, dict[str, str]]:
+    """trivy once over the scan tree (each scanner start costs seconds)."""
+    return {file.lstrip("/"): statuses for file, statuses in trivy_statuses(scan_tree.root).items()}
+
+
+@pytest.fixture(scope="module")
+def checkov_results(scan_tree: ScanTree) -> dict[str, list[Finding]]:
+    """checkov once over the scan tree, findings per file."""
+    findings: dict[str, list[Finding]] = {}
+    for finding in checkov_findings(scan_tree.root):
+        findings.setdefault(finding.file.lstrip("/"), []).append(finding)
+    return findings
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_workloads_pass_pod_security_restricted(render_dirs: dict[str, Path], trivy_by_stack, stack: str) -> None:
-    statuses = trivy_by_stack[stack]
+def test_workloads_pass_pod_security_restricted(
+    render_dirs: dict[str, Path], scan_tree: ScanTree, trivy_results, stack: str
+) -> None:
+    statuses = scan_tree.by_stack(trivy_results)[stack]
     workloads = [file for file, document in documents(render_dirs[stack]) if document["kind"] in WORKLOAD_KINDS]
     assert workloads
     for file in workloads:
@@ -229,21 +266,22 @@ def test_workloads_pass_pod_security_restricted(render_dirs: dict[str, Path], tr
     assert not any(failed.values()), failed
 
 
-def test_pod_security_check_catches_a_privileged_pod(tmp_path: Path) -> None:
-    (tmp_path / "pod.yaml").write_text(yaml.safe_dump(PRIVILEGED_POD))
-    statuses = trivy_statuses(tmp_path)["pod.yaml"]
+def test_pod_security_check_catches_a_privileged_pod(trivy_results) -> None:
+    statuses = trivy_results[ScanTree.CONTROL]
     for check in ("KSV-0001", "KSV-0010", "KSV-0012", "KSV-0017", "KSV-0022", "KSV-0105"):
         assert statuses[check] == "FAIL", check
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_checkov_finds_nothing(checkov_by_stack: dict[str, list], stack: str) -> None:
-    assert checkov_by_stack[stack] == []
+def test_checkov_finds_nothing(scan_tree: ScanTree, checkov_results, stack: str) -> None:
+    scanned = {rendered for sources in scan_tree.sources.values() for s, rendered in sources if s == stack}
+    assert scanned
+    assert scan_tree.by_stack(checkov_results).get(stack, {}) == {}
+    assert set(checkov_results) <= {ScanTree.CONTROL}
 
 
-def test_checkov_flags_a_privileged_pod(tmp_path: Path) -> None:
-    (tmp_path / "pod.yaml").write_text(yaml.safe_dump(PRIVILEGED_POD))
-    checks = {finding.check for finding in checkov_findings(tmp_path)}
+def test_checkov_flags_a_privileged_pod(checkov_results) -> None:
+    checks = {finding.check for finding in checkov_results[ScanTree.CONTROL]}
     assert {"CKV_K8S_16", "CKV_K8S_17"} <= checks  # privileged container, host PID
 
 
@@ -259,25 +297,33 @@ def test_cli_renders_a_stack_and_prints_counts(tmp_path: Path) -> None:
     assert "Deployment" in result.stdout and (tmp_path / "dev" / "index.json").is_file()
 
 
+# The first case runs the real `python -m tools.render` process; the others call its `main` in
+# this process (each new interpreter costs seconds of imports), checking the same outcome.
 @pytest.mark.parametrize(
-    ("key", "old", "new"),
+    ("key", "old", "new", "in_subprocess"),
     [
-        ("model.image", "fraud-detector@sha256:9a8b", "fraud-detector:v1.2.3-and-not-a-digest-9a8b"),
-        ("model.replicsa", "    replicas: 3", "    replicsa: 3"),
-        ("model.replicas", "    replicas: 3", "    replicas: -3"),
-        ("model.resources.limits.memory", "memory: 2Gi", "memory: 2GiB"),
+        ("model.image", "fraud-detector@sha256:9a8b", "fraud-detector:v1.2.3-and-not-a-digest-9a8b", True),
+        ("model.replicsa", "    replicas: 3", "    replicsa: 3", False),
+        ("model.replicas", "    replicas: 3", "    replicas: -3", False),
+        ("model.resources.limits.memory", "memory: 2Gi", "memory: 2GiB", False),
     ],
 )
 def test_cli_refuses_bad_config_naming_the_key_and_writing_nothing(
-    tmp_path: Path, key: str, old: str, new: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, old: str, new: str, in_subprocess: bool
 ) -> None:
     source = stack_file("prod").read_text()
     assert old in source
     bad_file = tmp_path / "Pulumi.bad.yaml"
     bad_file.write_text(source.replace(old, new, 1))
-    result = run_cli("--config-file", str(bad_file), "--out", str(tmp_path / "out"))
-    assert result.returncode == 2
-    assert f"secure-model-serving:{key}:" in result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
+    arguments = ("--config-file", str(bad_file), "--out", str(tmp_path / "out"))
+    if in_subprocess:
+        result = run_cli(*arguments)
+        status, stdout, stderr = result.returncode, result.stdout, result.stderr
+    else:
+        status = render_main(list(arguments))
+        stdout, stderr = capsys.readouterr()
+    assert status == 2
+    assert f"secure-model-serving:{key}:" in stderr
+    assert "Traceback" not in stderr + stdout
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["Pulumi.bad.yaml"]
