@@ -53,6 +53,7 @@ from components.workload import (
 __all__ = [
     "SecureModelPlatform",
     "admission_args",
+    "alert_target",
     "deployment_args",
     "model_secrets_args",
     "runtime_args",
@@ -114,6 +115,21 @@ def system_namespaces(settings: StackSettings) -> list[str]:
     return namespaces
 
 
+def alert_target(settings: StackSettings) -> AlertTarget:
+    """Falcosidekick's output: an existing Secret by name, or one written from the alertUrl secret."""
+    alerts = settings.runtime.alerts
+    common = {
+        "output": alerts.output.value,
+        "secret_key": alerts.secret_key,
+        "minimum_priority": alerts.minimum_priority.value,
+    }
+    if alerts.secret_name is not None:
+        return AlertTarget(secret_name=alerts.secret_name, **common)
+    assert settings.alert_url is not None  # the settings require one of the two
+    # The value leaves the settings only as a secret Output.
+    return AlertTarget(url=pulumi.Output.secret(settings.alert_url.get_secret_value()), **common)
+
+
 def runtime_args(settings: StackSettings) -> RuntimeDetectionArgs:
     """RuntimeDetection inputs: watch the model namespaces, run on the model node pool too."""
     runtime = settings.runtime
@@ -127,16 +143,7 @@ def runtime_args(settings: StackSettings) -> RuntimeDetectionArgs:
         tolerations=[toleration.model_dump() for toleration in pool.tolerations] if pool else [],
         allowed_processes=list(runtime.allowed_processes),
         allowed_egress=list(runtime.allowed_egress),
-        alerts=(
-            None
-            if alerts.output is AlertOutput.NONE or alerts.secret_name is None
-            else AlertTarget(
-                output=alerts.output.value,
-                secret_name=alerts.secret_name,
-                secret_key=alerts.secret_key,
-                minimum_priority=alerts.minimum_priority.value,
-            )
-        ),
+        alerts=None if alerts.output is AlertOutput.NONE else alert_target(settings),
         pod_security_version=settings.pod_security_version,
         protect=settings.environment.is_production,
     )

@@ -11,8 +11,10 @@
   destinations it may reach) are filled from the stack's settings here, so the rules always
   follow the namespaces that exist. Upstream lists are extended with `override: append`; the
   process allow-list is the rule's `exceptions`, never a copy of an upstream rule.
-- Falcosidekick forwards alerts. Its Slack or webhook URL is read by the pod from an existing
-  Kubernetes Secret (`valueFrom.secretKeyRef`): the URL is never in config, state or the render.
+- Falcosidekick forwards alerts. Its Slack or webhook URL is read by the pod from a Kubernetes
+  Secret (`valueFrom.secretKeyRef`), never from a plain value: either an existing Secret
+  (nothing in Pulumi state), or one this component writes from a Pulumi secret (encrypted in
+  state, redacted in the render, never in the chart's values).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pulumi_kubernetes as k8s
 import yaml
 
 from components.formats import is_dns_label
@@ -79,16 +82,19 @@ _RULES_KEY = "model-serving-rules.yaml"
 
 @dataclass(frozen=True)
 class AlertTarget:
-    """Where Falcosidekick sends alerts; the URL stays in an existing Secret in Falco's namespace."""
+    """Where Falcosidekick sends alerts; the URL is read from a Secret in Falco's namespace."""
 
     output: str
     """`slack` or `webhook`."""
-    secret_name: str
+    secret_name: str = "falcosidekick-alert-url"
     """Name of the Secret (in Falco's namespace) holding the URL."""
     secret_key: str = "url"
     """Key of the URL in that Secret."""
     minimum_priority: str = "warning"
     """Lowest Falco priority forwarded."""
+    url: pulumi.Input[str] | None = None
+    """The URL itself: the component then writes the Secret `secret_name`, with the URL kept a
+    Pulumi secret. None: that Secret already exists and is managed elsewhere."""
 
 
 @dataclass(frozen=True)
@@ -208,13 +214,32 @@ class RuntimeDetection(pulumi.ComponentResource):
             pod_security_labels_enforcing(args.pod_security_version, "privileged"),
             child_options(self, opts, protect=args.protect),
         )
+        alert_secret = self._alert_url_secret(name, args, child_options(self, opts, depends_on=[namespace]))
         release = pinned_release(
             f"{name}-falco",
             FALCO,
             args.namespace,
             falco_values(args),
-            child_options(self, opts, depends_on=[namespace], protect=args.protect),
+            child_options(self, opts, depends_on=[namespace, *alert_secret], protect=args.protect),
         )
         self.namespace = namespace.metadata.name
         self.release_name = release.name
         self.register_outputs({"namespace": self.namespace, "release_name": self.release_name})
+
+    @staticmethod
+    def _alert_url_secret(
+        name: str, args: RuntimeDetectionArgs, opts: pulumi.ResourceOptions
+    ) -> list[k8s.core.v1.Secret]:
+        """The Secret holding Falcosidekick's URL, when the URL is given rather than an existing Secret."""
+        alerts = args.alerts
+        if alerts is None or alerts.url is None:
+            return []
+        secret = k8s.core.v1.Secret(
+            f"{name}-alert-url",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=alerts.secret_name, namespace=args.namespace),
+            type="Opaque",
+            # Output.secret even for a plain string a caller passes: encrypted in state, redacted in renders.
+            string_data={alerts.secret_key: pulumi.Output.secret(alerts.url)},
+            opts=opts,
+        )
+        return [secret]

@@ -25,6 +25,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     model_validator,
 )
@@ -41,6 +42,8 @@ from components.formats import (
 )
 
 __all__ = [
+    "SECRET_ONLY_KEYS",
+    "UNDECRYPTED_SECRET",
     "AdmissionSettings",
     "AlertOutput",
     "EnforcementAction",
@@ -373,21 +376,29 @@ SecretKeyName = Annotated[str, Field(strict=True, pattern=r"^[-._a-zA-Z0-9]{1,25
 
 
 class AlertSettings(_Model):
-    """Falcosidekick's output. Its URL is read from an existing Kubernetes Secret, never from config."""
+    """Falcosidekick's output. Its URL comes from a Kubernetes Secret: an existing one named here
+    (nothing in Pulumi state), or one the stack writes from the `alertUrl` Pulumi secret."""
 
     output: AlertOutput = AlertOutput.NONE
     secret_name: DnsLabel | None = Field(default=None, alias="secretName")
     secret_key: SecretKeyName = Field(default="url", alias="secretKey")
     minimum_priority: FalcoPriority = Field(default=FalcoPriority.WARNING, alias="minimumPriority")
 
-    @model_validator(mode="after")
-    def _secret_named(self) -> AlertSettings:
-        if self.output is not AlertOutput.NONE and self.secret_name is None:
-            raise _KeyedError(
-                "runtime.alerts.secretName",
-                f"output {self.output.value} needs the name of the Secret (in Falco's namespace) holding its URL",
-            )
-        return self
+
+UNDECRYPTED_SECRET = "[secret]"
+"""What the offline renderer hands the program for a `secure:` value it has no key to decrypt."""
+
+
+def _https_url(value: SecretStr) -> SecretStr:
+    # The message never repeats the value: it is a credential.
+    text = value.get_secret_value()
+    if text != UNDECRYPTED_SECRET and not re.fullmatch(r"https://[^/\s]+(/\S*)?", text):
+        raise ValueError("must be an https:// URL (the value is not shown: it is a secret)")
+    return value
+
+
+# pydantic's SecretStr keeps the value out of every repr and error of the settings.
+AlertUrl = Annotated[SecretStr, AfterValidator(_https_url)]
 
 
 class RuntimeSettings(_Model):
@@ -649,6 +660,8 @@ class StackSettings(_Model):
     # No default: image signature verification is on unless a stack says otherwise, and then
     # it needs to know the signer.
     supply_chain: SupplyChainSettings | None = Field(default=None, alias="supplyChain")
+    # A credential: accepted only as a Pulumi secret (see SECRET_ONLY_KEYS), never rendered.
+    alert_url: AlertUrl | None = Field(default=None, alias="alertUrl")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StackSettings:
@@ -672,7 +685,24 @@ class StackSettings(_Model):
             self._only_signed_images()
         if self.secrets.items and self.namespace.quota.secrets < len(self.secrets.items):
             raise _KeyedError("namespace.quota.secrets", "the quota is below the number of secrets.items")
+        self._alerts_have_one_url_source()
         return self
+
+    def _alerts_have_one_url_source(self) -> None:
+        """An alert output needs its URL from exactly one place; a URL without an output is a mistake."""
+        alerts = self.runtime.alerts
+        if alerts.output is AlertOutput.NONE:
+            if self.alert_url is not None:
+                raise _KeyedError("alertUrl", "is set but runtime.alerts.output is none (set slack or webhook)")
+            return
+        if alerts.secret_name is None and self.alert_url is None:
+            raise _KeyedError(
+                "runtime.alerts.secretName",
+                f"output {alerts.output.value} needs its URL: the name of an existing Secret in Falco's "
+                "namespace, or the alertUrl Pulumi secret",
+            )
+        if alerts.secret_name is not None and self.alert_url is not None:
+            raise _KeyedError("alertUrl", "set either alertUrl or runtime.alerts.secretName, not both")
 
     def _only_signed_images(self) -> None:
         """Staging and production refuse unsigned images, not just warn about them."""
@@ -757,11 +787,22 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
     return location, message
 
 
+SECRET_ONLY_KEYS = frozenset({"alertUrl"})
+"""Settings that are credentials: accepted only as Pulumi secrets (`pulumi config set --secret`).
+The program keeps each one a secret Output, so state holds it encrypted and the render redacts it."""
+
 _SECRET_IN_CONFIG = (
-    "is a secret in the stack file, but every setting ends up in plain text in Kubernetes objects "
-    "(Pulumi state and the render); keep credentials in the external store (secrets.*) or in a "
-    "Kubernetes Secret referenced by name (runtime.alerts.secretName) and write this setting in plain text"
+    "is a secret in the stack file, but this setting ends up in plain text in Kubernetes objects "
+    "(Pulumi state and the render); keep credentials in the external store (secrets.*), in a "
+    "Kubernetes Secret referenced by name (runtime.alerts.secretName) or in a secret-only setting "
+    f"({', '.join(sorted(SECRET_ONLY_KEYS))}), and write this setting in plain text"
 )
+
+
+def _plain_text_credential(full_key: str) -> str:
+    return (
+        f"is a credential: give it as a Pulumi secret (pulumi config set --secret {full_key} ...), never in plain text"
+    )
 
 
 def _secure_path(value: Any, path: str) -> str | None:
@@ -786,10 +827,10 @@ def parse_settings(raw: Mapping[str, Any], namespace: str, secret_keys: Collecti
 
     `namespace` is the Pulumi project name. Keys of other namespaces (`kubernetes:context`, ...)
     belong to providers and are ignored. `secret_keys` are the full keys the engine marked
-    secret (`secure:` values): no setting of this project may be one, because none is a
-    credential and every one is written into Kubernetes objects; a secret given here would land
-    unencrypted in state and in the render, so it is refused, naming the key, before anything
-    is created. The secret's value never appears in the error.
+    secret (`secure:` values). The settings in SECRET_ONLY_KEYS must be secrets: the program keeps
+    them secret Outputs. Every other setting is written into Kubernetes objects in plain text,
+    so a secret given for one would land unencrypted in state and in the render: it is refused,
+    naming the key, before anything is created. No secret's value ever appears in an error.
     """
     values: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
@@ -802,7 +843,11 @@ def parse_settings(raw: Mapping[str, Any], namespace: str, secret_keys: Collecti
             continue
         decoded = _decode(value)
         secure = _secure_path(decoded, key)
-        if full_key in secret_keys or secure:
+        if key in SECRET_ONLY_KEYS:
+            if full_key not in secret_keys:
+                problems.append((key, _plain_text_credential(full_key)))
+                continue
+        elif full_key in secret_keys or secure:
             problems.append((secure or key, _SECRET_IN_CONFIG))
             continue
         values[key] = decoded

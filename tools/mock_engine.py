@@ -15,7 +15,10 @@ from typing import Any
 
 import pulumi
 import yaml
+from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
+
+from components.settings import UNDECRYPTED_SECRET
 
 __all__ = ["PROJECT", "REPO_ROOT", "RecordingMocks", "Registration", "ResourceFlags", "cli_config", "run_with_mocks"]
 
@@ -23,6 +26,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 PROJECT: str = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())["name"]
 """The Pulumi project name, read from Pulumi.yaml; it prefixes the project's config keys."""
+
+
+def is_secret(value: Any) -> bool:
+    """True for an input value the SDK handed the engine as a secret (the engine's wire form:
+    a map carrying the secret signature, the plain value under `value`)."""
+    return isinstance(value, Mapping) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
 
 
 @dataclass(frozen=True)
@@ -34,7 +43,8 @@ class Registration:
     name: str
     """Pulumi logical name."""
     inputs: dict[str, Any]
-    """Inputs as the engine received them (secrets arrive unwrapped here)."""
+    """Inputs as the engine received them: a secret Output arrives wrapped in the engine's secret
+    signature (`pulumi.runtime.rpc._special_sig_key`), its plain value inside."""
     custom: bool
     """False for component resources."""
     urn: str = ""
@@ -108,7 +118,7 @@ def cli_config(stack_config: Mapping[str, Any]) -> tuple[dict[str, str], list[st
     secret_keys: list[str] = []
     for key, value in stack_config.items():
         if isinstance(value, Mapping) and set(value) == {"secure"}:
-            config[key] = "[secret]"
+            config[key] = UNDECRYPTED_SECRET
             secret_keys.append(key)
         elif isinstance(value, str):
             config[key] = value

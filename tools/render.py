@@ -11,6 +11,9 @@ Output layout (byte-identical on every run, so reviewers can diff it):
     OUT/releases/<type>-<name>.yaml      a record of each Helm release / remote component
     OUT/index.json                       every registered resource: type token, name, file
 
+A value the program hands the engine as a Pulumi secret is written as `[secret]` (the keys
+around it stay, so a reviewer sees what is set, never the value).
+
 On invalid config it prints the settings error, writes nothing and exits with status 2.
 """
 
@@ -29,9 +32,12 @@ from typing import Any
 
 import yaml
 
-from tools.mock_engine import PROJECT, REPO_ROOT, Registration, cli_config, run_with_mocks
+from tools.mock_engine import PROJECT, REPO_ROOT, Registration, cli_config, is_secret, run_with_mocks
 
-__all__ = ["Rendered", "render_config", "render_objects", "render_stack", "stack_file", "write_render"]
+__all__ = ["REDACTED", "Rendered", "render_config", "render_objects", "render_stack", "stack_file", "write_render"]
+
+REDACTED = "[secret]"
+"""Written in place of every value the program handed the engine as a Pulumi secret."""
 
 _LEADING_KEYS = ("apiVersion", "kind", "metadata")
 _CLUSTER_DIR = "cluster"
@@ -52,8 +58,19 @@ def stack_file(stack: str) -> Path:
     return REPO_ROOT / "stacks" / f"Pulumi.{stack}.yaml"
 
 
+def _redacted(value: Any) -> Any:
+    """A secret's shape with every value replaced: reviewers see which keys it sets, never what."""
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    return REDACTED
+
+
 def _normalise(value: Any) -> Any:
-    """Integers as integers (the mock engine returns floats), keys sorted, Nones dropped."""
+    """Integers as integers (the mock engine returns floats), keys sorted, Nones dropped, secrets redacted."""
+    if is_secret(value):
+        return _normalise(_redacted(value["value"]))
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
@@ -117,12 +134,16 @@ def _component_prefix() -> str:
     return TYPE_PREFIX
 
 
-def render_config(stack: str, stack_config: dict[str, Any]) -> list[Rendered]:
-    """Run the program for `stack` with a stack file's `config:` map; return what it registers."""
+def render_config(stack: str, stack_config: dict[str, Any], secret_keys: Iterable[str] = ()) -> list[Rendered]:
+    """Run the program for `stack` with a stack file's `config:` map; return what it registers.
+
+    `secret_keys` marks plain values as secrets, as `pulumi up` hands a program its decrypted
+    `secure:` values (the renderer itself cannot decrypt them: see `cli_config`).
+    """
     from components.program import run
 
-    config, secret_keys = cli_config(stack_config)
-    registrations = run_with_mocks(run, stack, config, secret_keys)
+    config, secure_keys = cli_config(stack_config)
+    registrations = run_with_mocks(run, stack, config, [*secure_keys, *secret_keys])
     rendered = [_place(registration) for registration in registrations]
     files = Counter(item.file for item in rendered if item.file)
     clashes = sorted(file for file, count in files.items() if count > 1)

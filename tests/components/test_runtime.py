@@ -1,4 +1,4 @@
-"""RuntimeDetection: Falco pinned and least-privileged, model rules scoped and complete, URL never in config."""
+"""RuntimeDetection: Falco pinned and least-privileged, model rules scoped and complete, URL only from a Secret."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from components.runtime import (
 )
 from components.versions import FALCO
 from tests.conftest import STACKS
-from tools.mock_engine import Registration
+from tools.mock_engine import Registration, is_secret
 from tools.render import Rendered
 
 POOL_TAINT = {"key": "workload-class", "operator": "Equal", "value": "sensitive-models", "effect": "NoSchedule"}
@@ -118,6 +118,28 @@ def test_alert_url_comes_from_an_existing_secret(installed: list[Registration]) 
     }
     assert "value" not in url
     assert "https://" not in json.dumps(release(installed).inputs["values"])
+
+
+def test_an_existing_secret_is_only_referenced_never_created(installed: list[Registration]) -> None:
+    assert not [item for item in installed if item.inputs.get("kind") == "Secret"]
+
+
+def test_a_given_url_is_written_to_a_secret_kept_secret_and_read_from_it(run_program) -> None:
+    url = "https://hooks.example.com/marker-0c4f"
+    installed = run_program(lambda: RuntimeDetection("runtime", args(alerts=AlertTarget(output="webhook", url=url))))
+    (secret,) = [item for item in installed if item.inputs.get("kind") == "Secret"]
+    assert secret.inputs["metadata"] == {"name": "falcosidekick-alert-url", "namespace": "falco"}
+    # Handed to the engine as a secret (encrypted in state), even though a plain string was given.
+    assert is_secret(secret.inputs["stringData"]) and secret.inputs["stringData"]["value"] == {"url": url}
+    assert "marker-0c4f" not in json.dumps({key: v for key, v in secret.inputs.items() if key != "stringData"})
+    falco = release(installed)
+    assert "marker-0c4f" not in json.dumps(falco.inputs)
+    env = falco.inputs["values"]["falcosidekick"]["config"]["extraEnv"]
+    assert {
+        "name": "WEBHOOK_ADDRESS",
+        "valueFrom": {"secretKeyRef": {"name": "falcosidekick-alert-url", "key": "url"}},
+    } in env
+    assert secret.urn in falco.options.depends_on  # the pods never start before their URL exists
 
 
 def test_without_alerts_no_output_is_configured(run_program) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
@@ -78,6 +79,49 @@ def test_a_secret_setting_is_refused_without_showing_it() -> None:
     with pytest.raises(SettingsError, match=f"{PROJECT}:secrets: is a secret"):
         parse_settings(raw, namespace=PROJECT, secret_keys=[f"{PROJECT}:secrets"])
     assert parse_settings(raw, namespace=PROJECT, secret_keys=["kubernetes:token"]).secrets.provider == "vault"
+
+
+ALERT_URL = "https://hooks.slack.example.com/services/T000/B000/marker-5d1e"
+
+
+def parse_secret(config: dict[str, Any], secret_keys: tuple[str, ...] = (f"{PROJECT}:alertUrl",)) -> StackSettings:
+    """Parse as `pulumi up` hands a program its config: decrypted values, their keys marked secret."""
+    return parse_settings(cli_config(config)[0], namespace=PROJECT, secret_keys=secret_keys)
+
+
+def test_the_alert_url_is_accepted_only_as_a_secret_and_never_shown() -> None:
+    config = with_change("alertUrl", ALERT_URL, with_change("runtime", {"alerts": {"output": "slack"}}))
+    settings = parse_secret(config)
+    assert settings.alert_url is not None and settings.alert_url.get_secret_value() == ALERT_URL
+    assert "marker-5d1e" not in repr(settings) + str(settings)
+    # The offline renderer cannot decrypt a `secure:` value: it stands in a placeholder, accepted as is.
+    offline = with_change("alertUrl", {"secure": "v1:Zm9v"}, with_change("runtime", {"alerts": {"output": "slack"}}))
+    raw, secret_keys = cli_config(offline)
+    assert parse_settings(raw, namespace=PROJECT, secret_keys=secret_keys).alert_url is not None
+    with pytest.raises(SettingsError) as plain:
+        parse_secret(config, secret_keys=())  # written in the stack file as plain text
+    with pytest.raises(SettingsError) as not_https:
+        parse_secret(with_change("alertUrl", "http://hooks.example.com/marker-5d1e", config))
+    for caught in (plain, not_https):
+        message = str(caught.value)
+        assert f"{PROJECT}:alertUrl: " in message and "marker-5d1e" not in message, message
+    assert "pulumi config set --secret" in str(plain.value)
+
+
+@pytest.mark.parametrize(
+    ("alerts", "url", "problem"),
+    [
+        ({"output": "none"}, ALERT_URL, "alertUrl: is set but runtime.alerts.output is none"),
+        ({"output": "slack", "secretName": "falco-alerts"}, ALERT_URL, "alertUrl: set either alertUrl or"),
+        ({"output": "webhook"}, None, "runtime.alerts.secretName: output webhook needs its URL"),
+    ],
+)
+def test_an_alert_output_needs_exactly_one_url_source(alerts: dict[str, Any], url: str | None, problem: str) -> None:
+    config = with_change("runtime", {"alerts": alerts})
+    if url is not None:
+        config = with_change("alertUrl", url, config)
+    with pytest.raises(SettingsError, match=re.escape(f"{PROJECT}:{problem}")):
+        parse_secret(config)
 
 
 def test_production_with_alerts_and_defaults_is_accepted() -> None:

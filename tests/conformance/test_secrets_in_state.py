@@ -1,10 +1,13 @@
-"""Nothing secret in state or in the render: secure settings are refused, secrets arrive as files.
+"""Nothing secret in state or in the render: a credential stays a Pulumi secret, secrets arrive as files.
 
-Marker values stand in for secrets. Given as `secure:` values (as the offline renderer sees
-them) or as decrypted values of keys the engine marks secret (as `pulumi up` hands them over),
-they must appear in no rendered file, no error message and no resource input handed to the
-engine. The same markers given in plain text do reach the render, which shows the search able
-to find them.
+Marker values stand in for secrets, given as `secure:` values (as the offline renderer sees a
+stack file) or as decrypted values of keys the engine marks secret (as `pulumi up` hands them
+over). The one credential setting, `alertUrl`, is accepted only that way: its marker must reach
+the engine only inside Pulumi's secret wrapper (encrypted in state) and appear in no rendered
+file. Every other setting ends up in plain text in Kubernetes objects, so a secret given for one
+is refused before anything is created, its marker in no error, file or resource input. Markers
+given in plain text do reach the render, and the wrapped one is found inside its wrapper, which
+shows the searches able to find them.
 """
 
 from __future__ import annotations
@@ -14,14 +17,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
 from components.program import run
 from components.settings import SettingsError
 from tests.conftest import STACKS
-from tools.mock_engine import PROJECT, RecordingMocks, cli_config, run_with_mocks
-from tools.render import render_config, stack_file, write_render
+from tools.mock_engine import PROJECT, RecordingMocks, Registration, cli_config, is_secret, run_with_mocks
+from tools.render import REDACTED, render_config, stack_file, write_render
 
 MARKER = "marker-7f3c9a"
 # Each marker in a form its setting accepts, so the plain-text control case renders.
@@ -60,6 +64,43 @@ def with_markers(stack: str, secure: bool) -> tuple[dict[str, Any], list[str]]:
     return config, paths
 
 
+ALERT_URL_KEY = f"{PROJECT}:alertUrl"
+ALERT_URL = f"https://hooks.example.com/services/{MARKER}"
+
+
+def with_alert_url(stack: str, alert_url: Any) -> dict[str, Any]:
+    """The stack's config forwarding alerts to a URL given in `alertUrl`, not an existing Secret."""
+    config = copy.deepcopy(stack_config(stack))
+    alerts = config.setdefault(f"{PROJECT}:runtime", {}).setdefault("alerts", {})
+    alerts.pop("secretName", None)
+    alerts["output"] = "webhook"
+    config[ALERT_URL_KEY] = alert_url
+    return config
+
+
+def secret_key(stack: str) -> str:
+    """The key of the URL in its Secret (`runtime.alerts.secretKey`)."""
+    return stack_config(stack).get(f"{PROJECT}:runtime", {}).get("alerts", {}).get("secretKey", "url")
+
+
+def unwrapped(value: Any) -> Any:
+    """`value` with every secret the engine received left out: what state holds in plain text."""
+    if is_secret(value):
+        return "<secret>"
+    if isinstance(value, dict):
+        return {key: unwrapped(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unwrapped(item) for item in value]
+    return value
+
+
+def alert_url_secret(rendered_items: list[Any]) -> Registration:
+    (secret,) = [
+        item.registration for item in rendered_items if item.document and item.document.get("kind") == "Secret"
+    ]
+    return secret
+
+
 def files_containing(folder: Path, text: str) -> list[str]:
     return [str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file() and text in path.read_text()]
 
@@ -92,6 +133,43 @@ def test_decrypted_secret_keys_reach_no_resource_input(stack: str) -> None:
     assert MARKER not in str(caught.value)
     assert mocks.registrations == []  # refused before the first resource
     assert MARKER not in json.dumps([item.inputs for item in mocks.registrations])
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_alert_url_reaches_the_engine_only_as_a_secret_and_no_render_file(stack: str, tmp_path: Path) -> None:
+    rendered = render_config(stack, with_alert_url(stack, ALERT_URL), secret_keys=[ALERT_URL_KEY])
+    inputs = [item.registration.inputs for item in rendered]
+    assert MARKER in json.dumps(inputs)  # handed over, inside the secret wrapper ...
+    assert MARKER not in json.dumps(unwrapped(inputs))  # ... and nowhere else
+    secret = alert_url_secret(rendered)
+    assert is_secret(secret.inputs["stringData"])
+    write_render(rendered, tmp_path / "out")
+    assert files_containing(tmp_path / "out", MARKER) == []
+    written = yaml.safe_load((tmp_path / "out" / "falco" / "secret-falcosidekick-alert-url.yaml").read_text())
+    assert written["stringData"] == {secret_key(stack): REDACTED}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_secure_alert_url_in_a_stack_file_renders_redacted(stack: str, tmp_path: Path) -> None:
+    from tools.render import main
+
+    stack_path = tmp_path / f"Pulumi.{stack}.yaml"
+    stack_path.write_text(yaml.safe_dump({"config": with_alert_url(stack, {"secure": f"v1:{MARKER}"})}))
+    assert main(["--config-file", str(stack_path), "--out", str(tmp_path / "out")]) == 0
+    assert files_containing(tmp_path / "out", MARKER) == []
+    written = yaml.safe_load((tmp_path / "out" / "falco" / "secret-falcosidekick-alert-url.yaml").read_text())
+    assert written["stringData"] == {secret_key(stack): REDACTED}
+    kubernetes_validate.validate(written, "1.33", strict=True)  # redacted, still a valid object
+
+
+def test_a_plain_text_alert_url_is_refused_before_anything_is_created() -> None:
+    raw, _ = cli_config(with_alert_url("prod", ALERT_URL))
+    mocks = RecordingMocks()
+    with pytest.raises(SettingsError) as caught:
+        run_with_mocks(run, "prod", raw, secret_keys=[], mocks=mocks)
+    assert f"{ALERT_URL_KEY}: is a credential" in str(caught.value)
+    assert MARKER not in str(caught.value)
+    assert mocks.registrations == []
 
 
 @pytest.mark.parametrize("stack", STACKS)
