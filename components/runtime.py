@@ -53,9 +53,7 @@ UPSTREAM_RULESET_NAMES = frozenset(
         "container",
         "open_read",
         "open_write",
-        "outbound",
         "package_mgmt_binaries",
-        "package_mgmt_procs",
         "sensitive_files",
         "shell_binaries",
         "spawned_process",
@@ -70,9 +68,11 @@ ALERT_OUTPUTS = {"slack": "SLACK_WEBHOOKURL", "webhook": "WEBHOOK_ADDRESS"}
 _MINIMUM_PRIORITY = {"slack": "SLACK_MINIMUMPRIORITY", "webhook": "WEBHOOK_MINIMUMPRIORITY"}
 
 _CONTROL_PLANE_TOLERATIONS = [
+    {"key": "node-role.kubernetes.io/master", "operator": "Exists", "effect": "NoSchedule"},
     {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"},
 ]
-"""Falco also watches control-plane nodes (the chart's own default, kept when we add ours)."""
+"""Falco also watches control-plane nodes: the chart's own default tolerations, which a list of
+ours would otherwise replace (Helm replaces lists)."""
 
 _FILLED_LISTS = ("model_serving_namespaces", "model_allowed_egress_cidrs")
 _PROCESS_RULE = "Unexpected process in model container"

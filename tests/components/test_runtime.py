@@ -104,7 +104,13 @@ def test_release_is_pinned_least_privileged_with_requests(installed: list[Regist
 
 
 def test_falco_also_runs_on_the_model_node_pool(installed: list[Registration], run_program) -> None:
-    assert POOL_TAINT in release(installed).inputs["values"]["tolerations"]
+    tolerations = release(installed).inputs["values"]["tolerations"]
+    assert POOL_TAINT in tolerations
+    # Our list replaces the chart's default, so its control-plane tolerations are carried over.
+    assert {t["key"] for t in tolerations} >= {
+        "node-role.kubernetes.io/master",
+        "node-role.kubernetes.io/control-plane",
+    }
     plain = release(run_program(lambda: RuntimeDetection("runtime", args())))
     assert POOL_TAINT not in plain.inputs["values"]["tolerations"]
 
@@ -221,6 +227,24 @@ def test_upstream_names_are_only_extended_never_redefined() -> None:
         name = document.get("macro") or document.get("list") or document.get("rule")
         if name in UPSTREAM_RULESET_NAMES:
             assert set(document.get("override", {}).values()) == {"append"}, name
+
+
+def test_the_file_declares_the_engine_version_its_overrides_need() -> None:
+    documents = yaml.safe_load(RULES_FILE.read_text())
+    assert any("override" in document for document in documents)
+    (declared,) = [d["required_engine_version"] for d in documents if "required_engine_version" in d]
+    # Selective overrides came with engine 0.31.0 (Falco 0.37).
+    assert tuple(int(part) for part in str(declared).split(".")) >= (0, 31, 0)
+
+
+def test_private_destinations_are_not_left_out_of_the_egress_rule() -> None:
+    # Upstream's `outbound` macro skips RFC 1918 addresses: lateral movement would go unseen.
+    documents = model_rules(args())
+    (rule,) = [d for d in rules(documents) if d["rule"] == "Unexpected outbound connection from model container"]
+    names = referenced_names(rule["condition"])
+    assert "outbound" not in names and "model_outbound_connection" in names
+    (macro,) = [d for d in documents if d.get("macro") == "model_outbound_connection"]
+    assert "rfc_1918" not in macro["condition"] and "evt.type = connect" in macro["condition"]
 
 
 @pytest.mark.parametrize(
