@@ -78,7 +78,10 @@ class ServiceMeshArgs:
 def istiod_values(args: ServiceMeshArgs) -> dict[str, Any]:
     """istiod chart values: CNI mode, registry-only egress, strict path normalisation."""
     return {
-        "pilot": {"cni": {"enabled": True}, "replicaCount": args.replicas, "autoscaleMin": args.replicas},
+        # Top-level since the chart flattened its values (1.24); `pilot.*` survives only as an alias.
+        "cni": {"enabled": True},
+        "replicaCount": args.replicas,
+        "autoscaleMin": args.replicas,
         "global": {
             # A reference with a "/" is used verbatim by the injector: the sidecar is digest-pinned.
             "proxy": {"image": ISTIO_PROXY_IMAGE},

@@ -188,6 +188,7 @@ def operator_values() -> dict[str, Any]:
         "processClusterStore": False,
         "processClusterExternalSecret": False,
         "processPushSecret": False,
+        "processClusterPushSecret": False,
     }
 
 

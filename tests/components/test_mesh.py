@@ -56,7 +56,7 @@ def test_istio_installs_in_order_with_one_pinned_version(mesh: list[Registration
 
 def test_istiod_runs_cni_mode_registry_only_and_strict_paths(mesh: list[Registration]) -> None:
     values = releases(mesh)["istiod"].inputs["values"]
-    assert values["pilot"]["cni"]["enabled"] is True
+    assert values["cni"]["enabled"] is True and "pilot" not in values
     assert values["meshConfig"]["outboundTrafficPolicy"]["mode"] == "REGISTRY_ONLY"
     assert values["meshConfig"]["pathNormalization"]["normalization"] == "DECODE_AND_MERGE_SLASHES"
     assert values["sidecarInjectorWebhook"]["rewriteAppHTTPProbe"] is True

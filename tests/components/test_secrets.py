@@ -134,7 +134,8 @@ def test_operator_is_pinned_installs_crds_in_a_restricted_namespace(run_program)
     assert (release.inputs["chart"], release.inputs["version"]) == (EXTERNAL_SECRETS.name, EXTERNAL_SECRETS.version)
     values = release.inputs["values"]
     assert values["installCRDs"] is True
-    assert values["processClusterStore"] is False and values["processClusterExternalSecret"] is False
+    cluster_wide = ("processClusterStore", "processClusterExternalSecret", "processClusterPushSecret")
+    assert all(values[key] is False for key in cluster_wide)
     assert values["resources"]["requests"]
     namespace = only(registrations, "Namespace")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
