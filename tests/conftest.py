@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,32 @@ def run_program() -> Callable[[Callable[[], Any]], list[Registration]]:
 
     def run(build: Callable[[], Any], stack: str = "test") -> list[Registration]:
         return run_with_mocks(build, stack, config={})
+
+    return run
+
+
+CallMain = Callable[..., subprocess.CompletedProcess[str]]
+"""Runs a CLI: `(main, *arguments)` for call_main; `(*arguments)` once a main is bound."""
+
+
+@pytest.fixture
+def call_main(capsys: pytest.CaptureFixture[str]) -> CallMain:
+    """A CLI's `main(argv)` run in this process, its result shaped like `subprocess.run`'s.
+
+    Each real `python -m ...` process pays seconds of imports (often a render and a Rego compile)
+    before it does anything, so the tests run each CLI once as a real process and its other cases
+    through this. `call_main(main, *arguments)`.
+    """
+
+    def run(main: Callable[[list[str]], int], *arguments: str | Path) -> subprocess.CompletedProcess[str]:
+        argv = [str(argument) for argument in arguments]
+        capsys.readouterr()  # drop anything printed before
+        try:
+            returncode = main(argv)
+        except SystemExit as exited:  # argparse refusing the arguments; status as the interpreter sets it
+            returncode = exited.code if isinstance(exited.code, int) else int(exited.code is not None)
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(argv, returncode, captured.out, captured.err)
 
     return run
 

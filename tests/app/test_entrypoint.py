@@ -1,14 +1,20 @@
 """The production entry point as a real process: gunicorn with app/gunicorn.conf.py.
 
-Tampered models make it exit non-zero before it ever listens.  A signed model
-is served on 127.0.0.1; when the machine allows it (see the ``gunicorn_server``
-fixture) the server runs with a read-only root filesystem, only /tmp
-writable, as the runtime UID/GID, and the test checks that too.
+Tampered models make it exit non-zero before it ever listens.  One tampering
+runs as a real gunicorn process; every issue case is also loaded in this
+process the way gunicorn's master preloads the app (``gunicorn.util.import_app``
+on the config's ``wsgi_app``), since each real start pays about a second of
+imports before it refuses.  A signed model is served on 127.0.0.1; when the
+machine allows it (see the ``gunicorn_server`` fixture) the server runs with a
+read-only root filesystem, only /tmp writable, as the runtime UID/GID, and the
+test checks that too.
 """
 
 from __future__ import annotations
 
+import ast
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -17,21 +23,31 @@ from typing import Any
 
 import numpy as np
 import pytest
+from gunicorn.util import import_app
 
 from app.config import RUN_AS_GROUP, RUN_AS_USER
 from app.model_loader import LoadedModel
 from app.server import EXIT_MODEL_REFUSED
 from tests.app.payloads import rows_payload
-from tests.app.processes import ServerProcess, read_only_wrapper, sandbox_available
+from tests.app.processes import (
+    GUNICORN_CONF,
+    REPO_ROOT,
+    SERVER_ENV_PREFIXES,
+    ServerProcess,
+    read_only_wrapper,
+    sandbox_available,
+)
 from tests.app.signed import ISSUE_CASES, TAMPERINGS, KeyPair, SignedModel, copy_signed
 
 # Small, so that an oversized upload stays cheap.
 SERVER_LIMITS = {"MAX_REQUEST_BYTES": "4096"}
+# The tampering that also runs as a real gunicorn process.
+REAL_PROCESS_CASE = "flipped-model-byte"
 
 
-def _json_entries(server: ServerProcess) -> list[dict[str, Any]]:
+def _json_entries(lines: list[str]) -> list[dict[str, Any]]:
     entries = []
-    for line in server.log_lines():
+    for line in lines:
         try:
             entries.append(json.loads(line))
         except ValueError:
@@ -39,15 +55,58 @@ def _json_entries(server: ServerProcess) -> list[dict[str, Any]]:
     return entries
 
 
+def _assert_refused_before_listening(status: int | str | None, output: str) -> None:
+    assert status == EXIT_MODEL_REFUSED
+    assert "Listening at" not in output
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert [entry.get("event") for entry in _json_entries(lines)] == ["model_refused"]
+
+
+def _configured_wsgi_app() -> str:
+    """The ``wsgi_app`` of the gunicorn config, read rather than run (running it sets env vars)."""
+    tree = ast.parse((REPO_ROOT / GUNICORN_CONF).read_text())
+    (value,) = [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "wsgi_app" for t in node.targets)
+    ]
+    return str(ast.literal_eval(value))
+
+
+def _preload_in_process(
+    model_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int | str | None, str]:
+    """What the master does before it listens, here: (exit status, output)."""
+    for key in [key for key in os.environ if key.startswith(SERVER_ENV_PREFIXES)]:
+        monkeypatch.delenv(key)
+    for key, value in model_env.items():
+        monkeypatch.setenv(key, value)
+    capsys.readouterr()  # drop anything printed before
+    with pytest.raises(SystemExit) as exited:
+        import_app(_configured_wsgi_app())
+    captured = capsys.readouterr()
+    return exited.value.code, captured.out + captured.err
+
+
 @pytest.mark.parametrize("case", ISSUE_CASES)
 def test_entry_point_exits_non_zero_on_a_tampered_model(
-    case: str, tmp_path: Path, signed_model: SignedModel, other_keys: KeyPair
+    case: str,
+    tmp_path: Path,
+    signed_model: SignedModel,
+    other_keys: KeyPair,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     tampered = TAMPERINGS[case](copy_signed(signed_model, tmp_path), other_keys.public)
+    _assert_refused_before_listening(*_preload_in_process(tampered.env(), monkeypatch, capsys))
+
+
+def test_the_gunicorn_process_exits_non_zero_on_a_tampered_model(
+    tmp_path: Path, signed_model: SignedModel, other_keys: KeyPair
+) -> None:
+    tampered = TAMPERINGS[REAL_PROCESS_CASE](copy_signed(signed_model, tmp_path), other_keys.public)
     server = ServerProcess.start(tampered.env(), tmp_path / "logs")
-    assert server.wait_exit() == EXIT_MODEL_REFUSED
-    assert "Listening at" not in server.output()
-    assert [entry.get("event") for entry in _json_entries(server)] == ["model_refused"]
+    _assert_refused_before_listening(server.wait_exit(), server.output())
 
 
 def _world_readable_copy(model: SignedModel, root: Path) -> SignedModel:
@@ -112,7 +171,7 @@ def test_gunicorn_serves_the_verified_model(
         returncode = server.stop()
     assert returncode == 0, server.output()[-2000:]
 
-    entries = _json_entries(server)
+    entries = _json_entries(server.log_lines())
     assert "model_loaded" in [entry.get("event") for entry in entries]
     requests = [(entry["path"], entry["status"]) for entry in entries if entry.get("event") == "http_request"]
     assert ("/v1/predict", 200) in requests

@@ -3,11 +3,17 @@
 We must not block ourselves: every object of every stack passes every constraint of that stack.
 The same rendered policies must refuse a privileged variant of our own Deployment. Checked with
 the offline Gatekeeper (`tools.policy`) and its CLI, as CI and pre-commit run it.
+
+Each `python -m tools.policy` process pays about a second of imports before it judges anything,
+so one CLI case runs as a real process (the module entry point, its exit status, no traceback)
+and the others call the same `main(argv)` in this process. tests/tools/test_ci_config.py runs
+the CLI as a real process too, on a denied Deployment.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +22,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import STACKS
+from tests.conftest import STACKS, CallMain
 from tools.crd_schema import CrdCatalog, CrdValidationError
 from tools.mock_engine import REPO_ROOT
-from tools.policy import check, load_manifests
+from tools.policy import check, load_manifests, main
 from tools.policy_engine import PolicyEngine, split_policy_objects
 
 
@@ -68,28 +74,42 @@ def test_unknown_namespaces_are_judged_unless_told_otherwise(render_dirs: dict[s
 
 
 def run_cli(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """`python -m tools.policy` as a real process."""
     return subprocess.run(
         [sys.executable, "-m", "tools.policy", *arguments], cwd=REPO_ROOT, capture_output=True, text=True, check=False
     )
 
 
-def test_cli_exits_one_on_a_privileged_deployment(render_dirs: dict[str, Path], tmp_path: Path) -> None:
+@pytest.fixture
+def run_main(call_main: CallMain) -> CallMain:
+    """`tools.policy.main(argv)` in this process, its result shaped like `run_cli`'s."""
+    return functools.partial(call_main, main)
+
+
+def test_cli_exits_one_on_a_privileged_deployment(
+    render_dirs: dict[str, Path], tmp_path: Path, run_main: CallMain
+) -> None:
     (tmp_path / "deployment.yaml").write_text(yaml.safe_dump(privileged_deployment(render_dirs["prod"])))
     (tmp_path / "not-kubernetes.yaml").write_text("repos: []\n")  # skipped, as in a repository-wide hook
     # The policies (and the model namespace) come from the rendered cluster-scoped objects.
-    result = run_cli("check", str(render_dirs["prod"] / "cluster"), str(tmp_path))
+    result = run_main("check", str(render_dirs["prod"] / "cluster"), str(tmp_path))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "deny Deployment/fraud-model/fraud-detector [K8sDenyPrivilegedContainers/" in result.stdout
 
 
-def test_cli_exits_zero_on_our_render_and_two_on_bad_input(render_dirs: dict[str, Path], tmp_path: Path) -> None:
-    result = run_cli("check", str(render_dirs["prod"]))
+def test_cli_exits_zero_on_our_render_and_two_on_bad_input(
+    render_dirs: dict[str, Path], tmp_path: Path, run_main: CallMain
+) -> None:
+    result = run_main("check", str(render_dirs["prod"]))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 deny" in result.stdout
-    assert run_cli("check", str(tmp_path / "missing.yaml")).returncode == 2
+    assert run_main("check", str(tmp_path / "missing.yaml")).returncode == 2
     (tmp_path / "broken.yaml").write_text("kind: [unclosed\n")
-    broken = run_cli("check", str(tmp_path / "broken.yaml"))
-    assert broken.returncode == 2 and "Traceback" not in broken.stderr
+    # The real process: `python -m tools.policy` exits with main's status and prints no traceback.
+    # Bad input is the cheapest case to run so (no render, no Rego compile).
+    for broken in (run_cli("check", str(tmp_path / "broken.yaml")), run_main("check", str(tmp_path / "broken.yaml"))):
+        assert broken.returncode == 2 and "Traceback" not in broken.stderr
+        assert "not valid YAML" in broken.stderr
 
 
 def test_constraints_are_checked_against_their_templates_schema(render_dirs: dict[str, Path], crd_catalog) -> None:
@@ -109,8 +129,8 @@ def test_constraints_are_checked_against_their_templates_schema(render_dirs: dic
             catalog.validate(bad)
 
 
-def test_cli_refuses_an_empty_set_unless_allowed(tmp_path: Path) -> None:
+def test_cli_refuses_an_empty_set_unless_allowed(tmp_path: Path, run_main: CallMain) -> None:
     (tmp_path / "ci.yaml").write_text("on: [pull_request]\n")
-    assert run_cli("check", str(tmp_path)).returncode == 2
-    allowed = run_cli("check", "--allow-empty", str(tmp_path))
+    assert run_main("check", str(tmp_path)).returncode == 2
+    allowed = run_main("check", "--allow-empty", str(tmp_path))
     assert allowed.returncode == 0, allowed.stderr

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from components.naming import ISOLATION_LABEL
-from tests.conftest import STACKS
+from tests.conftest import STACKS, CallMain
 from tools.crd_schema import CrdCatalog, CrdValidationError
 from tools.mock_engine import REPO_ROOT
 from tools.render import main as render_main
@@ -309,21 +309,16 @@ def test_cli_renders_a_stack_and_prints_counts(tmp_path: Path) -> None:
     ],
 )
 def test_cli_refuses_bad_config_naming_the_key_and_writing_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, old: str, new: str, in_subprocess: bool
+    tmp_path: Path, call_main: CallMain, key: str, old: str, new: str, in_subprocess: bool
 ) -> None:
     source = stack_file("prod").read_text()
     assert old in source
     bad_file = tmp_path / "Pulumi.bad.yaml"
     bad_file.write_text(source.replace(old, new, 1))
     arguments = ("--config-file", str(bad_file), "--out", str(tmp_path / "out"))
-    if in_subprocess:
-        result = run_cli(*arguments)
-        status, stdout, stderr = result.returncode, result.stdout, result.stderr
-    else:
-        status = render_main(list(arguments))
-        stdout, stderr = capsys.readouterr()
-    assert status == 2
-    assert f"secure-model-serving:{key}:" in stderr
-    assert "Traceback" not in stderr + stdout
+    result = run_cli(*arguments) if in_subprocess else call_main(render_main, *arguments)
+    assert result.returncode == 2
+    assert f"secure-model-serving:{key}:" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["Pulumi.bad.yaml"]

@@ -149,8 +149,9 @@ def test_the_alert_url_reaches_the_engine_only_as_a_secret_and_no_render_file(st
     assert written["stringData"] == {secret_key(stack): REDACTED}
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_a_secure_alert_url_in_a_stack_file_renders_redacted(stack: str, tmp_path: Path) -> None:
+def test_a_secure_alert_url_in_a_stack_file_renders_redacted(tmp_path: Path) -> None:
+    # The offline path; the engine's path (above) runs for every stack.
+    stack = "prod"
     from tools.render import main
 
     stack_path = tmp_path / f"Pulumi.{stack}.yaml"

@@ -1,4 +1,9 @@
-"""The blast-radius audit answers what a compromised workload gives an attacker, on crafted manifests."""
+"""The blast-radius audit answers what a compromised workload gives an attacker, on crafted manifests.
+
+The CLI runs once as a real process (`--json`, the machine-read output); the Markdown run calls
+the same `main(argv)` in this process, where tools.policy renders and compiles prod's policies at
+most once (a real process pays seconds for that each time).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tools.audit import SCHEMA_KEYS, audit, audit_objects
+from tools.audit import SCHEMA_KEYS, audit, audit_objects, main
 from tools.mock_engine import REPO_ROOT
 
 NS = "fraud-model"
@@ -170,7 +175,7 @@ def test_group_subjects_and_namespaces_decide_who_a_binding_reaches() -> None:
     assert entry["rbac"] == []
 
 
-def test_the_json_schema_is_stable(tmp_path: Path) -> None:
+def test_the_json_schema_is_stable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path / "attack.yaml", attacker_manifests())
     command = [sys.executable, "-m", "tools.audit", "--json", str(path)]
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=True)
@@ -187,5 +192,7 @@ def test_the_json_schema_is_stable(tmp_path: Path) -> None:
         "authorizationPolicies",
     }
     assert set(entry["policy"][0]) == {"action", "constraint", "message"}
-    markdown = subprocess.run([*command[:3], str(path)], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
-    assert "## Pod fraud-model/debug" in markdown.stdout and "reads secrets" in markdown.stdout
+    capsys.readouterr()  # drop anything printed before
+    assert main([str(path)]) == 0  # `python -m tools.audit PATH`, in this process
+    markdown = capsys.readouterr().out
+    assert "## Pod fraud-model/debug" in markdown and "reads secrets" in markdown

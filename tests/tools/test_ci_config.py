@@ -1,7 +1,13 @@
-"""The pre-commit hooks and the pull-request workflow run commands that exist, the way CI runs them."""
+"""The pre-commit hooks and the pull-request workflow run commands that exist, the way CI runs them.
+
+The manifest hook runs once as a real process, exactly as pre-commit runs it. Its other cases call
+the entry's `main(argv)` in this process: every real run pays seconds of imports, a render and a
+Rego compile before it judges a file.
+"""
 
 from __future__ import annotations
 
+import importlib
 import re
 import shlex
 import subprocess
@@ -11,7 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import CallMain
 from tools.mock_engine import REPO_ROOT
+from tools.render import Rendered
 
 PRE_COMMIT = REPO_ROOT / ".pre-commit-config.yaml"
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "pull-request.yml"
@@ -64,10 +72,11 @@ def test_the_manifest_hook_selects_yaml_but_not_stacks_or_denied_fixtures() -> N
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from tools.render import render_objects
-
-    return next(o for o in render_objects("prod") if o["kind"] == "Deployment")
+def deployment(rendered: dict[str, list[Rendered]]) -> dict[str, Any]:
+    """prod's Deployment, from the session's render (tests only read it: they dump it to files)."""
+    return next(
+        i.document for i in rendered["prod"] if i.document is not None and i.document.get("kind") == "Deployment"
+    )
 
 
 def run_hook(hook_id: str, files: list[Path]) -> subprocess.CompletedProcess[str]:
@@ -76,8 +85,18 @@ def run_hook(hook_id: str, files: list[Path]) -> subprocess.CompletedProcess[str
     return subprocess.run([*entry, *map(str, files)], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
 
 
+def run_hook_in_process(
+    hook_id: str, files: list[Path], call_main: CallMain, monkeypatch: pytest.MonkeyPatch
+) -> subprocess.CompletedProcess[str]:
+    """As `run_hook`, for an entry `.venv/bin/python -m MODULE ARGS`: MODULE's `main(argv)`, here."""
+    entry = shlex.split(hooks()[hook_id]["entry"])
+    assert entry[:2] == [".venv/bin/python", "-m"], entry
+    monkeypatch.chdir(REPO_ROOT)  # where pre-commit runs hooks
+    return call_main(importlib.import_module(entry[2]).main, *entry[3:], *files)
+
+
 def test_the_manifest_hook_fails_on_a_privileged_deployment_and_passes_a_hardened_one(
-    deployment: dict[str, Any], tmp_path: Path
+    deployment: dict[str, Any], tmp_path: Path, call_main: CallMain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump(deployment))
@@ -87,8 +106,10 @@ def test_the_manifest_hook_fails_on_a_privileged_deployment_and_passes_a_hardene
     bad.write_text(yaml.safe_dump(bad_deployment))
     not_kubernetes = tmp_path / "ci.yml"
     not_kubernetes.write_text("jobs: {}\n")
-    assert run_hook("policy-check-manifests", [good]).returncode == 0
-    assert run_hook("policy-check-manifests", [not_kubernetes]).returncode == 0
+    # Each file alone, as its own commit would run the hook: the CI file is the --allow-empty case.
+    assert run_hook_in_process("policy-check-manifests", [good], call_main, monkeypatch).returncode == 0
+    assert run_hook_in_process("policy-check-manifests", [not_kubernetes], call_main, monkeypatch).returncode == 0
+    # The real process, the entry exactly as pre-commit runs it: the commit is refused.
     refused = run_hook("policy-check-manifests", [good, bad])
     assert refused.returncode == 1 and "K8sDenyPrivilegedContainers" in refused.stdout
 

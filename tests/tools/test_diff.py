@@ -2,11 +2,15 @@
 
 Every case is a pair of renders, (before, after), of one file: after weakens it. The same check
 must flag before -> after, and must not flag the reverse (the equivalent hardening) nor a no-op.
+
+The CLI (`python -m tools.render diff`) runs once as a real process, the way CI runs it; its other
+cases call the same `main(argv)` in this process, sparing a second of imports each.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,8 +20,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import CallMain
 from tools.diff import WEAKENING_CHECKS, diff_dirs, format_report
 from tools.mock_engine import REPO_ROOT
+from tools.render import main as render_main
 
 Document = dict[str, Any] | None
 
@@ -193,11 +199,18 @@ def write_render(root: Path, files: dict[str, Any]) -> Path:
 
 
 def run_diff(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`python -m tools.render diff ARGS` as a real process."""
     command = [sys.executable, "-m", "tools.render", "diff", *map(str, args)]
     return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
 
 
-def test_the_cli_puts_weakenings_first_and_fails_only_when_asked(tmp_path: Path) -> None:
+@pytest.fixture
+def diff_main(call_main: CallMain) -> CallMain:
+    """As `run_diff`, but the CLI's `main(argv)` in this process."""
+    return functools.partial(call_main, render_main, "diff")
+
+
+def test_the_cli_puts_weakenings_first_and_fails_only_when_asked(tmp_path: Path, diff_main: CallMain) -> None:
     old = write_render(
         tmp_path / "old", {"models/pod-model.yaml": POD, "models/configmap-x.yaml": {"kind": "ConfigMap"}}
     )
@@ -205,16 +218,18 @@ def test_the_cli_puts_weakenings_first_and_fails_only_when_asked(tmp_path: Path)
     new = write_render(
         tmp_path / "new", {"models/pod-model.yaml": privileged, "models/service-y.yaml": {"kind": "Service"}}
     )
-    plain, strict = run_diff(old, new), run_diff(old, new, "--fail-on-weakening")
+    # The real process for the case CI depends on: a weakening fails the job.
+    plain, strict = diff_main(old, new), run_diff(old, new, "--fail-on-weakening")
     assert (plain.returncode, strict.returncode) == (0, 1)
+    assert strict.stdout == plain.stdout and "Traceback" not in strict.stderr
     report = plain.stdout
     assert report.index("## Weakens security posture") < report.index("## Added") < report.index("## Changed")
     assert "privilege loosened" in report and "containers/model: privileged" in report
     assert "models/service-y.yaml" in report.split("## Removed")[0].split("## Added")[1]
     assert "models/configmap-x.yaml" in report.split("## Changed")[0].split("## Removed")[1]
     assert "`spec.containers[0].securityContext.privileged`: false -> true" in report
-    assert run_diff(old, old, "--fail-on-weakening").returncode == 0
-    assert run_diff(old, tmp_path / "missing").returncode == 2
+    assert diff_main(old, old, "--fail-on-weakening").returncode == 0
+    assert diff_main(old, tmp_path / "missing").returncode == 2
 
 
 def test_the_real_renders_diff_as_expected(render_dirs: dict[str, Path]) -> None:
