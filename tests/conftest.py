@@ -77,8 +77,7 @@ def render_dirs(rendered: dict[str, list[Rendered]], tmp_path_factory: pytest.Te
     root = tmp_path_factory.mktemp("render")
     dirs = {}
     for stack, items in rendered.items():
-        # Not named after the stack alone: trivy skips a directory called `dev`.
-        dirs[stack] = root / f"stack-{stack}"
+        dirs[stack] = root / stack
         write_render(items, dirs[stack])
     return dirs
 

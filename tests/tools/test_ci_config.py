@@ -114,6 +114,28 @@ def test_the_manifest_hook_fails_on_a_privileged_deployment_and_passes_a_hardene
     assert refused.returncode == 1 and "K8sDenyPrivilegedContainers" in refused.stdout
 
 
+def test_make_scan_reaches_the_dev_render(tmp_path: Path) -> None:
+    # trivy skips a directory named `dev` below its target; the scan must not inherit that blind spot.
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "attacker", "namespace": "fraud-model"},
+        "spec": {"containers": [{"name": "shell", "image": "busybox", "securityContext": {"privileged": True}}]},
+    }
+    for stack in ("dev", "staging", "prod"):
+        (tmp_path / stack).mkdir()
+    (tmp_path / "dev" / "pod.yaml").write_text(yaml.safe_dump(pod))
+    # `-o render-all`: judge the folders as they are instead of rendering the stacks into them.
+    result = subprocess.run(
+        ["make", "-s", "-o", "render-all", "scan", f"OUT={tmp_path}"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0 and "privileged" in result.stdout.lower(), result.stdout + result.stderr
+
+
 def test_the_hadolint_hook_runs(tmp_path: Path) -> None:
     if not (REPO_ROOT / ".venv" / "bin" / "hadolint").is_file() or not (REPO_ROOT / "app" / "Dockerfile").is_file():
         pytest.skip("hadolint or app/Dockerfile is not installed here")
