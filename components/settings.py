@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import typing
 from collections.abc import Collection, Mapping
 from enum import StrEnum
 from typing import Annotated, Any
@@ -787,9 +788,15 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
     return location, message
 
 
-SECRET_ONLY_KEYS = frozenset({"alertUrl"})
-"""Settings that are credentials: accepted only as Pulumi secrets (`pulumi config set --secret`).
-The program keeps each one a secret Output, so state holds it encrypted and the render redacts it."""
+def _is_secret_type(annotation: Any) -> bool:
+    return annotation is SecretStr or any(_is_secret_type(arg) for arg in typing.get_args(annotation))
+
+
+SECRET_ONLY_KEYS = frozenset(
+    field.alias or name for name, field in StackSettings.model_fields.items() if _is_secret_type(field.annotation)
+)
+"""Settings that are credentials (typed SecretStr): accepted only as Pulumi secrets (`pulumi config
+set --secret`). The program keeps each one a secret Output: state holds it encrypted, renders redact it."""
 
 _SECRET_IN_CONFIG = (
     "is a secret in the stack file, but this setting ends up in plain text in Kubernetes objects "
