@@ -238,7 +238,8 @@ class RuntimeDetection(pulumi.ComponentResource):
             f"{name}-alert-url",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=alerts.secret_name, namespace=args.namespace),
             type="Opaque",
-            # Output.secret even for a plain string a caller passes: encrypted in state, redacted in renders.
+            # Secret even for a plain string a caller passes (pulumi-kubernetes also marks Secret data
+            # secret; said here so the guarantee does not rest on that): encrypted in state, redacted in renders.
             string_data={alerts.secret_key: pulumi.Output.secret(alerts.url)},
             opts=opts,
         )

@@ -213,9 +213,10 @@ class ScanTree:
     CONTROL = "control/privileged-pod.yaml"
 
     def by_stack(self, by_file: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Results keyed by file in the tree, regrouped per stack and keyed by file in its render."""
         split: dict[str, dict[str, Any]] = {}
         for file, result in by_file.items():
-            for stack, rendered_file in self.sources.get(file.lstrip("/"), []):
+            for stack, rendered_file in self.sources.get(file, []):
                 split.setdefault(stack, {})[rendered_file] = result
         return split
 

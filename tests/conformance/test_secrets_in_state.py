@@ -24,8 +24,9 @@ import yaml
 from components.program import run
 from components.settings import SettingsError
 from tests.conftest import STACKS
-from tools.mock_engine import PROJECT, RecordingMocks, Registration, cli_config, is_secret, run_with_mocks
+from tools.mock_engine import PROJECT, RecordingMocks, cli_config, is_secret, run_with_mocks
 from tools.render import REDACTED, render_config, stack_file, write_render
+from tools.render import main as render_main
 
 MARKER = "marker-7f3c9a"
 # Each marker in a form its setting accepts, so the plain-text control case renders.
@@ -94,13 +95,6 @@ def unwrapped(value: Any) -> Any:
     return value
 
 
-def alert_url_secret(rendered_items: list[Any]) -> Registration:
-    (secret,) = [
-        item.registration for item in rendered_items if item.document and item.document.get("kind") == "Secret"
-    ]
-    return secret
-
-
 def files_containing(folder: Path, text: str) -> list[str]:
     return [str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file() and text in path.read_text()]
 
@@ -116,9 +110,7 @@ def test_secure_markers_reach_no_render_file(stack: str, tmp_path: Path) -> None
     # The CLI writes nothing at all for a refused stack file.
     bad = tmp_path / f"Pulumi.{stack}.yaml"
     bad.write_text(yaml.safe_dump({"config": config}))
-    from tools.render import main
-
-    assert main(["--config-file", str(bad), "--out", str(tmp_path / "out"), "--stack", stack]) == 2
+    assert render_main(["--config-file", str(bad), "--out", str(tmp_path / "out"), "--stack", stack]) == 2
     assert not (tmp_path / "out").exists()
     assert files_containing(tmp_path, MARKER) == [bad.name]
 
@@ -141,7 +133,7 @@ def test_the_alert_url_reaches_the_engine_only_as_a_secret_and_no_render_file(st
     inputs = [item.registration.inputs for item in rendered]
     assert MARKER in json.dumps(inputs)  # handed over, inside the secret wrapper ...
     assert MARKER not in json.dumps(unwrapped(inputs))  # ... and nowhere else
-    secret = alert_url_secret(rendered)
+    (secret,) = [item.registration for item in rendered if item.document and item.document.get("kind") == "Secret"]
     assert is_secret(secret.inputs["stringData"])
     write_render(rendered, tmp_path / "out")
     assert files_containing(tmp_path / "out", MARKER) == []
@@ -152,11 +144,9 @@ def test_the_alert_url_reaches_the_engine_only_as_a_secret_and_no_render_file(st
 def test_a_secure_alert_url_in_a_stack_file_renders_redacted(tmp_path: Path) -> None:
     # The offline path; the engine's path (above) runs for every stack.
     stack = "prod"
-    from tools.render import main
-
     stack_path = tmp_path / f"Pulumi.{stack}.yaml"
     stack_path.write_text(yaml.safe_dump({"config": with_alert_url(stack, {"secure": f"v1:{MARKER}"})}))
-    assert main(["--config-file", str(stack_path), "--out", str(tmp_path / "out")]) == 0
+    assert render_main(["--config-file", str(stack_path), "--out", str(tmp_path / "out")]) == 0
     assert files_containing(tmp_path / "out", MARKER) == []
     written = yaml.safe_load((tmp_path / "out" / "falco" / "secret-falcosidekick-alert-url.yaml").read_text())
     assert written["stringData"] == {secret_key(stack): REDACTED}
