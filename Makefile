@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 DEV_STAMP := $(VENV)/.installed
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: setup render render-all test lint lock clean
+.PHONY: setup render render-all test lint lock clean tools
 
 setup: $(DEV_STAMP) $(CHECKOV_STAMP)
 
@@ -26,6 +26,10 @@ $(CHECKOV_STAMP): requirements-checkov.txt constraints-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
 		-c constraints-checkov.txt -r requirements-checkov.txt
 	touch $@
+
+## tools: the pinned Go engines (tools/toolchain.py), built once into the per-user cache
+tools:
+	$(PYTHON) -m tools.toolchain ensure
 
 ## render: the main job offline: write the manifests of stack $(STACK) to $(OUT)/$(STACK)
 render: $(DEV_STAMP)
