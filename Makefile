@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 DEV_STAMP := $(VENV)/.installed
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: setup render render-all test lint lock clean tools
+.PHONY: setup render render-all test lint lock clean tools verify-policies
 
 setup: $(DEV_STAMP) $(CHECKOV_STAMP)
 
@@ -42,9 +42,20 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-## test: lint, then the whole suite (unit, policy, app and conformance tests)
-test: setup lint
+## test: lint, the policy suites, then the whole suite (unit, policy, app and conformance tests)
+test: setup lint verify-policies
 	$(BIN)/python -m pytest
+
+## verify-policies: the Rego checked by OPA (strict, formatted, lib unit tests) and every policy's
+## gator suite; the committed templates must be the generated ones
+verify-policies: $(DEV_STAMP)
+	$(PYTHON) -m tools.toolchain ensure opa gator >/dev/null
+	opa=$$($(PYTHON) -m tools.toolchain path opa) && gator=$$($(PYTHON) -m tools.toolchain path gator) && \
+	$$opa check --strict policies && \
+	$$opa fmt --fail --list policies && \
+	$$opa test policies/lib && \
+	$(BIN)/python -m policies --check && \
+	$$gator verify policies/...
 
 ## lock: refresh the lock files from the installed virtualenvs
 lock: setup

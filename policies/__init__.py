@@ -5,10 +5,13 @@ Each policy lives in its own folder, named after what it forbids::
     policies/<kebab-name>/
         policy.yaml          kind, description, parameters (openAPIV3Schema), match_kinds
         src.rego             Rego v1; package = lowercase kind; `violation contains {"msg": msg} if {...}`
+        template.yaml        the ConstraintTemplate, generated from the two above (`python -m policies`)
+        constraint.yaml      the constraint every case of the suite is judged by
+        suite.yaml           the `gator verify` suite: each fixture and its exact number of violations
         fixtures/allowed/    objects the policy admits (one per file)
         fixtures/denied/     objects the policy rejects (one per file)
-        fixtures/parameters.yaml   optional constraint parameters for the fixtures
-    policies/lib/<name>.rego shared Rego helpers, `package lib.<name>`
+    policies/lib/<name>.rego shared Rego helpers, `package lib.<name>` (unit tests: `opa test policies/lib`)
+    policies/expansion-templates.yaml   the ExpansionTemplates (workloads judged as their Pods)
 
 A policy that writes `import data.lib.<name>` gets `lib/<name>.rego` (and the
 libs that one imports) as the `libs` of its ConstraintTemplate: Gatekeeper
@@ -39,23 +42,22 @@ import yaml
 __all__ = [
     "ADMISSION_TARGET",
     "CONSTRAINT_API_VERSION",
-    "EXPANSION_API_VERSION",
+    "EXPANSION_FILE",
     "POLICY_DIR",
     "TEMPLATE_API_VERSION",
+    "TEMPLATE_FILE",
     "Policy",
     "PolicyError",
     "constraint",
     "constraint_template",
     "expansion_templates",
     "load_policies",
+    "render_template",
 ]
 
 POLICY_DIR = Path(__file__).resolve().parent
 ADMISSION_TARGET = "admission.k8s.gatekeeper.sh"
 TEMPLATE_API_VERSION = "templates.gatekeeper.sh/v1"
-# v1beta1 is served by the upstream CRD (v1alpha1 is the storage version);
-# both carry the same schema.
-EXPANSION_API_VERSION = "expansion.gatekeeper.sh/v1beta1"
 CONSTRAINT_API_VERSION = "constraints.gatekeeper.sh/v1beta1"
 
 _LIB_DIR_NAME = "lib"
@@ -66,23 +68,11 @@ _LIB_IMPORT_RE = re.compile(r"^import\s+data\.lib\.([A-Za-z_]\w*)\b", re.MULTILI
 _VIOLATION_RE = re.compile(r"^violation\s+contains\s", re.MULTILINE)
 _FIXTURE_SUFFIXES = (".yaml", ".yml")
 
-# Workloads that Gatekeeper expands into a mock Pod, by pod template path.
-_EXPANSIONS: tuple[tuple[str, str, tuple[dict[str, Any], ...]], ...] = (
-    (
-        "expand-workloads",
-        "spec.template",
-        (
-            {"groups": ["apps"], "versions": ["v1"], "kinds": ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"]},
-            {"groups": ["batch"], "versions": ["v1"], "kinds": ["Job"]},
-            {"groups": [""], "versions": ["v1"], "kinds": ["ReplicationController"]},
-        ),
-    ),
-    (
-        "expand-cronjobs",
-        "spec.jobTemplate.spec.template",
-        ({"groups": ["batch"], "versions": ["v1"], "kinds": ["CronJob"]},),
-    ),
-)
+EXPANSION_FILE = POLICY_DIR / "expansion-templates.yaml"
+"""The ExpansionTemplates, as data: deployed by the components and used by every policy suite."""
+TEMPLATE_FILE = "template.yaml"
+"""Each policy folder's generated ConstraintTemplate (what `gator verify` loads); kept in sync by
+`python -m policies` and checked by the tests, the gatekeeper-library way."""
 
 
 class PolicyError(ValueError):
@@ -174,27 +164,33 @@ def constraint_template(policy: Policy) -> dict[str, Any]:
 
 
 def expansion_templates() -> list[dict[str, Any]]:
-    """ExpansionTemplates that let Gatekeeper judge workloads as the Pods they create.
+    """The ExpansionTemplates that let Gatekeeper judge workloads as the Pods they create
+    (policies/expansion-templates.yaml)."""
+    return [doc for doc in yaml.safe_load_all(EXPANSION_FILE.read_text(encoding="utf-8")) if doc]
 
-    Deployments, StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers
-    and Jobs expand through `spec.template`; CronJobs through
-    `spec.jobTemplate.spec.template`. The generated resource is a v1 Pod, so
-    every constraint matching Pods judges the workload at apply time. No
-    enforcementAction is set: each constraint's own action applies.
+
+def render_template(policy: Policy) -> str:
+    """The text of a policy's generated template.yaml, its Rego written as literal blocks.
+
+    PyYAML never writes a string with tabs (Rego's indentation) as a block, so each Rego source
+    is dumped as a placeholder and replaced by a literal block afterwards.
     """
-    return [
-        {
-            "apiVersion": EXPANSION_API_VERSION,
-            "kind": "ExpansionTemplate",
-            "metadata": {"name": name},
-            "spec": {
-                "applyTo": [dict(rule) for rule in apply_to],
-                "templateSource": source,
-                "generatedGVK": {"group": "", "version": "v1", "kind": "Pod"},
-            },
-        }
-        for name, source, apply_to in _EXPANSIONS
-    ]
+    template = constraint_template(policy)
+    source = template["spec"]["targets"][0]["code"][0]["source"]
+    sources = [source["rego"], *source.get("libs", [])]
+    source["rego"] = "REGO_SOURCE_0"
+    if "libs" in source:
+        source["libs"] = [f"REGO_SOURCE_{index}" for index in range(1, len(sources))]
+    text = yaml.safe_dump(template, sort_keys=False, width=120)
+    for index, rego in enumerate(sources):
+        placeholder = re.search(rf"^( *)(- |rego: )REGO_SOURCE_{index}$", text, re.MULTILINE)
+        assert placeholder is not None, "the dump writes each placeholder as a plain scalar"
+        indent = " " * (len(placeholder.group(1)) + 2)
+        block = "\n".join(indent + line if line else "" for line in rego.rstrip("\n").split("\n"))
+        start, end = placeholder.span()
+        text = text[:start] + placeholder.group(1) + placeholder.group(2) + "|\n" + block + text[end:]
+    header = f"# Generated from {policy.name}/policy.yaml, src.rego and lib/ by `python -m policies`: do not edit.\n"
+    return header + text
 
 
 def constraint(

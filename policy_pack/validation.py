@@ -2,10 +2,11 @@
 
 The Pulumi policy pack calls `validate(resource_type, props)` for every resource of a preview.
 A Kubernetes object (type token `kubernetes:<group>/<version>:<Kind>`) is rebuilt from its
-inputs and handed to tools.policy_engine with the ConstraintTemplates, Constraints and
-ExpansionTemplates built from policies/ exactly as components/admission.py builds them, so a
-Deployment is judged as the Pod it creates. The Rego in policies/*/src.rego stays the single
-source of truth: nothing here restates a rule.
+inputs and judged by gator, Gatekeeper's own engine (tools/gator.py: the OPA and constraint
+framework the webhook runs), with the ConstraintTemplates, Constraints and ExpansionTemplates
+built from policies/ exactly as components/admission.py builds them, so a Deployment is judged as
+the Pod it creates. The Rego in policies/*/src.rego stays the single source of truth and one
+engine judges it everywhere: nothing here restates a rule.
 
 Every namespace except the exempt ones is treated as a model namespace (the constraints select
 namespaces by label, and a resource seen alone carries no Namespace labels): fail closed, as
@@ -25,7 +26,7 @@ import yaml
 
 from policies import Policy, constraint, constraint_template, expansion_templates, load_policies
 from policies.parameters import ISOLATION_LABEL, constraint_parameters, model_namespace_match
-from tools.policy_engine import PolicyEngine, PolicySet
+from tools.gator import review
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,7 +102,7 @@ def policy_names() -> list[str]:
 
 
 @lru_cache(maxsize=4)
-def _engine(config: PackConfig) -> PolicyEngine:
+def _policy_set(config: PackConfig) -> tuple[dict[str, Any], ...]:
     objects: list[dict[str, Any]] = [constraint_template(policy) for policy in _policies()]
     objects += expansion_templates()
     objects += [
@@ -112,7 +113,18 @@ def _engine(config: PackConfig) -> PolicyEngine:
         )
         for policy in _policies()
     ]
-    return PolicyEngine(PolicySet.from_objects(objects))
+    return tuple(objects)
+
+
+@lru_cache(maxsize=1)
+def _judged_kinds() -> frozenset[str]:
+    """Kinds a constraint matches or an ExpansionTemplate expands: nothing else can be denied, so
+    a preview spends no gator run on a ConfigMap."""
+    matched = {kind for policy in _policies() for entry in policy.match_kinds for kind in entry["kinds"]}
+    expanded = {
+        kind for template in expansion_templates() for rule in template["spec"]["applyTo"] for kind in rule["kinds"]
+    }
+    return frozenset(matched | expanded)
 
 
 def kubernetes_object(resource_type: str, props: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -142,12 +154,12 @@ def _validate_json(document: str, config: PackConfig) -> tuple[Finding, ...]:
     # One engine run per resource, shared by the per-policy validators of the pack.
     obj = json.loads(document)
     namespace = (obj.get("metadata") or {}).get("namespace") or "default"
-    if namespace in config.exempt_namespaces:
+    if namespace in config.exempt_namespaces or obj.get("kind") not in _judged_kinds():
         return ()
-    namespaces = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {ISOLATION_LABEL: "true"}}}
-    ]
-    report = _engine(config).review([obj], namespaces=namespaces)
+    obj["metadata"]["namespace"] = namespace
+    labels = {ISOLATION_LABEL: "true"}
+    model_namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
+    report = review([*_policy_set(config), model_namespace, obj])
     return tuple(Finding(v.constraint_name, v.message) for v in report.violations)
 
 

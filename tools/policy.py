@@ -5,10 +5,11 @@
     python -m tools.policy check path/to/pod.yaml            # no policies in the paths: prod's
 
 The ConstraintTemplates, Constraints and ExpansionTemplates come from `--stack` (rendered in
-memory), else from the paths themselves, else from the `prod` stack. Every other Kubernetes
-object in the paths is judged as a CREATE, workloads also as the Pods they would create. YAML
-that is not a Kubernetes object (stack files, CI config) is skipped, so the command can run on
-every YAML file of a repository.
+memory), else from the paths themselves, else from the `prod` stack. The judge is gator, the
+Gatekeeper project's own offline engine (tools/gator.py): every other Kubernetes object in the
+paths is reviewed as the webhook would review it, workloads also as the Pods they would create.
+YAML that is not a Kubernetes object (stack files, CI config) is skipped, so the command can run
+on every YAML file of a repository.
 
 Constraints select model namespaces by label. A namespace whose Namespace object is in neither
 the paths nor the stack is treated as a model namespace (fail closed: an unknown namespace must
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -29,7 +29,8 @@ from typing import Any
 
 import yaml
 
-from tools.policy_engine import PolicyEngine, PolicySet, PolicySetError, Report, engine_version, split_policy_objects
+from tools.gator import GatorError, Report, gator_version, is_policy_object
+from tools.gator import review as gator_review
 
 __all__ = ["check", "load_manifests", "main"]
 
@@ -76,27 +77,13 @@ def load_manifests(paths: Iterable[Path]) -> list[dict[str, Any]]:
 
 
 @functools.lru_cache(maxsize=4)
-def _stack_engine(stack: str) -> tuple[PolicyEngine, tuple[dict[str, Any], ...]]:
-    """A stack's compiled policies and its other objects, rendered and compiled once per process
-    (a render and a Rego compile take seconds; the stack files do not change under a check)."""
+def _stack_policies(stack: str) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
+    """A stack's policy objects and its other objects, rendered once per process (a render takes
+    seconds; the stack files do not change under a check)."""
     from tools.render import render_objects
 
-    policy_set, context = split_policy_objects(render_objects(stack))
-    return PolicyEngine(policy_set), tuple(context)
-
-
-_POLICY_GROUPS = ("templates.gatekeeper.sh/", "constraints.gatekeeper.sh/", "expansion.gatekeeper.sh/")
-
-
-def _policy_objects(objects: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The Gatekeeper objects among `objects` (what split_policy_objects turns into a PolicySet)."""
-    return [obj for obj in objects if obj["apiVersion"].startswith(_POLICY_GROUPS)]
-
-
-@functools.lru_cache(maxsize=8)
-def _engine_for(policy_json: str) -> PolicyEngine:
-    """Compile a set of policy objects once per process (compiling the Rego takes seconds)."""
-    return PolicyEngine(PolicySet.from_objects(json.loads(policy_json)))
+    objects = render_objects(stack)
+    return tuple(o for o in objects if is_policy_object(o)), tuple(o for o in objects if not is_policy_object(o))
 
 
 def _namespaces(objects: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -104,12 +91,14 @@ def _namespaces(objects: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _assumed_model_namespaces(
-    reviewed: list[dict[str, Any]], known: dict[str, dict[str, Any]], policy_set: PolicySet
+    reviewed: list[dict[str, Any]], known: dict[str, dict[str, Any]], policies: Iterable[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Namespace objects for namespaces nobody described, labelled as the constraints select."""
     labels: dict[str, str] = {}
-    for constraint in policy_set.constraints:
-        labels.update((constraint.match.get("namespaceSelector") or {}).get("matchLabels") or {})
+    for policy in policies:
+        if policy["apiVersion"].startswith("constraints.gatekeeper.sh/"):
+            match = (policy.get("spec") or {}).get("match") or {}
+            labels.update((match.get("namespaceSelector") or {}).get("matchLabels") or {})
     missing = {
         (o.get("metadata") or {}).get("namespace")
         for o in reviewed
@@ -126,16 +115,33 @@ def check(
 ) -> Report:
     """Judge the Kubernetes objects under `paths`; see the module docstring for the policy source."""
     found = load_manifests(paths)
-    policy_set, reviewed = split_policy_objects(found)
+    policies = [o for o in found if is_policy_object(o)]
+    reviewed = [o for o in found if not is_policy_object(o)]
     if not reviewed and not allow_empty:
         raise InputError("no Kubernetes objects to check in the given paths")
-    if stack is not None or not policy_set.constraints:
-        engine, context = _stack_engine(stack or _DEFAULT_STACK)
-    else:
-        engine, context = _engine_for(json.dumps(_policy_objects(found), sort_keys=True)), ()
+    context: tuple[dict[str, Any], ...] = ()
+    if stack is not None or not any(p["apiVersion"].startswith("constraints.gatekeeper.sh/") for p in policies):
+        stack_policies, context = _stack_policies(stack or _DEFAULT_STACK)
+        policies = list(stack_policies)
     known = _namespaces([*context, *reviewed])
-    extra = _assumed_model_namespaces(reviewed, known, engine.policy_set) if assume_unknown_are_model else []
-    return engine.review(reviewed, namespaces=[*known.values(), *extra])
+    warnings = []
+    if assume_unknown_are_model:
+        extra = _assumed_model_namespaces(reviewed, known, policies)
+    else:
+        # gator refuses a namespaced object whose Namespace it lacks: leave those out, and say so.
+        extra = []
+        unknown = [o for o in reviewed if (o.get("metadata") or {}).get("namespace") not in (None, "", *known)]
+        reviewed = [o for o in reviewed if all(o is not u for u in unknown)]
+        warnings = [
+            f"{o['kind']}/{o['metadata']['namespace']}/{o['metadata'].get('name', '')}: not judged, "
+            "its namespace is unknown (--unknown-namespaces skip)"
+            for o in unknown
+        ]
+    reviewed_ids = {id(o) for o in reviewed}
+    namespaces = [ns for ns in known.values() if id(ns) not in reviewed_ids]
+    report = gator_review([*policies, *namespaces, *extra, *reviewed])
+    report.warnings.extend(warnings)
+    return report
 
 
 def _print_report(report: Report) -> None:
@@ -143,7 +149,7 @@ def _print_report(report: Report) -> None:
         print(violation.format())
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"{report.summary()} [{engine_version()}]")
+    print(f"{report.summary()} [{gator_version()}]")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,10 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     arguments = parser.parse_args(argv)
     from components.settings import SettingsError
+    from tools.toolchain import ToolchainError
 
     try:
         report = check(arguments.paths, arguments.stack, arguments.unknown_namespaces == "model", arguments.allow_empty)
-    except (InputError, PolicySetError, SettingsError) as error:
+    except (InputError, GatorError, SettingsError, ToolchainError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     _print_report(report)

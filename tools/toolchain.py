@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,6 +267,7 @@ def build(tool: GoTool) -> Path:
             command = [_go(), "build", "-trimpath", "-mod=readonly", *_ldflags(tool), "-o", str(output), tool.package]
             workdir = WRAPPERS / tool.wrapper
         _progress(f"building {tool.name} {tool.version} from {tool.module} (a cold build takes minutes)")
+        started = time.monotonic()
         built = subprocess.run(command, cwd=workdir, env=environment, check=False)
         if built.returncode != 0 or not output.is_file():
             raise ToolchainError(
@@ -274,7 +276,7 @@ def build(tool: GoTool) -> Path:
                 f"{tool.name} {tool.version}"
             )
         output.replace(target)  # atomic: a half-written binary never sits at the cached path
-    _progress(f"built {tool.name} {tool.version}: {target}")
+    _progress(f"built {tool.name} {tool.version} in {time.monotonic() - started:.0f} s: {target}")
     return target
 
 

@@ -14,6 +14,6 @@ violation contains {"msg": msg} if {
 
 violation contains {"msg": msg} if {
 	some entry in pods.checked_containers
-	not pods.effective(entry.container, "runAsNonRoot") == true
+	not pods.effective_is(entry.container, "runAsNonRoot", true)
 	msg := sprintf("%s must run with runAsNonRoot: true (on the container, or on the pod when the container sets none)", [pods.describe(entry)])
 }

@@ -4,6 +4,6 @@ import data.lib.pods
 
 violation contains {"msg": msg} if {
 	some entry in pods.checked_containers
-	not pods.container_value(entry.container, "readOnlyRootFilesystem") == true
+	not pods.container_is(entry.container, "readOnlyRootFilesystem", true)
 	msg := sprintf("%s must set securityContext.readOnlyRootFilesystem: true", [pods.describe(entry)])
 }

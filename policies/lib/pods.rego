@@ -68,6 +68,15 @@ container_value(c, field) := c.securityContext[field] if {
 	c.securityContext[field] != null
 }
 
+# True when a container's own field / its effective field equals `value`.
+# Policies that require a value write `not pods.container_is(c, field, value)`:
+# OPA evaluates a call inside a negated comparison (`not f(x) == v`) before the
+# negation, so an unset field (an undefined call) would make such a rule never
+# fire, and a missing field must be the first thing denied.
+container_is(c, field, value) if container_value(c, field) == value
+
+effective_is(c, field, value) if effective(c, field) == value
+
 # --- images -----------------------------------------------------------------
 
 exempt_patterns := object.get(input.parameters, "exemptImages", [])
@@ -90,6 +99,10 @@ image_matches(image, pattern) if {
 image_matches(image, pattern) if {
 	not endswith(pattern, "*")
 	pinned_pattern(pattern)
+
+	# Equal references end in the same name[:tag][@digest]: a cheap test first,
+	# so images that cannot match are never parsed.
+	last_segment(image) == last_segment(pattern)
 	ref := parse_image(image)
 	want := parse_image(pattern)
 	ref.repository == want.repository
@@ -102,6 +115,8 @@ image_matches(image, pattern) if {
 	not pinned_pattern(pattern)
 	repository_within(parse_image(image).repository, pattern)
 }
+
+last_segment(reference) := parts[count(parts) - 1] if parts := split(reference, "/")
 
 pinned_pattern(pattern) if contains(pattern, "@")
 
@@ -184,4 +199,5 @@ normalize_name(name) := result if {
 } else := concat("/", [default_registry, name])
 
 # True when the image carries a well-formed sha256 digest.
-has_valid_digest(image) if regex.match(`^sha256:[a-f0-9]{64}$`, parse_image(image).digest)
+# (The digest is what follows the first `@`; one regex, no parsing.)
+has_valid_digest(image) if regex.match(`^[^@]*@sha256:[a-f0-9]{64}$`, image)

@@ -1,14 +1,14 @@
-"""Helpers shared by the policy tests: fixture files, policy sets and engines.
+"""Helpers shared by the policy tests: fixture files, policy sets, and judging objects with gator.
 
-Compiling a policy set with rego-cpp takes most of a second, so the tests
-build each engine once per session (see conftest.py) and switch between the
-fast path and the per-constraint path through `PolicyEngine.hooks`.
+Each gator run loads its templates and compiles the Rego (a fraction of a second), so the tests
+judge many objects in one run: `judge` gives each object a unique name and maps gator's
+violations back to it.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from policies import POLICY_DIR, Policy, constraint, constraint_template, expansion_templates
-from tools.policy_engine import PolicyEngine, PolicySet, Report, Violation
+from tools.gator import Report, Violation, review
 
 OUTCOMES = ("allowed", "denied")
 CONTAINER_LISTS = {
@@ -76,15 +76,18 @@ def load_fixtures(policies: Iterable[Policy]) -> list[Fixture]:
     ]
 
 
-def fixture_parameters(policy: Policy) -> dict[str, Any] | None:
-    """The policy's fixtures/parameters.yaml, None when it has none."""
-    path = POLICY_DIR / policy.name / "fixtures" / "parameters.yaml"
-    if not path.is_file():
-        return None
+def fixture_constraint(policy: Policy) -> dict[str, Any]:
+    """The constraint of the policy's suite (policies/<name>/constraint.yaml)."""
+    path = POLICY_DIR / policy.name / "constraint.yaml"
     data = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: must be a mapping")
+    if not isinstance(data, dict) or data.get("kind") != policy.kind:
+        raise ValueError(f"{path}: must be one {policy.kind} constraint")
     return data
+
+
+def fixture_parameters(policy: Policy) -> dict[str, Any] | None:
+    """spec.parameters of the policy's suite constraint, None when it sets none."""
+    return fixture_constraint(policy)["spec"].get("parameters")
 
 
 def policy_objects(
@@ -109,27 +112,28 @@ def policy_objects(
     ]
 
 
-def engine_for(objects: Iterable[Mapping[str, Any]]) -> PolicyEngine:
-    return PolicyEngine(PolicySet.from_objects(objects))
+def judge(policy_set: Sequence[Mapping[str, Any]], objects: Sequence[Mapping[str, Any]]) -> list[Report]:
+    """One report per object, all judged in one gator run against `policy_set`.
 
-
-def review(engine: PolicyEngine, obj: Mapping[str, Any], *, hooks: bool = True) -> Report:
-    """Judge one object on the fast path (hooks) or constraint by constraint."""
-    saved = engine.hooks
-    engine.hooks = hooks
-    try:
-        return engine.review([copy.deepcopy(dict(obj))])
-    finally:
-        engine.hooks = saved
+    Each object is renamed `case-<index>` (its verdict cannot depend on its name) so that
+    gator's violations map back to it.
+    """
+    renamed = []
+    for index, obj in enumerate(objects):
+        copied = copy.deepcopy(dict(obj))
+        copied["metadata"] = {**copied.get("metadata", {}), "name": f"case-{index}"}
+        renamed.append(copied)
+    report = review([*policy_set, *renamed])
+    constraints = report.constraints
+    reports = [Report(objects=1, constraints=constraints) for _ in renamed]
+    for violation in report.violations:
+        reports[int(violation.name.removeprefix("case-"))].violations.append(violation)
+    return reports
 
 
 def denying(report: Report) -> set[str]:
     """Names of the constraints that deny."""
     return {v.constraint_name for v in report.violations if v.action == "deny"}
-
-
-def formatted(report: Report) -> list[str]:
-    return sorted(v.format() for v in report.violations)
 
 
 def describe(violations: Iterable[Violation]) -> str:

@@ -1,38 +1,54 @@
-"""Every policy against its own fixtures, on the real offline engine (regopy / rego-cpp).
+"""Every policy against its own fixtures, judged by gator (Gatekeeper's own engine).
+
+`make verify-policies` runs each policy's gator suite (exact violation counts). These tests add
+what a count cannot say:
 
 * allowed fixtures are admitted by their own policy and by the whole policy set;
-* denied fixtures are denied by their own policy, with a message naming the
-  offending container or field;
-* the engine's fast path (hooks) and its per-constraint path agree;
-* each policy that judges containers does so in all three container lists,
-  shown by moving the offending container from one list to another.
+* denied fixtures are denied by their own constraint, with a message naming the offending
+  container or field, workloads through expansion;
+* each policy that judges containers does so in all three container lists, shown by moving the
+  offending container from one list to another;
+* the suites cover every fixture, and a suite with a wrong count fails.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from policies import POLICY_DIR, Policy, PolicyError, constraint_template, load_policies
-from tests.policies.conftest import VARIANT_SUFFIX
+from policies import (
+    EXPANSION_FILE,
+    POLICY_DIR,
+    TEMPLATE_FILE,
+    Policy,
+    PolicyError,
+    constraint_template,
+    expansion_templates,
+    load_policies,
+    render_template,
+)
 from tests.policies.support import (
     CONTAINER_LISTS,
     Fixture,
     describe,
+    fixture_constraint,
     fixture_files,
     fixture_parameters,
-    formatted,
+    judge,
     load_documents,
     load_fixtures,
     pod_spec,
-    review,
 )
-from tools.policy_engine import PolicyEngine, Report, Violation
+from tools.gator import Report, Violation
+from tools.toolchain import ensure
 
 POLICIES = load_policies(require_fixtures=False)
 FIXTURES = load_fixtures(POLICIES)
@@ -41,8 +57,7 @@ DENIED = [f for f in FIXTURES if f.outcome == "denied"]
 POD_KINDS = {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob"}
 CONTAINER_REF = re.compile(r'^(ephemeral container|init container|container) "([^"]+)"')
 FIELD_NAME = re.compile(r"\b[a-z]+(?:[A-Z][a-z0-9]*)+\b")
-EVALUATION_ERROR = "policy evaluation error"
-_REVIEWS: dict[tuple[str, bool], Report] = {}
+EXPANSION_PREFIX = "[Implied by expand-"
 # Policies about pod-level fields or Services: no message of theirs is about one container.
 POD_LEVEL_POLICIES = frozenset(
     {
@@ -65,16 +80,26 @@ LISTS_NOT_JUDGED = {
 
 
 def own(violations: list[Violation], policy: str) -> list[Violation]:
-    """Violations of the policy's fixture constraint (not of its variant)."""
+    """Violations of the policy's suite constraint."""
     return [v for v in violations if v.constraint_name == policy]
 
 
-def fixture_review(engines: dict[str, PolicyEngine], fixture: Fixture, *, hooks: bool = True) -> Report:
-    """A fixture judged by its policy's single-policy set, once per session and path."""
-    key = (fixture.id, hooks)
-    if key not in _REVIEWS:
-        _REVIEWS[key] = review(engines[fixture.policy], fixture.obj, hooks=hooks)
-    return _REVIEWS[key]
+def single_policy_set(policy: Policy) -> list[dict[str, Any]]:
+    """What the policy's suite loads: its template, its constraint and the ExpansionTemplates."""
+    return [constraint_template(policy), fixture_constraint(policy), *expansion_templates()]
+
+
+@functools.cache
+def fixture_reports(policy_name: str) -> dict[str, Report]:
+    """Every fixture of one policy judged by its suite's policy set, in one gator run."""
+    policy = next(p for p in POLICIES if p.name == policy_name)
+    fixtures = [f for f in FIXTURES if f.policy == policy_name]
+    reports = judge(single_policy_set(policy), [f.obj for f in fixtures])
+    return {fixture.id: report for fixture, report in zip(fixtures, reports, strict=True)}
+
+
+def fixture_review(fixture: Fixture) -> Report:
+    return fixture_reports(fixture.policy)[fixture.id]
 
 
 def ids(fixtures: list[Fixture]) -> list[str]:
@@ -136,18 +161,22 @@ def test_every_policy_has_fixture_objects_it_matches(policies: list[Policy]) -> 
 
 
 @pytest.mark.parametrize("fixture", ALLOWED, ids=ids(ALLOWED))
-def test_allowed_fixture_admitted_by_its_policy(fixture: Fixture, single_policy_sets: dict[str, PolicyEngine]) -> None:
-    report = fixture_review(single_policy_sets, fixture)
-    assert not own(report.violations, fixture.policy), describe(report.violations)
-    assert report.objects == 1
-
-
-@pytest.mark.parametrize("fixture", ALLOWED, ids=ids(ALLOWED))
-def test_allowed_fixture_admitted_by_whole_set(fixture: Fixture, fixture_set: PolicyEngine) -> None:
-    report = review(fixture_set, fixture.obj)
-    assert report.constraints == len(POLICIES)
+def test_allowed_fixture_admitted_by_its_policy(fixture: Fixture) -> None:
+    report = fixture_review(fixture)
     assert not report.violations, describe(report.violations)
-    assert not report.denied
+
+
+def test_allowed_fixtures_admitted_by_whole_set() -> None:
+    """Every allowed fixture against every policy at once, each with its suite constraint."""
+    policy_set = [
+        *(constraint_template(p) for p in POLICIES),
+        *(fixture_constraint(p) for p in POLICIES),
+        *expansion_templates(),
+    ]
+    reports = judge(policy_set, [f.obj for f in ALLOWED])
+    assert reports[0].constraints == len(POLICIES)
+    admitted_badly = {f.id: describe(r.violations) for f, r in zip(ALLOWED, reports, strict=True) if r.violations}
+    assert not admitted_badly, admitted_badly
 
 
 # --- denied fixtures -------------------------------------------------------------
@@ -177,7 +206,6 @@ def _containers(obj: dict[str, Any]) -> dict[str, set[str]]:
 
 def assert_names_offender(message: str, obj: dict[str, Any]) -> None:
     """The message names a container of the object (with its list), or a field or value of it."""
-    assert EVALUATION_ERROR not in message, message
     reference = CONTAINER_REF.match(message)
     if reference:
         label, name = reference.groups()
@@ -189,18 +217,19 @@ def assert_names_offender(message: str, obj: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("fixture", DENIED, ids=ids(DENIED))
-def test_denied_fixture_denied_by_its_policy(fixture: Fixture, single_policy_sets: dict[str, PolicyEngine]) -> None:
-    report = fixture_review(single_policy_sets, fixture)
+def test_denied_fixture_denied_by_its_policy(fixture: Fixture) -> None:
+    report = fixture_review(fixture)
     violations = own(report.violations, fixture.policy)
     assert violations, f"{fixture.id} is admitted by its own policy"
     assert report.denied
     for violation in violations:
         assert violation.action == "deny"
         assert violation.kind == fixture.obj["kind"]
-        assert violation.name == fixture.obj["metadata"]["name"]
-        assert_names_offender(violation.message, fixture.obj)
+        message = violation.message.removeprefix("[Implied by expand-workloads] ")
+        message = message.removeprefix("[Implied by expand-cronjobs] ")
+        assert_names_offender(message, fixture.obj)
         if fixture.obj["kind"] not in ("Pod", "Service"):
-            assert violation.expansion, f"{violation.format()}: a workload is judged through expansion"
+            assert violation.message.startswith(EXPANSION_PREFIX), f"{violation.format()}: judged through expansion"
 
 
 def test_denied_messages_follow_the_fixture_comments() -> None:
@@ -214,48 +243,15 @@ def test_denied_messages_follow_the_fixture_comments() -> None:
                 assert spec.get(field), f"{fixture.id}: says {label} but has none"
 
 
-# --- both evaluation paths -------------------------------------------------------
-
-
-@pytest.mark.parametrize("policy", POLICIES, ids=[p.name for p in POLICIES])
-def test_fast_path_and_per_constraint_path_agree(policy: Policy, single_policy_sets: dict[str, PolicyEngine]) -> None:
-    """Every fixture, on the policy's set of two constraints (fixture parameters and a variant)."""
-    fixtures = [f for f in FIXTURES if f.policy == policy.name]
-    outcomes = set()
-    for fixture in fixtures:
-        fast = fixture_review(single_policy_sets, fixture, hooks=True)
-        slow = fixture_review(single_policy_sets, fixture, hooks=False)
-        assert formatted(fast) == formatted(slow), fixture.id
-        outcomes.add(bool(own(fast.violations, policy.name)))
-    assert outcomes == {True, False}, f"{policy.name}: the fixtures must exercise both outcomes"
-
-
-def test_variant_constraint_sees_its_own_parameters(single_policy_sets: dict[str, PolicyEngine]) -> None:
-    """The variant exempts every model image: its verdicts differ from the fixture constraint's."""
-    engine = single_policy_sets["deny-privileged-containers"]
-    fixture = next(f for f in DENIED if f.policy == "deny-privileged-containers" and f.obj["kind"] == "Pod")
-    for hooks in (True, False):
-        report = review(engine, fixture.obj, hooks=hooks)
-        names = {v.constraint_name for v in report.violations}
-        assert names == {"deny-privileged-containers"}, describe(report.violations)
-    # The other side: the variant judges images outside its exemption like the fixture constraint.
-    outside = copy.deepcopy(fixture.obj)
-    for container in pod_spec(outside).get("ephemeralContainers", []):
-        container["image"] = "registry.example.com/tools/debug-shell@sha256:" + "0" * 64
-    for hooks in (True, False):
-        names = {v.constraint_name for v in review(engine, outside, hooks=hooks).violations}
-        assert names == {"deny-privileged-containers", "deny-privileged-containers" + VARIANT_SUFFIX}
-
-
 # --- container lists, by behaviour -----------------------------------------------
 
 
-def _single_container_fixture(policy: Policy, engines: dict[str, PolicyEngine]) -> tuple[Fixture, str, str] | None:
+def _single_container_fixture(policy: Policy) -> tuple[Fixture, str, str] | None:
     """A denied Pod fixture whose own violations all name one container: (fixture, list, name)."""
     for fixture in DENIED:
         if fixture.policy != policy.name or fixture.obj["kind"] != "Pod":
             continue
-        violations = own(fixture_review(engines, fixture).violations, policy.name)
+        violations = own(fixture_review(fixture).violations, policy.name)
         references = {
             CONTAINER_REF.match(v.message).groups() if CONTAINER_REF.match(v.message) else None for v in violations
         }
@@ -287,20 +283,20 @@ def _moved(fixture: Fixture, source: str, name: str, target: str, filler: dict[s
     return obj
 
 
-def _container_labels(policy: str, engines: dict[str, PolicyEngine]) -> set[str]:
+def _container_labels(policy: str) -> set[str]:
     """The container lists named by the policy's messages on its denied fixtures."""
     return {
         match.group(1)
         for fixture in DENIED
         if fixture.policy == policy
-        for v in own(fixture_review(engines, fixture).violations, policy)
+        for v in own(fixture_review(fixture).violations, policy)
         if (match := CONTAINER_REF.match(v.message))
     }
 
 
-def test_pod_level_policies_are_the_ones_naming_no_container(single_policy_sets: dict[str, PolicyEngine]) -> None:
+def test_pod_level_policies_are_the_ones_naming_no_container() -> None:
     for policy in POLICIES:
-        labels = _container_labels(policy.name, single_policy_sets)
+        labels = _container_labels(policy.name)
         if policy.name in POD_LEVEL_POLICIES:
             assert not labels, f"{policy.name} is listed as pod-level but names containers"
         else:
@@ -308,23 +304,21 @@ def test_pod_level_policies_are_the_ones_naming_no_container(single_policy_sets:
 
 
 @pytest.mark.parametrize("policy", CONTAINER_POLICIES, ids=[p.name for p in CONTAINER_POLICIES])
-def test_policy_judges_every_container_list(policy: Policy, single_policy_sets: dict[str, PolicyEngine]) -> None:
-    engine = single_policy_sets[policy.name]
-    labels = _container_labels(policy.name, single_policy_sets)
+def test_policy_judges_every_container_list(policy: Policy) -> None:
+    labels = _container_labels(policy.name)
     # The fixtures show every list the policy judges...
     for field, label in CONTAINER_LISTS.items():
         if (policy.name, field) not in LISTS_NOT_JUDGED:
             assert label in labels, f"{policy.name}: no denied fixture about an {label}"
     # ...and moving the offending container to another list moves the verdict with it.
-    found = _single_container_fixture(policy, single_policy_sets)
+    found = _single_container_fixture(policy)
     assert found, f"{policy.name}: needs a denied Pod fixture about a single container"
     fixture, source, name = found
     filler = _compliant_container(policy)
-    for target, label in CONTAINER_LISTS.items():
-        if target == source:
-            continue
-        moved = _moved(fixture, source, name, target, filler)
-        violations = own(review(engine, moved).violations, policy.name)
+    targets = [(target, label) for target, label in CONTAINER_LISTS.items() if target != source]
+    moved = [_moved(fixture, source, name, target, filler) for target, _ in targets]
+    for (target, label), report in zip(targets, judge(single_policy_set(policy), moved), strict=True):
+        violations = own(report.violations, policy.name)
         if (policy.name, target) in LISTS_NOT_JUDGED:
             assert not violations, describe(violations)
             continue
@@ -334,11 +328,70 @@ def test_policy_judges_every_container_list(policy: Policy, single_policy_sets: 
 
 
 def test_fixture_parameters_are_valid(policies: list[Policy]) -> None:
-    """parameters.yaml only where the schema has properties, and only known properties."""
+    """The suite constraint sets parameters only where the schema has properties, and only known ones."""
     for policy in policies:
         parameters = fixture_parameters(policy)
         if parameters is None:
             continue
         known = set(policy.parameters_schema.get("properties", {}))
-        assert parameters, f"{policy.name}: empty parameters.yaml"
+        assert parameters, f"{policy.name}: empty parameters in constraint.yaml"
         assert set(parameters) <= known, f"{policy.name}: unknown parameters {sorted(set(parameters) - known)}"
+
+
+# --- the gator suites ------------------------------------------------------------
+
+
+def _suite(policy: Policy) -> dict[str, Any]:
+    return yaml.safe_load((policy.directory / "suite.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=[p.name for p in POLICIES])
+def test_suite_covers_every_fixture_with_the_expected_outcome(policy: Policy) -> None:
+    suite = _suite(policy)
+    (test,) = suite["tests"]
+    assert (test["template"], test["constraint"]) == (TEMPLATE_FILE, "constraint.yaml")
+    assert (policy.directory / test["expansion"]).resolve() == EXPANSION_FILE
+    cases = {case["object"]: case["assertions"] for case in test["cases"]}
+    fixtures = {
+        f"fixtures/{outcome}/{path.name}": outcome
+        for outcome in ("allowed", "denied")
+        for path in fixture_files(policy, outcome)
+    }
+    assert set(cases) == set(fixtures), f"{policy.name}: suite.yaml and fixtures/ differ"
+    for path, outcome in fixtures.items():
+        (assertion,) = cases[path]
+        if outcome == "allowed":
+            assert assertion == {"violations": "no"}, path
+        else:
+            assert isinstance(assertion["violations"], int) and assertion["violations"] >= 1, path
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=[p.name for p in POLICIES])
+def test_committed_template_is_the_generated_one(policy: Policy) -> None:
+    assert (policy.directory / TEMPLATE_FILE).read_text(encoding="utf-8") == render_template(policy), (
+        f"{policy.name}/{TEMPLATE_FILE} is stale: run python -m policies"
+    )
+
+
+def _verify(folder: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ensure("gator")), "verify", f"{folder}/..."], capture_output=True, text=True, check=False
+    )
+
+
+def test_a_suite_with_a_wrong_count_fails(tmp_path: Path) -> None:
+    """The other side of `make verify-policies`: gator verify fails a denied case counted wrong,
+    and an allowed case that is in fact denied."""
+    name = "deny-run-as-root"
+    shutil.copytree(POLICY_DIR / name, tmp_path / name)
+    shutil.copy(EXPANSION_FILE, tmp_path / EXPANSION_FILE.name)
+    assert _verify(tmp_path / name).returncode == 0
+    suite_path = tmp_path / name / "suite.yaml"
+    suite = yaml.safe_load(suite_path.read_text(encoding="utf-8"))
+    denied = next(case for case in suite["tests"][0]["cases"] if case["name"].startswith("denied/"))
+    denied["assertions"] = [{"violations": denied["assertions"][0]["violations"] + 1}]
+    suite_path.write_text(yaml.safe_dump(suite), encoding="utf-8")
+    assert _verify(tmp_path / name).returncode != 0
+    denied["assertions"] = [{"violations": "no"}]
+    suite_path.write_text(yaml.safe_dump(suite), encoding="utf-8")
+    assert _verify(tmp_path / name).returncode != 0
