@@ -30,8 +30,13 @@ from components.naming import ISOLATION_LABEL, TYPE_PREFIX
 from components.options import child_options
 from components.system import custom_resource, pinned_release, system_namespace
 from components.versions import GATEKEEPER
-from policies import constraint, constraint_template, expansion_templates, load_policies
-from policies.parameters import IMAGE_EXEMPTIBLE_POLICIES, constraint_parameters, model_namespace_match
+from policies import Policy, constraint, constraint_template, expansion_templates, load_policies
+from policies.parameters import (
+    IMAGE_EXEMPTIBLE_POLICIES,
+    MODEL_POD_POLICY,
+    constraint_parameters,
+    model_namespace_match,
+)
 
 __all__ = [
     "ALWAYS_EXEMPT_NAMESPACES",
@@ -77,6 +82,9 @@ class AdmissionControlArgs:
     """Labels selecting the namespaces the constraints apply to."""
     protect: bool = False
     """Protect the release and the templates from deletion (production)."""
+    model_pod_shapes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per model namespace, the pod shape the platform deploys there (workload.pod_shape, plus the
+    mesh's injected parts): a deployer may change the image digest, replicas and resources only."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -174,15 +182,9 @@ class AdmissionControl(pulumi.ComponentResource):
             for document in expansion_templates()
         ]
         self.constraint_names = []
-        for policy in policies:
-            document = constraint(
-                policy,
-                parameters=constraint_parameters(policy, args.registries, args.exempt_images),
-                enforcement_action=args.enforcement_action,
-                match=model_namespace_match(policy, args.model_namespace_labels),
-            )
+        for policy, resource_name, document in _constraints(policies, args):
             custom_resource(
-                f"{name}-constraint-{policy.name}",
+                f"{name}-constraint-{resource_name}",
                 document,
                 child_options(self, opts, depends_on=[templates[policy.kind], *expansions]),
             )
@@ -190,6 +192,31 @@ class AdmissionControl(pulumi.ComponentResource):
 
         self.namespace = namespace.metadata.name
         self.register_outputs({"namespace": self.namespace, "constraint_names": self.constraint_names})
+
+
+def _constraints(policies: Sequence[Policy], args: AdmissionControlArgs) -> list[tuple[Policy, str, dict[str, Any]]]:
+    """(policy, resource name, Constraint) of every constraint: one per policy, and one per model
+    namespace for MODEL_POD_POLICY, matching that namespace only."""
+    found = []
+    for policy in policies:
+        match = model_namespace_match(policy, args.model_namespace_labels)
+        if policy.name != MODEL_POD_POLICY:
+            parameters = constraint_parameters(policy, args.registries, args.exempt_images)
+            document = constraint(
+                policy, parameters=parameters, enforcement_action=args.enforcement_action, match=match
+            )
+            found.append((policy, policy.name, document))
+            continue
+        for namespace, shape in sorted(args.model_pod_shapes.items()):
+            document = constraint(
+                policy,
+                f"{policy.name}-{namespace}",
+                parameters=dict(shape),
+                enforcement_action=args.enforcement_action,
+                match={**match, "namespaces": [namespace]},
+            )
+            found.append((policy, f"{policy.name}-{namespace}", document))
+    return found
 
 
 def _with_wait_annotation(document: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from components.versions import ISTIO_BASE, ISTIO_CNI, ISTIO_PROXY_IMAGE, ISTIOD
 __all__ = [
     "INJECTION_LABEL",
     "ISTIOD_XDS_PORT",
+    "MESH_REVISION",
     "PROXY_RESOURCE_ANNOTATIONS",
     "PROXY_STATUS_PORT",
     "ExternalService",
@@ -35,6 +36,7 @@ __all__ = [
     "MeshPoliciesArgs",
     "ServiceMesh",
     "ServiceMeshArgs",
+    "injected_pod_shape",
     "istiod_values",
 ]
 
@@ -51,6 +53,67 @@ PROXY_RESOURCE_ANNOTATIONS = {
     "sidecar.istio.io/proxyMemoryLimit": "256Mi",
 }
 """Pod annotations giving the injected sidecar requests and limits (admission requires limits)."""
+MESH_REVISION = "default"
+"""The control-plane revision the injector serves (istio.io/rev)."""
+_PROXY_UID = 1337
+"""The user the injector runs its containers as (the proxy's own, fixed by Istio)."""
+_INJECTED_VOLUMES: tuple[dict[str, Any], ...] = (
+    {"name": "workload-socket", "emptyDir": {}},
+    {"name": "credential-socket", "emptyDir": {}},
+    {"name": "workload-certs", "emptyDir": {}},
+    {"name": "istio-envoy", "emptyDir": {"medium": "Memory"}},
+    {"name": "istio-data", "emptyDir": {}},
+    {
+        "name": "istio-podinfo",
+        "downwardAPI": {
+            "items": [
+                {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                {"path": "annotations", "fieldRef": {"fieldPath": "metadata.annotations"}},
+            ]
+        },
+    },
+    {
+        "name": "istio-token",
+        "projected": {
+            "sources": [
+                {"serviceAccountToken": {"audience": "istio-ca", "expirationSeconds": 43200, "path": "istio-token"}}
+            ]
+        },
+    },
+    {"name": "istiod-ca-cert", "configMap": {"name": "istio-ca-root-cert"}},
+    {"name": "istio-ca-crl", "configMap": {"name": "istio-ca-crl", "optional": True}},
+)
+"""The volumes the sidecar injector of the pinned Istio writes in CNI mode (the only projected
+service-account token a model pod may hold is the mesh's, for the istio-ca audience)."""
+
+
+def injected_pod_shape() -> dict[str, Any]:
+    """What the injector of the pinned Istio adds to a model pod, as constraint parameters of
+    deny-model-pod-widening: its containers, volumes and annotations, nothing else."""
+    annotations: dict[str, str] = {key: "*" for key in PROXY_RESOURCE_ANNOTATIONS}
+    annotations.update(
+        {
+            # Written by the injector; a pod claiming it must carry the proxy (the policy checks).
+            "sidecar.istio.io/status": "*",
+            "sidecar.istio.io/interceptionMode": "REDIRECT",
+            # The injector's own values: any other value excludes ports or ranges from the proxy.
+            "traffic.sidecar.istio.io/excludeInboundPorts": str(PROXY_STATUS_PORT),
+            "traffic.sidecar.istio.io/includeInboundPorts": "*",
+            "traffic.sidecar.istio.io/includeOutboundIPRanges": "*",
+            "istio.io/rev": MESH_REVISION,
+        }
+    )
+    return {
+        "meshRequired": True,
+        "meshRevision": MESH_REVISION,
+        "meshContainers": [
+            {"name": name, "list": "initContainers", "image": ISTIO_PROXY_IMAGE, "runAsUser": _PROXY_UID}
+            for name in ("istio-validation", "istio-proxy")
+        ],
+        "meshAnnotations": annotations,
+        "volumes": [dict(volume) for volume in _INJECTED_VOLUMES],
+    }
+
 
 _SECURITY_API = "security.istio.io/v1"
 _NETWORKING_API = "networking.istio.io/v1"

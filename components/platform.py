@@ -11,6 +11,8 @@ chain, TLS) plug in here so their ordering lives in one place.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 
 from components.admission import AdmissionControl, AdmissionControlArgs
@@ -23,6 +25,7 @@ from components.mesh import (
     MeshPoliciesArgs,
     ServiceMesh,
     ServiceMeshArgs,
+    injected_pod_shape,
 )
 from components.namespace import DnsEndpoint, IsolatedNamespace, IsolatedNamespaceArgs
 from components.naming import TYPE_PREFIX
@@ -48,6 +51,7 @@ from components.workload import (
     HardenedModelDeploymentArgs,
     IngressPeer,
     NodePlacement,
+    pod_shape,
 )
 
 __all__ = [
@@ -55,6 +59,8 @@ __all__ = [
     "admission_args",
     "alert_target",
     "deployment_args",
+    "model_pod_shape",
+    "model_secret_files",
     "model_secrets_args",
     "runtime_args",
     "system_namespaces",
@@ -180,8 +186,28 @@ def model_secrets_args(settings: StackSettings) -> ModelSecretsArgs | None:
     )
 
 
+def model_secret_files(settings: StackSettings) -> list[str]:
+    """The Secrets the operator keeps in sync and the model mounts as files (none without a store)."""
+    secrets_args = model_secrets_args(settings)
+    return [item.name for item in secrets_args.items] if secrets_args else []
+
+
+def model_pod_shape(settings: StackSettings) -> dict[str, Any]:
+    """The model pod as the platform fixes it (what the Deployment sets, plus what the mesh's
+    injector adds): the parameters of the constraint that stops a deployer from widening it."""
+    args = deployment_args(
+        settings, service_account_name=settings.model.name, secret_files=model_secret_files(settings)
+    )
+    shape = pod_shape(args)
+    if settings.mesh.enabled:
+        injected = injected_pod_shape()
+        shape = {**shape, **injected, "volumes": [*shape["volumes"], *injected["volumes"]]}
+    return shape
+
+
 def admission_args(settings: StackSettings) -> AdmissionControlArgs:
-    """AdmissionControl inputs: the stack's registries, strictness and exemptions."""
+    """AdmissionControl inputs: the stack's registries, strictness and exemptions, and the model
+    pod's shape."""
     admission = settings.admission
     return AdmissionControlArgs(
         registries=list(settings.registries),
@@ -195,6 +221,7 @@ def admission_args(settings: StackSettings) -> AdmissionControlArgs:
         exempt_images=[*admission.exempt_images, *([ISTIO_PROXY_IMAGE] if settings.mesh.enabled else [])],
         audit_interval_seconds=admission.audit_interval_seconds,
         protect=settings.environment.is_production,
+        model_pod_shapes={settings.namespace.name: model_pod_shape(settings)},
     )
 
 
@@ -394,7 +421,7 @@ class SecureModelPlatform(pulumi.ComponentResource):
             deployment_args(
                 settings,
                 service_account_name=model_name,
-                secret_files=model_secrets.secret_names if model_secrets else None,
+                secret_files=model_secret_files(settings),
                 secrets_checksum=model_secrets.checksum if model_secrets else None,
             ),
             pulumi.ResourceOptions(

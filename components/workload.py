@@ -45,6 +45,7 @@ __all__ = [
     "HardenedModelDeploymentArgs",
     "IngressPeer",
     "NodePlacement",
+    "pod_shape",
 ]
 
 MIN_UID = MIN_ID
@@ -312,6 +313,31 @@ def pod_spec(args: HardenedModelDeploymentArgs, selector: dict[str, str]) -> dic
         ],
         "terminationGracePeriodSeconds": 30,
         **_scheduling(args, selector),
+    }
+
+
+_PINNED_CONTAINER_FIELDS = ("command", "args", "env", "envFrom", "volumeMounts")
+
+
+def pod_shape(args: HardenedModelDeploymentArgs) -> dict[str, Any]:
+    """The model pod as the platform fixes it, as constraint parameters of deny-model-pod-widening.
+
+    Taken from `pod_spec` itself, so the Deployment and the constraint that pins it cannot
+    disagree: a deployer may change the image digest, replicas and resources, nothing here.
+    """
+    spec = pod_spec(args, selector={})
+    (container,) = spec["containers"]
+    return {
+        "serviceAccountName": spec["serviceAccountName"],
+        "modelContainer": {
+            "name": container["name"],
+            **{field: container[field] for field in _PINNED_CONTAINER_FIELDS if field in container},
+        },
+        "volumes": spec["volumes"],
+        "nodeSelector": spec.get("nodeSelector", {}),
+        "tolerations": spec.get("tolerations", []),
+        "priorityClassNames": [],
+        "meshRequired": False,
     }
 
 

@@ -13,7 +13,14 @@ from typing import Any
 
 from policies import Policy
 
-__all__ = ["IMAGE_EXEMPTIBLE_POLICIES", "ISOLATION_LABEL", "MIN_ID", "constraint_parameters", "model_namespace_match"]
+__all__ = [
+    "IMAGE_EXEMPTIBLE_POLICIES",
+    "ISOLATION_LABEL",
+    "MIN_ID",
+    "MODEL_POD_POLICY",
+    "constraint_parameters",
+    "model_namespace_match",
+]
 
 MIN_ID = 10001
 """Lowest UID/GID a model container may run as: above any host system account."""
@@ -35,10 +42,19 @@ An exemption names an exact digest, so the pull policy cannot swap the image. Pr
 escalation, capability, host and filesystem rules apply to every image without exception."""
 
 
+MODEL_POD_POLICY = "deny-model-pod-widening"
+"""The policy whose parameters are one model's pod shape (components.workload.pod_shape plus the
+mesh's injected parts), not stack-wide choices: it gets one constraint per model namespace, and
+none where no model's shape is known (the policy pack judges resources without it)."""
+
+
 def constraint_parameters(
     policy: Policy, registries: Sequence[str], exempt_images: Sequence[str] = ()
 ) -> dict[str, Any] | None:
-    """spec.parameters of a policy's constraint (None when the policy takes none of them)."""
+    """spec.parameters of a policy's constraint (None when the policy takes none of them, and for
+    MODEL_POD_POLICY, whose parameters are a model's shape)."""
+    if policy.name == MODEL_POD_POLICY:
+        return None
     accepted = set(policy.parameters_schema.get("properties", {}))
     offered: dict[str, Any] = {"registries": list(registries), "minUid": MIN_ID, "minGid": MIN_ID}
     if exempt_images and policy.name in IMAGE_EXEMPTIBLE_POLICIES:

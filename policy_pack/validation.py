@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from policies import Policy, constraint, constraint_template, expansion_templates, load_policies
-from policies.parameters import ISOLATION_LABEL, constraint_parameters, model_namespace_match
+from policies.parameters import ISOLATION_LABEL, MODEL_POD_POLICY, constraint_parameters, model_namespace_match
 from tools.gator import review
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -97,14 +97,16 @@ def _policies() -> tuple[Policy, ...]:
 
 
 def policy_names() -> list[str]:
-    """Every policy folder name, in order."""
-    return [policy.name for policy in _policies()]
+    """Every policy the pack judges, in order (all but MODEL_POD_POLICY)."""
+    return [policy.name for policy in _policies() if policy.name != MODEL_POD_POLICY]
 
 
 @lru_cache(maxsize=4)
 def _policy_set(config: PackConfig) -> tuple[dict[str, Any], ...]:
     objects: list[dict[str, Any]] = [constraint_template(policy) for policy in _policies()]
     objects += expansion_templates()
+    # No constraint for MODEL_POD_POLICY: its parameters are a model's pod shape, which a resource
+    # judged alone does not tell (the stack's render and the cluster judge it).
     objects += [
         constraint(
             policy,
@@ -112,6 +114,7 @@ def _policy_set(config: PackConfig) -> tuple[dict[str, Any], ...]:
             match=model_namespace_match(policy),
         )
         for policy in _policies()
+        if policy.name != MODEL_POD_POLICY
     ]
     return tuple(objects)
 

@@ -13,6 +13,7 @@ from components.admission import (
 )
 from components.naming import ISOLATION_LABEL
 from policies import POLICY_DIR, load_policies
+from policies.parameters import MODEL_POD_POLICY
 from tests.conftest import STACKS
 from tools.mock_engine import Registration
 from tools.render import Rendered
@@ -115,9 +116,29 @@ def test_workloads_are_expanded_into_pods(installed: list[Registration]) -> None
     assert {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"} <= expanded
 
 
+def test_each_model_namespace_gets_its_own_pod_shape_constraint(run_program) -> None:
+    shapes = {"fraud-model": {"serviceAccountName": "fraud-detector"}, "churn": {"serviceAccountName": "churn"}}
+    registered = run_program(lambda: AdmissionControl("admission", args(model_pod_shapes=shapes)))
+    pinned = {
+        item.inputs["metadata"]["name"]: item.inputs["spec"]
+        for item in constraints(registered)
+        if item.inputs["metadata"]["name"].startswith(MODEL_POD_POLICY)
+    }
+    assert set(pinned) == {f"{MODEL_POD_POLICY}-fraud-model", f"{MODEL_POD_POLICY}-churn"}
+    for namespace, shape in shapes.items():
+        spec = pinned[f"{MODEL_POD_POLICY}-{namespace}"]
+        # Only that namespace, and only while it carries the isolation label.
+        assert spec["match"]["namespaces"] == [namespace]
+        assert spec["match"]["namespaceSelector"] == {"matchLabels": {ISOLATION_LABEL: "true"}}
+        assert spec["parameters"] == shape
+        assert spec["enforcementAction"] == "deny"
+
+
 def test_constraints_are_scoped_to_model_namespaces(installed: list[Registration]) -> None:
     found = constraints(installed)
-    assert len(found) == len(POLICIES)
+    # One per policy; the model-pod policy has none until a model's shape is given.
+    assert len(found) == len(POLICIES) - 1
+    assert MODEL_POD_POLICY not in {item.inputs["metadata"]["name"] for item in found}
     for item in found:
         spec = item.inputs["spec"]
         assert spec["match"]["namespaceSelector"] == {"matchLabels": {ISOLATION_LABEL: "true"}}

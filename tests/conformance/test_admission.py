@@ -54,9 +54,11 @@ def test_the_rendered_policies_refuse_a_privileged_variant_of_our_deployment(ren
 
 
 def test_dev_only_warns_where_prod_denies(render_dirs: dict[str, Path], tmp_path: Path) -> None:
-    (tmp_path / "deployment.yaml").write_text(yaml.safe_dump(privileged_deployment(render_dirs["prod"])))
-    assert check([tmp_path], stack="prod").denied
-    dev = check([tmp_path], stack="dev")
+    for stack in ("prod", "dev"):
+        (tmp_path / stack).mkdir()
+        (tmp_path / stack / "deployment.yaml").write_text(yaml.safe_dump(privileged_deployment(render_dirs[stack])))
+    assert check([tmp_path / "prod"], stack="prod").denied
+    dev = check([tmp_path / "dev"], stack="dev")
     assert not dev.denied and dev.count("warn") == 1
 
 

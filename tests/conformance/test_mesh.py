@@ -16,6 +16,7 @@ from components.versions import ISTIO_PROXY_IMAGE
 from tests.conftest import STACKS
 from tools.mock_engine import REPO_ROOT
 from tools.policy import check, load_manifests
+from tools.render import render_objects
 from tools.scanners import trivy_statuses
 
 INJECTED_POD = REPO_ROOT / "tests" / "fixtures" / "mesh" / "istio-cni-injected-pod.yaml"
@@ -92,13 +93,40 @@ def test_privileged_namespaces_are_the_named_exceptions_only(render_dirs: dict[s
     assert not privileged & model_namespaces(render_dirs[stack])
 
 
+_MESH_LABELS = ("security.istio.io/tlsMode", "service.istio.io/canonical-name", "service.istio.io/canonical-revision")
+
+
+@functools.cache
+def _prod_template() -> dict[str, Any]:
+    deployment = next(o for o in render_objects("prod") if o["kind"] == "Deployment")
+    return deployment["spec"]["template"]
+
+
 def injected_pod() -> dict[str, Any]:
-    pod = yaml.safe_load(INJECTED_POD.read_text())
-    # The fixture leaves the model container's pull policy to the API server default; the
-    # project's Deployment sets Always, and so does every pod created from it.
-    (model,) = [c for c in pod["spec"]["containers"] if c["name"] == "model"]
-    model["imagePullPolicy"] = "Always"
-    return pod
+    """Prod's model pod as the pinned Istio injects it: the rendered pod template, with what the
+    injector added to the recorded pod (its containers, volumes, annotations and mesh labels)."""
+    recorded = yaml.safe_load(INJECTED_POD.read_text())
+    template = copy.deepcopy(_prod_template())
+    app_volumes = {
+        volume["name"] for container in recorded["spec"]["containers"] for volume in container["volumeMounts"]
+    }
+    metadata = recorded["metadata"]
+    annotations = {**metadata["annotations"], **template["metadata"].get("annotations", {})}
+    labels = {**template["metadata"]["labels"], **{k: metadata["labels"][k] for k in _MESH_LABELS}}
+    spec = template["spec"]
+    spec["initContainers"] = recorded["spec"]["initContainers"]
+    spec["volumes"] += [v for v in recorded["spec"]["volumes"] if v["name"] not in app_volumes]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": metadata["name"],
+            "namespace": metadata["namespace"],
+            "labels": labels,
+            "annotations": annotations,
+        },
+        "spec": spec,
+    }
 
 
 def test_fixture_proxy_is_the_pinned_proxy() -> None:

@@ -22,6 +22,7 @@ import pytest
 
 from components.admission import IMAGE_EXEMPTIBLE_POLICIES
 from policies import Policy
+from policies.parameters import MODEL_POD_POLICY
 from tests.policies.support import (
     denying,
     describe,
@@ -71,6 +72,14 @@ def production_parameters(policies: list[Policy], exempt: frozenset[str]) -> dic
 
 
 PolicySet = list[dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def policies(policies: list[Policy]) -> list[Policy]:
+    """Every policy but MODEL_POD_POLICY. The corpus breaks a generic hardened pod one rule at a
+    time; the model-pod shape (one model's account, volumes, env, placement) is attacked by its own
+    suite, built from the rendered prod pod (policies/deny-model-pod-widening/fixtures)."""
+    return [policy for policy in policies if policy.name != MODEL_POD_POLICY]
 
 
 @pytest.fixture(scope="session")
