@@ -58,7 +58,10 @@ EXTERNAL_SECRETS = HelmChart(
 """External Secrets Operator; serves `external-secrets.io/v1` SecretStore and ExternalSecret."""
 
 _ISTIO_VERSION = "1.31.1"
-_ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts"
+# From 1.31 Istio publishes its Helm charts here (and as OCI charts under ghcr.io/istio/release/charts)
+# and no longer to istio-release.storage.googleapis.com, whose hosting is switched off in December
+# 2026 (Istio 1.31 upgrade notes, "GCP infrastructure and hosted services deprecated").
+_ISTIO_CHARTS = "https://blob.istio.io/istio-release/charts"
 ISTIO_BASE = HelmChart(name="base", version=_ISTIO_VERSION, repository=_ISTIO_CHARTS)
 """Istio CRDs and cluster-wide resources; installed first."""
 ISTIOD = HelmChart(name="istiod", version=_ISTIO_VERSION, repository=_ISTIO_CHARTS)

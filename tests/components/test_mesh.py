@@ -16,7 +16,7 @@ from components.mesh import (
     authorization_rules,
 )
 from components.tls import MIN_TLS_VERSION, EdgeTls, EdgeTlsArgs
-from components.versions import ISTIO_PROXY_IMAGE
+from components.versions import ISTIO_BASE, ISTIO_PROXY_IMAGE
 from tools.mock_engine import Registration
 
 GATEWAY = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"
@@ -186,3 +186,10 @@ def test_acme_issuer_needs_an_email(run_program) -> None:
     cert_manager = [item for item in registrations if item.type.startswith("kubernetes-cert-manager:")]
     assert len(cert_manager) == 1
     assert cert_manager[0].inputs["helmOptions"]["version"]
+
+
+def test_istio_charts_come_from_where_istio_publishes_them(mesh: list[Registration]) -> None:
+    # 1.31 is not published to the retired GCP bucket, which goes away for every version.
+    repositories = {item.inputs["repositoryOpts"]["repo"] for item in releases(mesh).values()}
+    assert repositories == {ISTIO_BASE.repository}
+    assert ISTIO_BASE.repository.startswith("https://") and "storage.googleapis.com" not in ISTIO_BASE.repository
