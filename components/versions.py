@@ -77,8 +77,16 @@ ISTIO_PROXY_IMAGE = (
 admission exempts exactly this reference from the UID floor, registry and pull-policy rules.
 Confirm the digest against the registry when bumping the version."""
 
-CERT_MANAGER = HelmChart(name="cert-manager", version="v1.19.1", repository="https://charts.jetstack.io")
-"""cert-manager, installed through pulumi-kubernetes-cert-manager; issues the gateway's certificate."""
+CERT_MANAGER = HelmChart(name="cert-manager", version="v1.21.2", repository="https://charts.jetstack.io")
+"""cert-manager, installed through pulumi-kubernetes-cert-manager; issues the gateway's certificate.
+
+1.21 fixes GHSA-8rvj-mm4h-c258 (the `cert-manager-edit` aggregate role let namespace users create
+ACME Challenges and Orders directly; fixed in 1.19.6, 1.20.3 and every 1.21). 1.19 is end of life
+since 1.21.0. v1.21.2 is the newest 1.21 patch as seen in third-party pins and release-note
+quotes; upstream's repository was read at v1.21.1, and the values set here were checked against
+the chart there. 1.21 drops `prometheus.servicemonitor.targetPort`/`path` and the default tokenrequest
+Role, neither of which is set here. The Jetstack repository serves the same chart as
+oci://quay.io/jetstack/charts/cert-manager, a few hours later."""
 
 POLICY_CONTROLLER = HelmChart(
     name="policy-controller", version="0.10.5", repository="https://sigstore.github.io/helm-charts"

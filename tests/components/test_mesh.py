@@ -16,7 +16,7 @@ from components.mesh import (
     authorization_rules,
 )
 from components.tls import MIN_TLS_VERSION, EdgeTls, EdgeTlsArgs
-from components.versions import ISTIO_BASE, ISTIO_PROXY_IMAGE
+from components.versions import CERT_MANAGER, ISTIO_BASE, ISTIO_PROXY_IMAGE
 from tools.mock_engine import Registration
 
 GATEWAY = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"
@@ -183,9 +183,16 @@ def test_acme_issuer_needs_an_email(run_program) -> None:
     registrations = run_program(lambda: EdgeTls("edge", tls_args(issuer="acme", acme_email="sec@example.com")))
     (issuer,) = of_kind(registrations, "ClusterIssuer")
     assert issuer["spec"]["acme"]["email"] == "sec@example.com"
-    cert_manager = [item for item in registrations if item.type.startswith("kubernetes-cert-manager:")]
-    assert len(cert_manager) == 1
-    assert cert_manager[0].inputs["helmOptions"]["version"]
+
+
+def test_cert_manager_is_pinned_and_installs_its_crds_the_current_way(run_program) -> None:
+    registrations = run_program(lambda: EdgeTls("edge", tls_args()))
+    (cert_manager,) = [item for item in registrations if item.type.startswith("kubernetes-cert-manager:")]
+    helm = cert_manager.inputs["helmOptions"]
+    assert (helm["version"], helm["repositoryOpts"]["repo"]) == (CERT_MANAGER.version, CERT_MANAGER.repository)
+    # crds.enabled/crds.keep, not the deprecated installCRDs; the CRDs (and every Certificate) outlive the release.
+    assert helm["values"]["crds"] == {"enabled": True, "keep": True}
+    assert "installCRDs" not in cert_manager.inputs and "installCRDs" not in helm["values"]
 
 
 def test_istio_charts_come_from_where_istio_publishes_them(mesh: list[Registration]) -> None:
