@@ -180,13 +180,18 @@ def operator_values() -> dict[str, Any]:
     return {
         "installCRDs": True,
         "replicaCount": 2,
+        # Two controllers must not both reconcile the same ExternalSecret: one leads, one waits.
+        # The chart defaults to false (right only for a single replica).
+        "leaderElect": True,
         "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
         "resources": {"requests": requests, "limits": limits},
         "webhook": {"replicaCount": 2, "resources": {"requests": requests, "limits": limits}},
         "certController": {"resources": {"requests": requests, "limits": limits}},
-        # Only namespaced SecretStores are used; no store may reach across namespaces.
+        # Only namespaced SecretStores are used; nothing cluster-scoped may hand credentials or
+        # generated secrets across namespaces, and nothing is pushed out of the cluster.
         "processClusterStore": False,
         "processClusterExternalSecret": False,
+        "processClusterGenerator": False,
         "processPushSecret": False,
         "processClusterPushSecret": False,
     }

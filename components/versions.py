@@ -52,10 +52,16 @@ FALCO = HelmChart(
 
 EXTERNAL_SECRETS = HelmChart(
     name="external-secrets",
-    version="0.19.2",
+    version="2.12.0",
     repository="https://charts.external-secrets.io",
 )
-"""External Secrets Operator; serves `external-secrets.io/v1` SecretStore and ExternalSecret."""
+"""External Secrets Operator; serves `external-secrets.io/v1` SecretStore and ExternalSecret.
+
+Upstream supports only its newest minor. 2.12.0 (chart and app) is the newest release seen, in
+third-party pins and notes that link its release; upstream's repository was read at chart 2.9.0,
+where every value set here exists (`leaderElect`, the `process*` switches, `installCRDs`,
+`podDisruptionBudget`) and `external-secrets.io/v1` is the served storage version (`v1beta1` is
+not served unless `crds.unsafeServeV1Beta1`)."""
 
 _ISTIO_VERSION = "1.31.1"
 # From 1.31 Istio publishes its Helm charts here (and as OCI charts under ghcr.io/istio/release/charts)

@@ -134,9 +134,17 @@ def test_operator_is_pinned_installs_crds_in_a_restricted_namespace(run_program)
     assert (release.inputs["chart"], release.inputs["version"]) == (EXTERNAL_SECRETS.name, EXTERNAL_SECRETS.version)
     values = release.inputs["values"]
     assert values["installCRDs"] is True
-    cluster_wide = ("processClusterStore", "processClusterExternalSecret", "processClusterPushSecret")
-    assert all(values[key] is False for key in cluster_wide)
+    cluster_wide = (
+        "processClusterStore",
+        "processClusterExternalSecret",
+        "processClusterGenerator",
+        "processClusterPushSecret",
+        "processPushSecret",
+    )
+    assert {key: values[key] for key in cluster_wide} == dict.fromkeys(cluster_wide, False)
     assert values["resources"]["requests"]
+    # More than one controller replica is only safe with leader election.
+    assert values["replicaCount"] > 1 and values["leaderElect"] is True
     namespace = only(registrations, "Namespace")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
