@@ -45,10 +45,19 @@ GATEKEEPER = HelmChart(
 
 FALCO = HelmChart(
     name="falco",
-    version="4.20.0",
+    version="9.2.0",
     repository="https://falcosecurity.github.io/charts",
 )
-"""Falco with the modern eBPF probe (least-privileged mode), `customRules` and Falcosidekick."""
+"""Falco with the modern eBPF probe (least-privileged mode), `customRules` and Falcosidekick.
+
+Chart 9.2.0 ships Falco 0.45.0 (its release pull request in falcosecurity/falco, where the chart
+is now developed, merged 2026-09-21). The chart's values were read at 9.1.0 and on the chart's
+development branch (July 2026), where they are identical; 9.2.0's release pull requests name the
+Falco version, the k8s-metacollector sub-chart (not enabled here) and one back-ported chart fix,
+not read. Since 9.0 the chart has no legacy eBPF probe,
+gRPC output or gVisor engine: `driver.kind` is `kmod` or `modern_ebpf`, and
+`driver.modernEbpf.leastPrivileged` swaps the privileged container for CAP_SYS_RESOURCE, CAP_BPF,
+CAP_PERFMON and CAP_SYS_PTRACE. Falco 0.45 evaluates rule conditions on raw bytes."""
 
 EXTERNAL_SECRETS = HelmChart(
     name="external-secrets",
