@@ -38,10 +38,19 @@ class HelmChart:
 
 GATEKEEPER = HelmChart(
     name="gatekeeper",
-    version="3.23.0",
+    version="3.23.1",
     repository="https://open-policy-agent.github.io/gatekeeper/charts",
 )
-"""OPA Gatekeeper: ConstraintTemplates v1 with Rego v1 `code` sources and ExpansionTemplates."""
+"""OPA Gatekeeper: ConstraintTemplates v1 with Rego v1 `code` sources and ExpansionTemplates.
+
+The same release as the gator and manager binaries the tests build (`tools/toolchain.py`), so the
+offline verdicts are the webhook's. The v3.23.1 tag resolves as a Go module; the 3.23.1 chart is
+seen in third-party pins. The chart's values were read at v3.23.0 (the 3.24 beta changes only the
+image tags): `pdb.controllerManager.minAvailable` (there is no `podDisruptionBudget` key),
+`enableGeneratorResourceExpansion` (rendered as the manager's and audit's
+`--enable-generator-resource-expansion`, default true), `disableMutation` (there is no `mutation`
+key), `validatingWebhookExemptNamespacesLabels`, `controllerManager.exemptNamespaces`,
+`postInstall.labelNamespace.enabled` and `preUninstall.deleteWebhookConfigurations.enabled`."""
 
 FALCO = HelmChart(
     name="falco",
