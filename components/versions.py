@@ -20,6 +20,7 @@ __all__ = [
     "ISTIO_PROXY_IMAGE",
     "POD_SECURITY_LEVEL",
     "POLICY_CONTROLLER",
+    "POLICY_CONTROLLER_IMAGE",
     "HelmChart",
 ]
 
@@ -113,6 +114,18 @@ Role, neither of which is set here. The Jetstack repository serves the same char
 oci://quay.io/jetstack/charts/cert-manager, a few hours later."""
 
 POLICY_CONTROLLER = HelmChart(
-    name="policy-controller", version="0.10.5", repository="https://sigstore.github.io/helm-charts"
+    name="policy-controller", version="0.10.6", repository="https://sigstore.github.io/helm-charts"
 )
-"""Sigstore policy-controller: admits only images whose signatures match a ClusterImagePolicy."""
+"""Sigstore policy-controller: admits only images whose signatures match a ClusterImagePolicy.
+
+0.10.6 (2025-11-19) is the newest chart; it only drops a values schema from 0.10.5."""
+
+POLICY_CONTROLLER_IMAGE = (
+    "ghcr.io/sigstore/policy-controller/policy-controller:v0.13.1"
+    "@sha256:0bcd60beb93f4427c29cf3a669743caf58490e98ded4380c33c09f092734a6ab"
+)
+"""The controller image: the chart's own appVersion at the digest the chart records (taken there
+with `crane digest`), set explicitly so the pin is visible here and in the render. Decision: stay
+on v0.13.1 although v0.14.0 and v0.15.1 (2026-03-26) are tagged upstream. No chart ships them,
+so the webhook configuration, RBAC and CRDs they expect are untested with this chart, and no
+digest for them is recorded upstream; move when a chart release carries a newer app."""
