@@ -33,7 +33,7 @@ from components.formats import is_dns_label
 from components.naming import TYPE_PREFIX
 from components.options import child_options
 from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
-from components.versions import FALCO
+from components.versions import FALCO, POD_SECURITY_VERSION
 
 __all__ = [
     "ALERT_OUTPUTS",
@@ -124,7 +124,7 @@ class RuntimeDetectionArgs:
     """CIDR blocks model containers may connect to (loopback and DNS always)."""
     alerts: AlertTarget | None = None
     """Falcosidekick's output; None keeps alerts in Falcosidekick's log only."""
-    pod_security_version: str = "latest"
+    pod_security_version: str = POD_SECURITY_VERSION
     """Pinned Pod Security Standards version of the namespace labels."""
     protect: bool = False
     """Protect the namespace and release from deletion (production)."""

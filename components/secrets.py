@@ -41,7 +41,7 @@ from components.namespace import pod_security_labels
 from components.naming import MANAGED_BY, PART_OF, TYPE_PREFIX
 from components.options import child_options
 from components.system import custom_resource, pinned_release, system_namespace
-from components.versions import EXTERNAL_SECRETS
+from components.versions import EXTERNAL_SECRETS, POD_SECURITY_VERSION
 
 __all__ = [
     "API_VERSION",
@@ -125,7 +125,7 @@ class SecretsOperatorArgs:
 
     namespace: str = "external-secrets"
     """The operator's namespace (PSA restricted)."""
-    pod_security_version: str = "latest"
+    pod_security_version: str = POD_SECURITY_VERSION
     """Pinned Pod Security Standards version of the namespace labels."""
     protect: bool = False
     """Protect the namespace and release (their CRDs own every synced Secret)."""

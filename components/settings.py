@@ -41,6 +41,7 @@ from components.formats import (
     registry_allows,
     validate_registry_prefix,
 )
+from components.versions import KUBERNETES_TARGET
 
 __all__ = [
     "SECRET_ONLY_KEYS",
@@ -647,7 +648,7 @@ class StackSettings(_Model):
 
     environment: Environment
     kubernetes_version: Annotated[str, Field(strict=True, pattern=r"^1\.(2[5-9]|3[0-7])$")] = Field(
-        default="1.33", alias="kubernetesVersion"
+        default=KUBERNETES_TARGET, alias="kubernetesVersion"
     )
     registries: list[RegistryPrefix] = Field(min_length=1)
     model: ModelSettings
@@ -758,7 +759,7 @@ _TOP_LEVEL_KEYS = {field.alias or name for name, field in StackSettings.model_fi
 
 
 def _decode(value: Any) -> Any:
-    """The CLI hands structured config over as JSON text; scalars stay strings ("1.33" too)."""
+    """The CLI hands structured config over as JSON text; scalars stay strings ("1.36" too)."""
     if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
         try:
             return json.loads(value)

@@ -18,14 +18,26 @@ __all__ = [
     "ISTIO_CNI",
     "ISTIO_GATEWAY",
     "ISTIO_PROXY_IMAGE",
+    "KUBERNETES_TARGET",
     "POD_SECURITY_LEVEL",
+    "POD_SECURITY_VERSION",
     "POLICY_CONTROLLER",
     "POLICY_CONTROLLER_IMAGE",
     "HelmChart",
 ]
 
+KUBERNETES_TARGET = "1.36"
+"""The Kubernetes minor the platform targets: the default `kubernetesVersion`, the one every stack
+names, the one the render is validated against and the API-server tier runs. It is the newest
+minor that every pinned add-on supports (cert-manager 1.21 stops at 1.36)."""
+
 POD_SECURITY_LEVEL = "restricted"
 """Pod Security Standards level enforced, audited and warned on in every model namespace."""
+
+POD_SECURITY_VERSION = f"v{KUBERNETES_TARGET}"
+"""Pod Security Standards version the component Args pin by default (a stack pins its own from its
+`kubernetesVersion`): the checks of that release, never `latest`, which changes under a cluster
+upgrade."""
 
 
 @dataclass(frozen=True)

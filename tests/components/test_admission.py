@@ -12,7 +12,7 @@ from components.admission import (
     AdmissionControlArgs,
 )
 from components.naming import ISOLATION_LABEL
-from components.versions import GATEKEEPER
+from components.versions import GATEKEEPER, POD_SECURITY_VERSION
 from policies import POLICY_DIR, load_policies
 from tests.conftest import STACKS
 from tools.mock_engine import Registration
@@ -24,7 +24,10 @@ POLICIES = load_policies(require_fixtures=False)
 
 
 def args(**changes: Any) -> AdmissionControlArgs:
-    values: dict[str, Any] = {"registries": ["registry.example.com/models"], "pod_security_version": "v1.33"}
+    values: dict[str, Any] = {
+        "registries": ["registry.example.com/models"],
+        "pod_security_version": POD_SECURITY_VERSION,
+    }
     return AdmissionControlArgs(**(values | changes))
 
 
@@ -86,7 +89,7 @@ def test_gatekeeper_namespace_is_restricted(installed: list[Registration]) -> No
     (namespace,) = of_kind(installed, "Namespace")
     labels = namespace.inputs["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
-    assert labels["pod-security.kubernetes.io/enforce-version"] == "v1.33"
+    assert labels["pod-security.kubernetes.io/enforce-version"] == POD_SECURITY_VERSION
 
 
 def test_order_is_release_then_templates_then_constraints(installed: list[Registration]) -> None:

@@ -16,7 +16,7 @@ from components.mesh import (
     authorization_rules,
 )
 from components.tls import MIN_TLS_VERSION, EdgeTls, EdgeTlsArgs
-from components.versions import CERT_MANAGER, ISTIO_BASE, ISTIO_PROXY_IMAGE
+from components.versions import CERT_MANAGER, ISTIO_BASE, ISTIO_PROXY_IMAGE, POD_SECURITY_VERSION
 from tools.mock_engine import Registration
 
 GATEWAY = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"
@@ -43,7 +43,7 @@ def policies_args(**changes: Any) -> MeshPoliciesArgs:
 
 @pytest.fixture
 def mesh(run_program) -> list[Registration]:
-    return run_program(lambda: ServiceMesh("mesh", ServiceMeshArgs(pod_security_version="v1.33")))
+    return run_program(lambda: ServiceMesh("mesh", ServiceMeshArgs(pod_security_version=POD_SECURITY_VERSION)))
 
 
 def test_istio_installs_in_order_with_one_pinned_version(mesh: list[Registration]) -> None:
@@ -146,7 +146,7 @@ def test_network_policies_open_istiod_named_cidrs_and_metrics_only(policies: lis
 def tls_args(**changes: Any) -> EdgeTlsArgs:
     values: dict[str, Any] = {
         "host": "fraud-model.example.com",
-        "pod_security_version": "v1.33",
+        "pod_security_version": POD_SECURITY_VERSION,
         "service_host": "fraud-detector.fraud-model.svc.cluster.local",
         "service_port": 8080,
         "paths": ["/v1/predict"],

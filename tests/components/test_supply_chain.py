@@ -10,7 +10,7 @@ import yaml
 
 from app import config as app_config
 from components.supply_chain import OPT_IN_LABEL, ImageSignaturePolicy, ImageSignaturePolicyArgs, image_globs
-from components.versions import POLICY_CONTROLLER, POLICY_CONTROLLER_IMAGE
+from components.versions import POD_SECURITY_VERSION, POLICY_CONTROLLER, POLICY_CONTROLLER_IMAGE
 from components.workload import (
     SIGNING_KEY_ANNOTATION,
     SIGNING_KEY_DATA_KEY,
@@ -28,7 +28,7 @@ KEY = "-----BEGIN PUBLIC KEY-----\nMFkw...\n-----END PUBLIC KEY-----\n"
 def args(**changes: Any) -> ImageSignaturePolicyArgs:
     values: dict[str, Any] = {
         "registries": ["registry.example.com/models"],
-        "pod_security_version": "v1.33",
+        "pod_security_version": POD_SECURITY_VERSION,
         "public_key": KEY,
     }
     return ImageSignaturePolicyArgs(**(values | changes))
