@@ -22,6 +22,7 @@ from enum import StrEnum
 __all__ = [
     "CERT_MANAGER",
     "CERT_MANAGER_SUPPORT",
+    "DISTROLESS_PYTHON_SUPPORT",
     "EXTERNAL_SECRETS",
     "EXTERNAL_SECRETS_SUPPORT",
     "FALCO",
@@ -36,6 +37,7 @@ __all__ = [
     "ISTIO_SUPPORT",
     "KUBERNETES_MAINTAINED",
     "KUBERNETES_TARGET",
+    "MODEL_SERVER_PYTHON",
     "POD_SECURITY_LEVEL",
     "POD_SECURITY_VERSION",
     "POLICY_CONTROLLER",
@@ -257,6 +259,10 @@ so the webhook configuration, RBAC and CRDs they expect are untested with this c
 digest for them is recorded upstream; move when a chart release carries a newer app."""
 
 
+MODEL_SERVER_PYTHON = "3.13"
+"""The Python minor of the model server image: the distroless python3-debian13 runtime's (3.13.5 at
+the time of reading), which the image's build stage and app/requirements.txt must match."""
+
 # --- the support matrix ----------------------------------------------------------------------
 
 _READ_ON = date(2026, 11, 29)
@@ -344,6 +350,18 @@ POLICY_CONTROLLER_SUPPORT = Support(
     tested=MinorRange(30, 33),
 )
 
+DISTROLESS_PYTHON_SUPPORT = Support(
+    name="distroless python3 (model server runtime)",
+    version="python3-debian13",
+    kubernetes=None,
+    oldest_supported="python3-debian13",
+    confirmed_by=Confirmation.UPSTREAM,
+    source="https://github.com/GoogleContainerTools/distroless/blob/main/SUPPORT_POLICY.md",
+    read_on=_READ_ON,
+    basis="Debian 12 python images reached end of life in April 2026 and python3-debian12 was removed; "
+    "python3-debian13 (Python 3.13) is supported until three months after Debian 14's release.",
+)
+
 SUPPORT_MATRIX: tuple[Support, ...] = (
     GATEKEEPER_SUPPORT,
     ISTIO_SUPPORT,
@@ -351,6 +369,7 @@ SUPPORT_MATRIX: tuple[Support, ...] = (
     EXTERNAL_SECRETS_SUPPORT,
     FALCO_SUPPORT,
     POLICY_CONTROLLER_SUPPORT,
+    DISTROLESS_PYTHON_SUPPORT,
 )
 """Every pin with what upstream declares about it."""
 

@@ -18,6 +18,7 @@ from components import versions
 from components.settings import SettingsError, parse_settings
 from components.versions import (
     CERT_MANAGER_SUPPORT,
+    DISTROLESS_PYTHON_SUPPORT,
     ISTIO_PROXY_IMAGE,
     ISTIO_SUPPORT,
     KUBERNETES_MAINTAINED,
@@ -107,7 +108,8 @@ def test_only_the_addons_a_stack_installs_bound_its_version() -> None:
 def test_the_checks_can_fail() -> None:
     narrower = dataclasses.replace(ISTIO_SUPPORT, kubernetes=MinorRange(32, 35))
     assert unsupported(KUBERNETES_TARGET, [narrower]) == [narrower]
-    assert outdated([dataclasses.replace(CERT_MANAGER_SUPPORT, version="v1.19.1")]) != []
+    for entry, old in ((CERT_MANAGER_SUPPORT, "v1.19.1"), (DISTROLESS_PYTHON_SUPPORT, "python3-debian12")):
+        assert outdated([dataclasses.replace(entry, version=old)]) != []
     assert outdated([dataclasses.replace(CERT_MANAGER_SUPPORT, version="v1.20.3")]) == []
 
 
