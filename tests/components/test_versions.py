@@ -116,12 +116,8 @@ def test_the_checks_can_fail() -> None:
 def test_minor_ranges_read_as_upstream_declares_them() -> None:
     assert (36 in MinorRange(33, 36), 37 in MinorRange(33, 36), 32 in MinorRange(33, 36)) == (True, False, False)
     assert 99 in MinorRange(27, None) and 26 not in MinorRange(27, None) and 1 in MinorRange()
-    assert [str(r) for r in (MinorRange(33, 36), MinorRange(36, 36), MinorRange(27, None), MinorRange())] == [
-        "1.33-1.36",
-        "1.36",
-        "1.27 and newer",
-        "none declared",
-    ]
+    ranges = (MinorRange(33, 36), MinorRange(36, 36), MinorRange(27, None), MinorRange(None, 29), MinorRange())
+    assert [str(r) for r in ranges] == ["1.33-1.36", "1.36", "1.27 and newer", "up to 1.29", "none declared"]
     with pytest.raises(ValueError, match="Kubernetes minor version"):
         kubernetes_minor("v1.36")
 
