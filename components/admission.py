@@ -63,7 +63,7 @@ class AdmissionControlArgs:
     registries: Sequence[str]
     """Allowed image registry prefixes (matched on whole path segments)."""
     pod_security_version: str
-    """Pinned Pod Security Standards version of Gatekeeper's namespace, e.g. "v1.33"."""
+    """Pinned Pod Security Standards version of Gatekeeper's namespace, e.g. "v1.36"."""
     enforcement_action: str = "deny"
     """What every constraint does with a violation: deny, warn or dryrun."""
     failure_policy: str = "Fail"

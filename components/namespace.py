@@ -40,7 +40,7 @@ class IsolatedNamespaceArgs:
     name: str
     """Kubernetes name of the namespace (stable, explicit: it is part of every policy)."""
     pod_security_version: str
-    """Pinned Pod Security Standards version, e.g. "v1.33"."""
+    """Pinned Pod Security Standards version, e.g. "v1.36"."""
     quota: dict[str, str]
     """ResourceQuota `spec.hard`, e.g. {"requests.cpu": "4", "pods": "20"}."""
     container_default_request: dict[str, str]

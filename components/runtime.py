@@ -33,11 +33,12 @@ from components.formats import is_dns_label
 from components.naming import TYPE_PREFIX
 from components.options import child_options
 from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
-from components.versions import FALCO
+from components.versions import FALCO, POD_SECURITY_VERSION
 
 __all__ = [
     "ALERT_OUTPUTS",
     "RULES_FILE",
+    "RULES_FILES",
     "UPSTREAM_RULESET_NAMES",
     "RuntimeDetection",
     "RuntimeDetectionArgs",
@@ -61,6 +62,10 @@ UPSTREAM_RULESET_NAMES = frozenset(
 )
 """Macros and lists of Falco's upstream stable ruleset (`falco_rules.yaml`) that our rules use
 or extend. The chart loads that ruleset before `customRules`, so these names resolve."""
+
+RULES_FILES = ("/etc/falco/falco_rules.yaml", "/etc/falco/falco_rules.local.yaml", "/etc/falco/rules.d")
+"""Falco's `rules_files` (plural since Falco 0.38), in load order: the upstream stable ruleset, the
+local overrides file, then the folder where the chart mounts `customRules` (our rules)."""
 
 ALERT_OUTPUTS = {"slack": "SLACK_WEBHOOKURL", "webhook": "WEBHOOK_ADDRESS"}
 """Falcosidekick's environment variable holding each output's URL."""
@@ -119,7 +124,7 @@ class RuntimeDetectionArgs:
     """CIDR blocks model containers may connect to (loopback and DNS always)."""
     alerts: AlertTarget | None = None
     """Falcosidekick's output; None keeps alerts in Falcosidekick's log only."""
-    pod_security_version: str = "latest"
+    pod_security_version: str = POD_SECURITY_VERSION
     """Pinned Pod Security Standards version of the namespace labels."""
     protect: bool = False
     """Protect the namespace and release from deletion (production)."""
@@ -180,7 +185,13 @@ def falco_values(args: RuntimeDetectionArgs) -> dict[str, Any]:
         "tolerations": [*_CONTROL_PLANE_TOLERATIONS, *(dict(item) for item in args.tolerations)],
         "resources": {"requests": dict(args.requests), "limits": dict(args.limits)},
         "customRules": {_RULES_KEY: rules_text},
-        "falco": {"json_output": True, "json_include_output_property": True},
+        "falco": {
+            "json_output": True,
+            "json_include_output_property": True,
+            # Our rules extend upstream lists and macros, so the upstream ruleset must load first;
+            # the chart mounts `customRules` at /etc/falco/rules.d. Said here, not left to a default.
+            "rules_files": list(RULES_FILES),
+        },
         "falcosidekick": {
             "enabled": True,
             "replicaCount": 2,

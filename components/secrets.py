@@ -41,7 +41,7 @@ from components.namespace import pod_security_labels
 from components.naming import MANAGED_BY, PART_OF, TYPE_PREFIX
 from components.options import child_options
 from components.system import custom_resource, pinned_release, system_namespace
-from components.versions import EXTERNAL_SECRETS
+from components.versions import EXTERNAL_SECRETS, POD_SECURITY_VERSION
 
 __all__ = [
     "API_VERSION",
@@ -125,7 +125,7 @@ class SecretsOperatorArgs:
 
     namespace: str = "external-secrets"
     """The operator's namespace (PSA restricted)."""
-    pod_security_version: str = "latest"
+    pod_security_version: str = POD_SECURITY_VERSION
     """Pinned Pod Security Standards version of the namespace labels."""
     protect: bool = False
     """Protect the namespace and release (their CRDs own every synced Secret)."""
@@ -180,13 +180,18 @@ def operator_values() -> dict[str, Any]:
     return {
         "installCRDs": True,
         "replicaCount": 2,
+        # Two controllers must not both reconcile the same ExternalSecret: one leads, one waits.
+        # The chart defaults to false (right only for a single replica).
+        "leaderElect": True,
         "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
         "resources": {"requests": requests, "limits": limits},
         "webhook": {"replicaCount": 2, "resources": {"requests": requests, "limits": limits}},
         "certController": {"resources": {"requests": requests, "limits": limits}},
-        # Only namespaced SecretStores are used; no store may reach across namespaces.
+        # Only namespaced SecretStores are used; nothing cluster-scoped may hand credentials or
+        # generated secrets across namespaces, and nothing is pushed out of the cluster.
         "processClusterStore": False,
         "processClusterExternalSecret": False,
+        "processClusterGenerator": False,
         "processPushSecret": False,
         "processClusterPushSecret": False,
     }

@@ -41,6 +41,18 @@ from components.formats import (
     registry_allows,
     validate_registry_prefix,
 )
+from components.versions import (
+    CERT_MANAGER_SUPPORT,
+    EXTERNAL_SECRETS_SUPPORT,
+    FALCO_SUPPORT,
+    GATEKEEPER_SUPPORT,
+    ISTIO_SUPPORT,
+    KUBERNETES_TARGET,
+    POLICY_CONTROLLER_SUPPORT,
+    Support,
+    kubernetes_minor,
+    unsupported,
+)
 
 __all__ = [
     "SECRET_ONLY_KEYS",
@@ -96,6 +108,11 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
             raise ValueError(f"{key!r} is not a valid label key")
         if not is_label_value(label_value):
             raise ValueError(f"{label_value!r} (label {key!r}) is not a valid label value")
+    return value
+
+
+def _kubernetes_version(value: str) -> str:
+    kubernetes_minor(value)  # raises ValueError naming the expected form
     return value
 
 
@@ -646,8 +663,9 @@ class StackSettings(_Model):
     """Everything one stack (environment) configures."""
 
     environment: Environment
-    kubernetes_version: Annotated[str, Field(strict=True, pattern=r"^1\.(2[5-9]|3[0-7])$")] = Field(
-        default="1.33", alias="kubernetesVersion"
+    # Which minors are accepted is decided by the add-ons the stack installs (_supported_by_addons).
+    kubernetes_version: Annotated[str, Field(strict=True), AfterValidator(_kubernetes_version)] = Field(
+        default=KUBERNETES_TARGET, alias="kubernetesVersion"
     )
     registries: list[RegistryPrefix] = Field(min_length=1)
     model: ModelSettings
@@ -671,6 +689,7 @@ class StackSettings(_Model):
                 "supplyChain.imageSigner",
                 "is required (image signatures are verified unless supplyChain.enabled: false)",
             )
+        self._supported_by_addons()
         repository = ImageRef.parse(self.model.image).repository
         if not any(registry_allows(prefix, repository) for prefix in self.registries):
             raise _KeyedError("model.image", f"{repository} is not under any allowed registry {self.registries}")
@@ -688,6 +707,26 @@ class StackSettings(_Model):
             raise _KeyedError("namespace.quota.secrets", "the quota is below the number of secrets.items")
         self._alerts_have_one_url_source()
         return self
+
+    def installed_addons(self) -> list[Support]:
+        """Support entries (components.versions) of the add-ons this stack installs."""
+        assert self.supply_chain is not None  # checked first in _cross_checks
+        candidates = (
+            (GATEKEEPER_SUPPORT, True),
+            (FALCO_SUPPORT, self.runtime.enabled),
+            (EXTERNAL_SECRETS_SUPPORT, self.secrets.provider is not None),
+            (ISTIO_SUPPORT, self.mesh.enabled),
+            (CERT_MANAGER_SUPPORT, self.mesh.enabled and self.mesh.gateway.enabled),
+            (POLICY_CONTROLLER_SUPPORT, self.supply_chain.enabled),
+        )
+        return [entry for entry, installed in candidates if installed]
+
+    def _supported_by_addons(self) -> None:
+        """The cluster's minor must be one that every installed add-on's upstream declares supported."""
+        refusing = unsupported(self.kubernetes_version, self.installed_addons())
+        if refusing:
+            ranges = "; ".join(f"{entry.label} supports Kubernetes {entry.kubernetes}" for entry in refusing)
+            raise _KeyedError("kubernetesVersion", f"{self.kubernetes_version} is not supported: {ranges}")
 
     def _alerts_have_one_url_source(self) -> None:
         """An alert output needs its URL from exactly one place; a URL without an output is a mistake."""
@@ -758,7 +797,7 @@ _TOP_LEVEL_KEYS = {field.alias or name for name, field in StackSettings.model_fi
 
 
 def _decode(value: Any) -> Any:
-    """The CLI hands structured config over as JSON text; scalars stay strings ("1.33" too)."""
+    """The CLI hands structured config over as JSON text; scalars stay strings ("1.36" too)."""
     if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
         try:
             return json.loads(value)

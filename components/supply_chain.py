@@ -17,12 +17,19 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.formats import ImageRef
 from components.naming import TYPE_PREFIX
 from components.options import child_options
 from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
-from components.versions import POLICY_CONTROLLER
+from components.versions import POLICY_CONTROLLER, POLICY_CONTROLLER_IMAGE
 
-__all__ = ["OPT_IN_LABEL", "ImageSignaturePolicy", "ImageSignaturePolicyArgs", "image_globs"]
+__all__ = [
+    "OPT_IN_LABEL",
+    "ImageSignaturePolicy",
+    "ImageSignaturePolicyArgs",
+    "image_globs",
+    "policy_controller_values",
+]
 
 OPT_IN_LABEL = {"policy.sigstore.dev/include": "true"}
 """Namespace label that makes policy-controller check the namespace's pods."""
@@ -66,6 +73,19 @@ class ImageSignaturePolicyArgs:
             raise ValueError("ImageSignaturePolicyArgs: " + "; ".join(problems))
 
 
+def policy_controller_values() -> dict[str, Any]:
+    """Helm values of the policy-controller chart: two webhook replicas, fail closed, pinned image."""
+    image = ImageRef.parse(POLICY_CONTROLLER_IMAGE)
+    return {
+        "webhook": {
+            "replicaCount": 2,
+            "failurePolicy": "Fail",
+            # The chart writes `repository@version` when the version is a digest.
+            "image": {"repository": image.repository, "version": f"sha256:{image.digest}"},
+        }
+    }
+
+
 def image_globs(registries: Sequence[str]) -> list[str]:
     """Globs covering every image below each registry prefix (`**` crosses path segments)."""
     return [f"{prefix}/**" for prefix in sorted(registries)]
@@ -102,7 +122,7 @@ class ImageSignaturePolicy(pulumi.ComponentResource):
             f"{name}-policy-controller",
             POLICY_CONTROLLER,
             args.namespace,
-            {"webhook": {"replicaCount": 2, "failurePolicy": "Fail"}},
+            policy_controller_values(),
             child_options(self, opts, depends_on=[namespace], protect=args.protect),
         )
         self.policy_name = "model-images-signed"

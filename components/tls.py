@@ -23,12 +23,18 @@ from components.options import child_options
 from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
 from components.versions import CERT_MANAGER, ISTIO_GATEWAY
 
-__all__ = ["CERT_MANAGER_NAMESPACE", "MIN_TLS_VERSION", "EdgeTls", "EdgeTlsArgs"]
+__all__ = ["CERT_MANAGER_NAMESPACE", "CERT_MANAGER_VALUES", "MIN_TLS_VERSION", "EdgeTls", "EdgeTlsArgs"]
 
 MIN_TLS_VERSION = "TLSV1_2"
 """Oldest TLS version the gateway accepts."""
 CERT_MANAGER_NAMESPACE = "cert-manager"
 """cert-manager's namespace; it also holds the private CA's key (the cluster resource namespace)."""
+
+CERT_MANAGER_VALUES = {"crds": {"enabled": True, "keep": True}}
+"""Chart values given through `helm_options`: the SDK's typed `install_crds` sets the chart's
+`installCRDs`, deprecated since cert-manager 1.15 in favour of these. The chart installs its CRDs,
+and keeps them when the release is removed: deleting a CRD would delete every Certificate and
+Issuer with it."""
 
 _CERT_API = "cert-manager.io/v1"
 _ISSUERS = ("selfSigned", "acme")
@@ -101,9 +107,12 @@ class EdgeTls(pulumi.ComponentResource):
         ]
         manager = cert_manager.CertManager(
             f"{name}-cert-manager",
-            install_crds=True,
             helm_options=cert_manager.ReleaseArgs(
-                namespace=args.cert_manager_namespace, version=CERT_MANAGER.version, atomic=True
+                namespace=args.cert_manager_namespace,
+                version=CERT_MANAGER.version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CERT_MANAGER.repository),
+                atomic=True,
+                values=CERT_MANAGER_VALUES,
             ),
             opts=child_options(self, opts, depends_on=[namespaces[0]]),
         )

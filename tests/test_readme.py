@@ -8,6 +8,7 @@ import typing
 from pydantic import BaseModel
 
 from components.settings import StackSettings
+from components.versions import KUBERNETES_TARGET, support_matrix_markdown
 from tools.mock_engine import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text()
@@ -74,3 +75,15 @@ def test_the_import_example_builds_hardened_resources(run_program) -> None:
     registrations = run_program(lambda: exec(code, {}))
     kinds = {item.inputs.get("kind") for item in registrations if item.custom}
     assert {"Namespace", "ServiceAccount", "Deployment", "NetworkPolicy"} <= kinds
+
+
+def test_the_support_matrix_is_the_one_in_the_code() -> None:
+    start, end = "<!-- support-matrix:start -->\n", "<!-- support-matrix:end -->"
+    published = README.split(start, 1)[1].split(end, 1)[0]
+    expected = support_matrix_markdown()
+    assert published == expected, f"regenerate the README's table from components.versions:\n{expected}"
+
+
+def test_the_documented_default_kubernetes_version_is_the_target() -> None:
+    (row,) = [line for line in README.splitlines() if line.startswith("| `kubernetesVersion` |")]
+    assert row.split(" | ")[1] == f'`"{KUBERNETES_TARGET}"`'

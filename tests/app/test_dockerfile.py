@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from app import config
+from components.versions import DISTROLESS_PYTHON_SUPPORT, MODEL_SERVER_PYTHON
 from tests.app import scanners
 from tests.app.scanners import BAD_DOCKERFILE, DOCKERFILE, REPO_ROOT
 
@@ -108,6 +109,24 @@ def test_runtime_is_distroless_and_runs_as_the_configured_numeric_user(stages: l
     uid, _, gid = users[-1].partition(":")
     assert (int(uid), int(gid)) == (config.RUN_AS_USER, config.RUN_AS_GROUP)
     assert int(uid) >= 10001 and int(gid) >= 10001
+
+
+def _image(stage: list[tuple[str, str]]) -> tuple[str, str]:
+    """(name, tag) of a stage's base image, the digest dropped; the tag is "" when there is none."""
+    reference = stage[0][1].split()[0].split("@", 1)[0]
+    name, colon, tag = reference.rpartition(":")
+    if not colon or "/" in tag:  # no tag: at most a registry port
+        return reference, ""
+    return name, tag
+
+
+def test_both_stages_run_the_python_of_a_supported_runtime(stages: list[list[tuple[str, str]]]) -> None:
+    runtime, _ = _image(stages[-1])
+    # The distroless Python variant upstream still supports (python3-debian12 is removed).
+    assert runtime == f"gcr.io/distroless/{DISTROLESS_PYTHON_SUPPORT.version}"
+    # Wheels installed and bytecode compiled in the builder must be for the runtime's Python minor.
+    builders = [_image(stage) for stage in stages[:-1]]
+    assert builders and all(name == "python" and tag.startswith(f"{MODEL_SERVER_PYTHON}-") for name, tag in builders)
 
 
 def test_model_is_trained_and_signed_at_build_time_with_a_secret_key(stages: list[list[tuple[str, str]]]) -> None:

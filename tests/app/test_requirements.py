@@ -5,8 +5,11 @@ from __future__ import annotations
 from importlib import metadata
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
+
+from components.versions import MODEL_SERVER_PYTHON
 
 REQUIREMENTS = Path(__file__).resolve().parents[2] / "app" / "requirements.txt"
 DIRECT_HEADER = "# --- direct dependencies ---"
@@ -33,8 +36,11 @@ def _pins() -> tuple[dict[NormalizedName, str], set[NormalizedName]]:
     return pins, direct
 
 
-def _closure(roots: set[NormalizedName]) -> set[NormalizedName]:
-    """Every distribution the installed roots need, extras they request included."""
+def _closure(roots: set[NormalizedName], python: str | None = None) -> set[NormalizedName]:
+    """Every distribution the installed roots need, extras they request included.
+
+    Markers are evaluated for this interpreter, or for Python `python` (`3.13`) when given."""
+    environment = {} if python is None else {"python_version": python, "python_full_version": f"{python}.0"}
     seen: set[NormalizedName] = set()
     todo: list[tuple[NormalizedName, frozenset[str]]] = [(root, frozenset()) for root in roots]
     visited: set[tuple[NormalizedName, frozenset[str]]] = set()
@@ -47,7 +53,7 @@ def _closure(roots: set[NormalizedName]) -> set[NormalizedName]:
         for text in metadata.requires(name) or []:
             requirement = Requirement(text)
             active = requirement.marker is None or any(
-                requirement.marker.evaluate({"extra": extra}) for extra in ("", *extras)
+                requirement.marker.evaluate({**environment, "extra": extra}) for extra in ("", *extras)
             )
             if active:
                 todo.append((canonicalize_name(requirement.name), frozenset(requirement.extras)))
@@ -59,9 +65,10 @@ def test_requirements_has_both_sections() -> None:
     assert DIRECT_HEADER in text and TRANSITIVE_HEADER in text
 
 
-def test_requirements_is_exactly_the_dependency_closure() -> None:
+@pytest.mark.parametrize("python", [None, MODEL_SERVER_PYTHON], ids=["tests' python", "image's python"])
+def test_requirements_is_exactly_the_dependency_closure(python: str | None) -> None:
     pins, direct = _pins()
-    closure = _closure(direct)
+    closure = _closure(direct, python)
     assert sorted(closure - pins.keys()) == [], "needed but not pinned"
     assert sorted(pins.keys() - closure) == [], "pinned but not needed"
 

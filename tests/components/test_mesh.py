@@ -16,7 +16,7 @@ from components.mesh import (
     authorization_rules,
 )
 from components.tls import MIN_TLS_VERSION, EdgeTls, EdgeTlsArgs
-from components.versions import ISTIO_PROXY_IMAGE
+from components.versions import CERT_MANAGER, ISTIO_BASE, ISTIO_PROXY_IMAGE, POD_SECURITY_VERSION
 from tools.mock_engine import Registration
 
 GATEWAY = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"
@@ -43,7 +43,7 @@ def policies_args(**changes: Any) -> MeshPoliciesArgs:
 
 @pytest.fixture
 def mesh(run_program) -> list[Registration]:
-    return run_program(lambda: ServiceMesh("mesh", ServiceMeshArgs(pod_security_version="v1.33")))
+    return run_program(lambda: ServiceMesh("mesh", ServiceMeshArgs(pod_security_version=POD_SECURITY_VERSION)))
 
 
 def test_istio_installs_in_order_with_one_pinned_version(mesh: list[Registration]) -> None:
@@ -146,7 +146,7 @@ def test_network_policies_open_istiod_named_cidrs_and_metrics_only(policies: lis
 def tls_args(**changes: Any) -> EdgeTlsArgs:
     values: dict[str, Any] = {
         "host": "fraud-model.example.com",
-        "pod_security_version": "v1.33",
+        "pod_security_version": POD_SECURITY_VERSION,
         "service_host": "fraud-detector.fraud-model.svc.cluster.local",
         "service_port": 8080,
         "paths": ["/v1/predict"],
@@ -183,6 +183,20 @@ def test_acme_issuer_needs_an_email(run_program) -> None:
     registrations = run_program(lambda: EdgeTls("edge", tls_args(issuer="acme", acme_email="sec@example.com")))
     (issuer,) = of_kind(registrations, "ClusterIssuer")
     assert issuer["spec"]["acme"]["email"] == "sec@example.com"
-    cert_manager = [item for item in registrations if item.type.startswith("kubernetes-cert-manager:")]
-    assert len(cert_manager) == 1
-    assert cert_manager[0].inputs["helmOptions"]["version"]
+
+
+def test_cert_manager_is_pinned_and_installs_its_crds_the_current_way(run_program) -> None:
+    registrations = run_program(lambda: EdgeTls("edge", tls_args()))
+    (cert_manager,) = [item for item in registrations if item.type.startswith("kubernetes-cert-manager:")]
+    helm = cert_manager.inputs["helmOptions"]
+    assert (helm["version"], helm["repositoryOpts"]["repo"]) == (CERT_MANAGER.version, CERT_MANAGER.repository)
+    # crds.enabled/crds.keep, not the deprecated installCRDs; the CRDs (and every Certificate) outlive the release.
+    assert helm["values"]["crds"] == {"enabled": True, "keep": True}
+    assert "installCRDs" not in cert_manager.inputs and "installCRDs" not in helm["values"]
+
+
+def test_istio_charts_come_from_where_istio_publishes_them(mesh: list[Registration]) -> None:
+    # 1.31 is not published to the retired GCP bucket, which goes away for every version.
+    repositories = {item.inputs["repositoryOpts"]["repo"] for item in releases(mesh).values()}
+    assert repositories == {ISTIO_BASE.repository}
+    assert ISTIO_BASE.repository.startswith("https://") and "storage.googleapis.com" not in ISTIO_BASE.repository

@@ -6,6 +6,7 @@ import pytest
 
 from components.namespace import DnsEndpoint, IsolatedNamespace, IsolatedNamespaceArgs
 from components.naming import ISOLATION_LABEL
+from components.versions import POD_SECURITY_VERSION
 from tests.conftest import by_kind, only, parent_types
 
 AMOUNTS = {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "1Gi"}
@@ -14,7 +15,7 @@ AMOUNTS = {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "1Gi"}
 def args(**overrides: object) -> IsolatedNamespaceArgs:
     values = {
         "name": "models",
-        "pod_security_version": "v1.33",
+        "pod_security_version": POD_SECURITY_VERSION,
         "quota": {"requests.cpu": "4", "pods": "10"},
         "container_default_request": AMOUNTS,
         "container_default_limit": AMOUNTS,
@@ -28,7 +29,7 @@ def test_pod_security_is_restricted_and_pinned_for_every_mode(run_program) -> No
     labels = only(registrations, "Namespace")["metadata"]["labels"]
     for mode in ("enforce", "audit", "warn"):
         assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
-        assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.33"
+        assert labels[f"pod-security.kubernetes.io/{mode}-version"] == POD_SECURITY_VERSION
     assert labels[ISOLATION_LABEL] == "true"
 
 

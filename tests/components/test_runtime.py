@@ -103,6 +103,15 @@ def test_release_is_pinned_least_privileged_with_requests(installed: list[Regist
     assert values["falcosidekick"]["enabled"] is True
 
 
+def test_upstream_ruleset_loads_before_the_model_rules(installed: list[Registration]) -> None:
+    falco = release(installed).inputs["values"]["falco"]
+    assert "rules_file" not in falco  # the singular key is deprecated since Falco 0.38
+    rules_files = falco["rules_files"]
+    # customRules are mounted at /etc/falco/rules.d; they extend upstream lists, so load after them.
+    assert rules_files.index("/etc/falco/falco_rules.yaml") < rules_files.index("/etc/falco/rules.d")
+    assert release(installed).inputs["values"]["customRules"]
+
+
 def test_falco_also_runs_on_the_model_node_pool(installed: list[Registration], run_program) -> None:
     tolerations = release(installed).inputs["values"]["tolerations"]
     assert POOL_TAINT in tolerations

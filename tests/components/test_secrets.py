@@ -19,7 +19,7 @@ from components.secrets import (
     SecretsOperatorArgs,
     VaultKubernetesAuth,
 )
-from components.versions import EXTERNAL_SECRETS
+from components.versions import EXTERNAL_SECRETS, POD_SECURITY_VERSION
 from components.workload import (
     SECRET_FILE_MODE,
     SECRET_MOUNT_ROOT,
@@ -129,14 +129,24 @@ def test_only_v1_external_secrets_resources(run_program) -> None:
 
 
 def test_operator_is_pinned_installs_crds_in_a_restricted_namespace(run_program) -> None:
-    registrations = run_program(lambda: SecretsOperator("secrets", SecretsOperatorArgs(pod_security_version="v1.33")))
+    registrations = run_program(
+        lambda: SecretsOperator("secrets", SecretsOperatorArgs(pod_security_version=POD_SECURITY_VERSION))
+    )
     (release,) = [item for item in registrations if item.type == "kubernetes:helm.sh/v3:Release"]
     assert (release.inputs["chart"], release.inputs["version"]) == (EXTERNAL_SECRETS.name, EXTERNAL_SECRETS.version)
     values = release.inputs["values"]
     assert values["installCRDs"] is True
-    cluster_wide = ("processClusterStore", "processClusterExternalSecret", "processClusterPushSecret")
-    assert all(values[key] is False for key in cluster_wide)
+    cluster_wide = (
+        "processClusterStore",
+        "processClusterExternalSecret",
+        "processClusterGenerator",
+        "processClusterPushSecret",
+        "processPushSecret",
+    )
+    assert {key: values[key] for key in cluster_wide} == dict.fromkeys(cluster_wide, False)
     assert values["resources"]["requests"]
+    # More than one controller replica is only safe with leader election.
+    assert values["replicaCount"] > 1 and values["leaderElect"] is True
     namespace = only(registrations, "Namespace")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from components.settings import Environment, SettingsError, StackSettings, parse_settings
+from components.versions import KUBERNETES_TARGET, POD_SECURITY_VERSION
 from tests.conftest import STACKS
 from tools.mock_engine import PROJECT, cli_config
 from tools.render import stack_file
@@ -47,7 +48,7 @@ def test_minimal_config_gets_the_hardened_defaults() -> None:
     assert settings.model.run_as_user >= 10001 and settings.model.run_as_group >= 10001
     assert settings.model.ingress_from == []  # nobody may call the model until named
     assert settings.model.port >= 1024
-    assert settings.pod_security_version == "v1.33"
+    assert settings.pod_security_version == f"v{KUBERNETES_TARGET}" == POD_SECURITY_VERSION
     assert settings.namespace.quota.persistent_volume_claims == 0
     assert settings.admission.enforcement_action == "deny" and settings.admission.failure_policy == "Fail"
     assert settings.admission.exempt_images == []
@@ -263,7 +264,7 @@ BAD_VALUES = [
     ("environment", "environment", "qa", None),
     ("environment", "environment", _REMOVE, None),
     ("kubernetesVersion", "kubernetesVersion", "1.20", None),
-    ("kubernetesVersion", "kubernetesVersion", "v1.33", None),
+    ("kubernetesVersion", "kubernetesVersion", f"v{KUBERNETES_TARGET}", None),
     ("replicas", "replicas", 3, None),
     ("model.replicsa", "model.replicsa", 3, None),
     ("namespace.quota.cpu", "namespace.quota.cpu", "4", None),

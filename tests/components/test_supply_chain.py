@@ -10,6 +10,7 @@ import yaml
 
 from app import config as app_config
 from components.supply_chain import OPT_IN_LABEL, ImageSignaturePolicy, ImageSignaturePolicyArgs, image_globs
+from components.versions import POD_SECURITY_VERSION, POLICY_CONTROLLER, POLICY_CONTROLLER_IMAGE
 from components.workload import (
     SIGNING_KEY_ANNOTATION,
     SIGNING_KEY_DATA_KEY,
@@ -27,7 +28,7 @@ KEY = "-----BEGIN PUBLIC KEY-----\nMFkw...\n-----END PUBLIC KEY-----\n"
 def args(**changes: Any) -> ImageSignaturePolicyArgs:
     values: dict[str, Any] = {
         "registries": ["registry.example.com/models"],
-        "pod_security_version": "v1.33",
+        "pod_security_version": POD_SECURITY_VERSION,
         "public_key": KEY,
     }
     return ImageSignaturePolicyArgs(**(values | changes))
@@ -45,10 +46,22 @@ def test_key_based_policy_covers_every_registry_image(run_program) -> None:
     assert spec["authorities"] == [{"name": "cosign-key", "key": {"data": KEY, "hashAlgorithm": "sha256"}}]
     assert spec["mode"] == "enforce"
     release = next(item for item in registrations if item.type == "kubernetes:helm.sh/v3:Release")
-    assert release.inputs["chart"] == "policy-controller" and release.inputs["version"]
+    assert (release.inputs["chart"], release.inputs["version"]) == (POLICY_CONTROLLER.name, POLICY_CONTROLLER.version)
     assert (
         release.urn in next(i for i in registrations if i.inputs.get("kind") == "ClusterImagePolicy").options.depends_on
     )
+
+
+def test_controller_runs_the_pinned_image_by_digest_and_fails_closed(run_program) -> None:
+    registrations = run_program(lambda: ImageSignaturePolicy("supply-chain", args()))
+    release = next(item for item in registrations if item.type == "kubernetes:helm.sh/v3:Release")
+    webhook = release.inputs["values"]["webhook"]
+    assert webhook["failurePolicy"] == "Fail" and webhook["replicaCount"] >= 2
+    # The chart renders `repository@version` for a digest version: exactly the pinned reference.
+    image = webhook["image"]
+    assert image["version"].startswith("sha256:")
+    assert POLICY_CONTROLLER_IMAGE.endswith(f"@{image['version']}")
+    assert POLICY_CONTROLLER_IMAGE.startswith(f"{image['repository']}:")
 
 
 def test_keyless_policy_names_issuer_and_subject(run_program) -> None:

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from components.naming import ISOLATION_LABEL
+from components.versions import KUBERNETES_TARGET
 from tests.conftest import STACKS, CallMain
 from tools.crd_schema import CrdCatalog, CrdValidationError
 from tools.mock_engine import REPO_ROOT
@@ -85,7 +86,8 @@ def documents(render_dir: Path) -> tuple[tuple[str, dict[str, Any]], ...]:
 
 @functools.cache
 def kubernetes_version(stack: str) -> str:
-    return yaml.safe_load(stack_file(stack).read_text())["config"].get("secure-model-serving:kubernetesVersion", "1.33")
+    config = yaml.safe_load(stack_file(stack).read_text())["config"]
+    return config.get("secure-model-serving:kubernetesVersion", KUBERNETES_TARGET)
 
 
 def test_render_is_byte_identical_across_runs(render_dirs: dict[str, Path], tmp_path: Path) -> None:
@@ -133,7 +135,7 @@ def test_strict_kubernetes_schema_refuses_an_unknown_field(render_dirs: dict[str
     bad = copy.deepcopy(deployment)
     bad["spec"]["template"]["spec"]["containers"][0]["securityContex"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(bad, "1.33", strict=True)
+        kubernetes_validate.validate(bad, KUBERNETES_TARGET, strict=True)
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -23,6 +23,7 @@ import yaml
 
 from components.program import run
 from components.settings import SettingsError
+from components.versions import KUBERNETES_TARGET
 from tests.conftest import STACKS
 from tools.mock_engine import PROJECT, RecordingMocks, cli_config, is_secret, run_with_mocks
 from tools.render import REDACTED, render_config, stack_file, write_render
@@ -150,7 +151,7 @@ def test_a_secure_alert_url_in_a_stack_file_renders_redacted(tmp_path: Path) -> 
     assert files_containing(tmp_path / "out", MARKER) == []
     written = yaml.safe_load((tmp_path / "out" / "falco" / "secret-falcosidekick-alert-url.yaml").read_text())
     assert written["stringData"] == {secret_key(stack): REDACTED}
-    kubernetes_validate.validate(written, "1.33", strict=True)  # redacted, still a valid object
+    kubernetes_validate.validate(written, KUBERNETES_TARGET, strict=True)  # redacted, still a valid object
 
 
 def test_a_plain_text_alert_url_is_refused_before_anything_is_created() -> None:
