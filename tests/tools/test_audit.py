@@ -67,12 +67,10 @@ def attacker_manifests() -> list[dict[str, Any]]:
 
 
 def hardened_manifests(render_dir: Path) -> list[dict[str, Any]]:
-    """Our prod Deployment's pod, as a bare Pod without its secret mounts, and its ServiceAccount."""
+    """Our prod Deployment's pod as a bare Pod, exactly as the platform fixes it (admission pins its
+    volumes and mounts), its ServiceAccount and the namespace's default-deny policy."""
     deployment = yaml.safe_load((render_dir / NS / "deployment-fraud-detector.yaml").read_text())
     spec = copy.deepcopy(deployment["spec"]["template"]["spec"])
-    spec["volumes"] = [v for v in spec["volumes"] if "secret" not in v]
-    for container in spec["containers"]:
-        container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] == "tmp"]
     metadata = {"name": "model", "namespace": NS, "labels": deployment["spec"]["template"]["metadata"]["labels"]}
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
     account = yaml.safe_load((render_dir / NS / "serviceaccount-fraud-detector.yaml").read_text())
@@ -116,7 +114,8 @@ def test_a_hardened_pod_reports_nothing(render_dirs: dict[str, Path], tmp_path: 
     (entry,) = audit([write(tmp_path / "model.yaml", hardened_manifests(render_dirs["prod"]))])
     assert entry["host"] == {"privileged": [], "namespaces": [], "hostPaths": [], "hostPorts": []}
     assert entry["capabilities"] == []
-    assert entry["secrets"] == {"names": [], "serviceAccountToken": False}
+    # The Secrets the platform mounts read-only, and no API token.
+    assert entry["secrets"] == {"names": ["audit-sink", "feature-store"], "serviceAccountToken": False}
     assert entry["rbac"] == []
     assert entry["network"]["ingressRestricted"] and entry["network"]["egressRestricted"]
     assert [p["defaultDeny"] for p in entry["network"]["networkPolicies"]] == [True]
