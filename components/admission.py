@@ -69,7 +69,7 @@ class AdmissionControlArgs:
     failure_policy: str = "Fail"
     """The webhook's failurePolicy: Fail (closed) or Ignore (open)."""
     replicas: int = 3
-    """Webhook replicas; a PodDisruptionBudget keeps all but one through a drain."""
+    """Webhook replicas; a PodDisruptionBudget keeps all but one through a drain (none with one)."""
     namespace: str = "gatekeeper-system"
     """Gatekeeper's namespace."""
     exempt_namespaces: Sequence[str] = ()
@@ -124,7 +124,8 @@ def gatekeeper_values(args: AdmissionControlArgs) -> dict[str, Any]:
         # No mutation is used: fewer webhooks, less that can rewrite a workload.
         "disableMutation": True,
         "enableRuntimeDefaultSeccompProfile": True,
-        "pdb": {"controllerManager": {"minAvailable": max(args.replicas - 1, 1)}},
+        # All but one replica stay through a drain; a single replica must not block one.
+        "pdb": {"controllerManager": {"minAvailable": args.replicas - 1}},
         "controllerManager": {
             "exemptNamespaces": skipped,
             "resources": {"requests": requests, "limits": {"cpu": "1", "memory": "512Mi"}},

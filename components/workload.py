@@ -217,6 +217,10 @@ def _scheduling(args: HardenedModelDeploymentArgs, selector: dict[str, str]) -> 
             "topologyKey": "kubernetes.io/hostname",
             "whenUnsatisfiable": "DoNotSchedule",
             "labelSelector": {"matchLabels": selector},
+            # Count only nodes the pod may run on: a tainted, cordoned or other-pool node with no
+            # model pod would otherwise hold the skew and leave replacement pods Pending in a drain.
+            "nodeTaintsPolicy": "Honor",
+            "nodeAffinityPolicy": "Honor",
         },
         {
             "maxSkew": 1,
