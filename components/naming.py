@@ -6,10 +6,13 @@ from __future__ import annotations
 # Defined with the constraint parameters, which the policy pack shares without the components.
 from policies.parameters import ISOLATION_LABEL
 
-__all__ = ["ISOLATION_LABEL", "MANAGED_BY", "PART_OF", "TYPE_PREFIX", "workload_labels"]
+__all__ = ["CERT_MANAGER_NAMESPACE", "ISOLATION_LABEL", "MANAGED_BY", "PART_OF", "TYPE_PREFIX", "workload_labels"]
 
 TYPE_PREFIX = "secureml"
 """Package part of every component's Pulumi type token (`secureml:<module>:<Type>`)."""
+
+CERT_MANAGER_NAMESPACE = "cert-manager"
+"""cert-manager's namespace (fixed: the SDK's chart and its RBAC expect it)."""
 
 PART_OF = "secure-model-serving"
 MANAGED_BY = "pulumi"

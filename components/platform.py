@@ -42,7 +42,7 @@ from components.secrets import (
 )
 from components.settings import AlertOutput, Quota, SecretProvider, StackSettings
 from components.supply_chain import OPT_IN_LABEL, ImageSignaturePolicy, ImageSignaturePolicyArgs
-from components.tls import CERT_MANAGER_NAMESPACE, EdgeTls, EdgeTlsArgs
+from components.tls import EdgeTls, EdgeTlsArgs
 from components.versions import ISTIO_PROXY_IMAGE
 from components.workload import (
     AutoscalingPolicy,
@@ -63,7 +63,6 @@ __all__ = [
     "model_secret_files",
     "model_secrets_args",
     "runtime_args",
-    "system_namespaces",
 ]
 
 
@@ -102,23 +101,6 @@ def namespace_args(settings: StackSettings) -> IsolatedNamespaceArgs:
         },
         protect=settings.environment.is_production,
     )
-
-
-def system_namespaces(settings: StackSettings) -> list[str]:
-    """Namespaces of the add-ons the platform installs; the admission webhook skips them."""
-    namespaces = []
-    if settings.runtime.enabled:
-        namespaces.append(settings.runtime.namespace)
-    if settings.secrets.provider is not None:
-        namespaces.append(settings.secrets.namespace)
-    if settings.mesh.enabled:
-        namespaces += [settings.mesh.namespace, settings.mesh.cni_namespace]
-    if signature_policy_args(settings) is not None:
-        namespaces.append(settings.supply_chain.namespace)  # type: ignore[union-attr]
-    if settings.mesh.enabled and settings.mesh.gateway.enabled:
-        # An admission outage must not stop certificate renewal or the way in.
-        namespaces += [CERT_MANAGER_NAMESPACE, settings.mesh.gateway.namespace]
-    return namespaces
 
 
 def alert_target(settings: StackSettings) -> AlertTarget:
@@ -216,7 +198,7 @@ def admission_args(settings: StackSettings) -> AdmissionControlArgs:
         failure_policy=admission.failure_policy.value,
         replicas=admission.replicas,
         namespace=admission.namespace,
-        exempt_namespaces=[settings.cluster_dns.namespace, *system_namespaces(settings), *admission.exempt_namespaces],
+        exempt_namespaces=list(settings.webhook_exempt_namespaces().values()),
         # The injected sidecar, exactly as pinned, is excused from the few rules it cannot meet.
         exempt_images=[*admission.exempt_images, *([ISTIO_PROXY_IMAGE] if settings.mesh.enabled else [])],
         audit_interval_seconds=admission.audit_interval_seconds,

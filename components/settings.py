@@ -41,6 +41,7 @@ from components.formats import (
     registry_allows,
     validate_registry_prefix,
 )
+from components.naming import CERT_MANAGER_NAMESPACE
 from components.versions import (
     CERT_MANAGER_SUPPORT,
     EXTERNAL_SECRETS_SUPPORT,
@@ -690,6 +691,7 @@ class StackSettings(_Model):
                 "is required (image signatures are verified unless supplyChain.enabled: false)",
             )
         self._supported_by_addons()
+        self._model_namespace_is_judged()
         repository = ImageRef.parse(self.model.image).repository
         if not any(registry_allows(prefix, repository) for prefix in self.registries):
             raise _KeyedError("model.image", f"{repository} is not under any allowed registry {self.registries}")
@@ -707,6 +709,34 @@ class StackSettings(_Model):
             raise _KeyedError("namespace.quota.secrets", "the quota is below the number of secrets.items")
         self._alerts_have_one_url_source()
         return self
+
+    def webhook_exempt_namespaces(self) -> dict[str, str]:
+        """Every namespace the admission webhook skips, by the setting that names it: the DNS
+        namespace, the add-ons' namespaces (an admission outage must not stop them) and the
+        explicit exemptions."""
+        found = {"clusterDns.namespace": self.cluster_dns.namespace, "admission.namespace": self.admission.namespace}
+        found |= {f"admission.exemptNamespaces[{i}]": name for i, name in enumerate(self.admission.exempt_namespaces)}
+        if self.runtime.enabled:
+            found["runtime.namespace"] = self.runtime.namespace
+        if self.secrets.provider is not None:
+            found["secrets.namespace"] = self.secrets.namespace
+        if self.mesh.enabled:
+            found |= {"mesh.namespace": self.mesh.namespace, "mesh.cniNamespace": self.mesh.cni_namespace}
+            if self.mesh.gateway.enabled:
+                found |= {"mesh.gateway.namespace": self.mesh.gateway.namespace, "cert-manager": CERT_MANAGER_NAMESPACE}
+        if self.supply_chain is not None and self.supply_chain.enabled:
+            found["supplyChain.namespace"] = self.supply_chain.namespace
+        return found
+
+    def _model_namespace_is_judged(self) -> None:
+        """No setting may exempt the model namespace from admission: every constraint would be moot."""
+        for key, name in self.webhook_exempt_namespaces().items():
+            if name == self.namespace.name:
+                raise _KeyedError(
+                    key if key != "cert-manager" else "namespace.name",
+                    f"{name} is the model namespace; the admission webhook skips this namespace, so no "
+                    "constraint would judge the model. Choose another namespace",
+                )
 
     def installed_addons(self) -> list[Support]:
         """Support entries (components.versions) of the add-ons this stack installs."""

@@ -18,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_kubernetes_cert_manager as cert_manager
 
-from components.naming import TYPE_PREFIX
+from components.naming import CERT_MANAGER_NAMESPACE, TYPE_PREFIX
 from components.options import child_options
 from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
 from components.versions import CERT_MANAGER, ISTIO_GATEWAY
@@ -27,7 +27,6 @@ __all__ = ["CERT_MANAGER_NAMESPACE", "CERT_MANAGER_VALUES", "MIN_TLS_VERSION", "
 
 MIN_TLS_VERSION = "TLSV1_2"
 """Oldest TLS version the gateway accepts."""
-CERT_MANAGER_NAMESPACE = "cert-manager"
 """cert-manager's namespace; it also holds the private CA's key (the cluster resource namespace)."""
 
 CERT_MANAGER_VALUES = {"crds": {"enabled": True, "keep": True}}

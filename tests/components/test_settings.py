@@ -387,3 +387,35 @@ def test_the_good_neighbours_of_the_registry_boundary_are_accepted() -> None:
             with_change("model.image", "registry.example.com:5000/models/f" + DIGEST),
         )
     )
+
+
+# Every setting that names a namespace the admission webhook skips; none may name the model's.
+EXEMPTING_KEYS = [
+    ("admission.exemptNamespaces[0]", "admission.exemptNamespaces", ["fraud-model"]),
+    ("clusterDns.namespace", "clusterDns.namespace", "fraud-model"),
+    ("admission.namespace", "admission.namespace", "fraud-model"),
+    ("runtime.namespace", "runtime.namespace", "fraud-model"),
+    ("secrets.namespace", "secrets.namespace", "fraud-model"),
+    ("mesh.namespace", "mesh.namespace", "fraud-model"),
+    ("mesh.cniNamespace", "mesh.cniNamespace", "fraud-model"),
+    ("mesh.gateway.namespace", "mesh.gateway.namespace", "fraud-model"),
+    ("supplyChain.namespace", "supplyChain.namespace", "fraud-model"),
+]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize(("key", "path", "value"), EXEMPTING_KEYS, ids=[row[0] for row in EXEMPTING_KEYS])
+def test_no_setting_exempts_the_model_namespace_from_admission(stack: str, key: str, path: str, value: Any) -> None:
+    config = stack_config(stack)
+    assert parse(config).namespace.name == "fraud-model"
+    with pytest.raises(SettingsError) as caught:
+        parse(with_change(path, value, config))
+    message = str(caught.value)
+    assert f"  {PROJECT}:{key}: fraud-model is the model namespace" in message, message
+
+
+def test_the_exempt_namespaces_are_the_ones_the_webhook_skips() -> None:
+    settings = parse(stack_config("prod"))
+    exempt = set(settings.webhook_exempt_namespaces().values())
+    assert settings.namespace.name not in exempt
+    assert {"kube-system", "gatekeeper-system", "istio-system", "falco"} <= exempt
