@@ -5,7 +5,9 @@ two namespaced Roles bound to groups: a deployer that may roll the model's own w
 an auditor that may only read. Neither Role names `secrets`, exec/attach/port-forward, the
 privilege verbs (`escalate`, `bind`, `impersonate`) or `*`; the namespace's isolation objects
 (NetworkPolicies, quotas, RBAC) stay with whoever runs `pulumi up`, so a deployer cannot widen
-them. Nothing here is cluster-wide.
+them. The auditor also reads the cluster-wide admission posture that judges the namespace
+(constraints and their status, templates, ExpansionTemplates, image policies) through a read-only
+ClusterRole; nothing else here is cluster-wide.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pulumi_kubernetes as k8s
 
 from components.naming import TYPE_PREFIX, workload_labels
 from components.options import child_options
+from policies import load_policies
 
 __all__ = [
     "AUDITOR_RULES",
@@ -25,6 +28,7 @@ __all__ = [
     "FORBIDDEN_VERBS",
     "ModelIdentity",
     "ModelIdentityArgs",
+    "auditor_cluster_rules",
 ]
 
 _READ = ["get", "list", "watch"]
@@ -65,8 +69,32 @@ AUDITOR_RULES: list[dict[str, list[str]]] = [
     {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": _READ},
     {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": _READ},
     {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": _READ},
+    # The mesh's and the secret store's posture: who may call the model, mTLS, egress, which remote
+    # keys are synced from where (never the values).
+    {"apiGroups": ["security.istio.io"], "resources": ["authorizationpolicies", "peerauthentications"], "verbs": _READ},
+    {"apiGroups": ["networking.istio.io"], "resources": ["sidecars", "serviceentries"], "verbs": _READ},
+    {"apiGroups": ["external-secrets.io"], "resources": ["secretstores", "externalsecrets"], "verbs": _READ},
 ]
 """Read the namespace's objects and its security posture; never secrets or logs."""
+
+
+def auditor_cluster_rules() -> list[dict[str, list[str]]]:
+    """Read the admission posture that judges the namespace, which lives cluster-wide: every
+    constraint (its parameters and its status: enforced, violations), the templates, the
+    ExpansionTemplates, Gatekeeper's per-pod status and the image-signature policies."""
+    constraint_resources = sorted(policy.kind.lower() for policy in load_policies(require_fixtures=False))
+    return [
+        {"apiGroups": ["constraints.gatekeeper.sh"], "resources": constraint_resources, "verbs": _READ},
+        {"apiGroups": ["templates.gatekeeper.sh"], "resources": ["constrainttemplates"], "verbs": _READ},
+        {"apiGroups": ["expansion.gatekeeper.sh"], "resources": ["expansiontemplates"], "verbs": _READ},
+        {
+            "apiGroups": ["status.gatekeeper.sh"],
+            "resources": ["constraintpodstatuses", "constrainttemplatepodstatuses", "expansiontemplatepodstatuses"],
+            "verbs": _READ,
+        },
+        {"apiGroups": ["policy.sigstore.dev"], "resources": ["clusterimagepolicies"], "verbs": _READ},
+    ]
+
 
 FORBIDDEN_RESOURCES = frozenset(
     {
@@ -143,4 +171,22 @@ class ModelIdentity(pulumi.ComponentResource):
                     ],
                     opts=child,
                 )
+        if args.auditor_groups:
+            cluster_role_name = f"{args.namespace}-{args.service_account_name}-auditor-posture"
+            k8s.rbac.v1.ClusterRole(
+                f"{name}-auditor-posture",
+                metadata={"name": cluster_role_name, "labels": labels},
+                rules=auditor_cluster_rules(),
+                opts=child,
+            )
+            k8s.rbac.v1.ClusterRoleBinding(
+                f"{name}-auditor-posture-binding",
+                metadata={"name": cluster_role_name, "labels": labels},
+                role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role_name},
+                subjects=[
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}
+                    for group in args.auditor_groups
+                ],
+                opts=child,
+            )
         self.register_outputs({"service_account_name": self.service_account_name})

@@ -11,7 +11,9 @@ from components.identity import (
     FORBIDDEN_VERBS,
     ModelIdentity,
     ModelIdentityArgs,
+    auditor_cluster_rules,
 )
+from policies import load_policies
 from tests.conftest import by_kind, only
 
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
@@ -39,7 +41,9 @@ def test_service_account_never_mounts_a_token(run_program) -> None:
     assert account["metadata"] == {**account["metadata"], "name": "fraud", "namespace": "models"}
 
 
-@pytest.mark.parametrize("rules", [DEPLOYER_RULES, AUDITOR_RULES], ids=["deployer", "auditor"])
+@pytest.mark.parametrize(
+    "rules", [DEPLOYER_RULES, AUDITOR_RULES, auditor_cluster_rules()], ids=["deployer", "auditor", "auditor-cluster"]
+)
 def test_roles_keep_the_least_privilege_contract(rules: list[dict]) -> None:
     assert rule_violations(rules) == []
 
@@ -88,3 +92,60 @@ def test_no_binding_without_groups_and_nothing_cluster_wide(run_program) -> None
     assert by_kind(registrations, "RoleBinding") == []
     kinds = {item.inputs.get("kind") for item in registrations if item.custom}
     assert kinds == {"ServiceAccount", "Role"}
+
+
+def readable(rules: list[dict]) -> set[tuple[str, str]]:
+    return {
+        (group, res)
+        for rule in rules
+        if "get" in rule["verbs"]
+        for group in rule["apiGroups"]
+        for res in rule["resources"]
+    }
+
+
+# The posture an auditor exists to audit: each (apiGroup, resource) the auditor must be able to read.
+POSTURE_IN_NAMESPACE = {
+    ("security.istio.io", "authorizationpolicies"),
+    ("security.istio.io", "peerauthentications"),
+    ("networking.istio.io", "sidecars"),
+    ("networking.istio.io", "serviceentries"),
+    ("external-secrets.io", "secretstores"),
+    ("external-secrets.io", "externalsecrets"),
+    ("networking.k8s.io", "networkpolicies"),
+}
+
+
+def test_the_auditor_reads_the_namespace_posture(run_program) -> None:
+    roles = {role["metadata"]["name"]: role["rules"] for role in by_kind(run_program(lambda: build()), "Role")}
+    assert readable(roles["model-auditor"]) >= POSTURE_IN_NAMESPACE
+    assert not readable(roles["model-deployer"]) & {("external-secrets.io", "secretstores")}
+
+
+def test_the_auditor_reads_every_constraint_and_template_cluster_wide_and_nothing_else(run_program) -> None:
+    registrations = run_program(lambda: build(auditor_groups=["security-auditors"]))
+    (role,) = by_kind(registrations, "ClusterRole")
+    (binding,) = by_kind(registrations, "ClusterRoleBinding")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "security-auditors"}
+    ]
+    kinds = {("constraints.gatekeeper.sh", p.kind.lower()) for p in load_policies(require_fixtures=False)}
+    assert readable(role["rules"]) >= kinds | {
+        ("templates.gatekeeper.sh", "constrainttemplates"),
+        ("expansion.gatekeeper.sh", "expansiontemplates"),
+        ("policy.sigstore.dev", "clusterimagepolicies"),
+    }
+    # Read only, and nothing outside the admission posture (no core group: no secrets, no pods).
+    assert all(set(rule["verbs"]) == {"get", "list", "watch"} for rule in role["rules"])
+    assert {group for rule in role["rules"] for group in rule["apiGroups"]} == {
+        "constraints.gatekeeper.sh",
+        "templates.gatekeeper.sh",
+        "expansion.gatekeeper.sh",
+        "status.gatekeeper.sh",
+        "policy.sigstore.dev",
+    }
