@@ -143,8 +143,10 @@ def istiod_values(args: ServiceMeshArgs) -> dict[str, Any]:
     return {
         # Top-level since the chart flattened its values (1.24); `pilot.*` survives only as an alias.
         "cni": {"enabled": True},
+        # Exactly `replicas` istiods: the chart ignores replicaCount while its autoscaler is on,
+        # and renders its PodDisruptionBudget from replicaCount (> 1) when it is off.
+        "autoscaleEnabled": False,
         "replicaCount": args.replicas,
-        "autoscaleMin": args.replicas,
         "global": {
             # A reference with a "/" is used verbatim by the injector: the sidecar is digest-pinned.
             "proxy": {"image": ISTIO_PROXY_IMAGE},

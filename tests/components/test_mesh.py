@@ -14,6 +14,7 @@ from components.mesh import (
     ServiceMesh,
     ServiceMeshArgs,
     authorization_rules,
+    istiod_values,
 )
 from components.tls import MIN_TLS_VERSION, EdgeTls, EdgeTlsArgs
 from components.versions import CERT_MANAGER, ISTIO_BASE, ISTIO_PROXY_IMAGE, POD_SECURITY_VERSION
@@ -61,6 +62,13 @@ def test_istiod_runs_cni_mode_registry_only_and_strict_paths(mesh: list[Registra
     assert values["meshConfig"]["pathNormalization"]["normalization"] == "DECODE_AND_MERGE_SLASHES"
     assert values["sidecarInjectorWebhook"]["rewriteAppHTTPProbe"] is True
     assert values["global"]["proxy"]["image"] == ISTIO_PROXY_IMAGE and "@sha256:" in ISTIO_PROXY_IMAGE
+
+
+def test_istiod_runs_exactly_the_replicas_asked_for(run_program) -> None:
+    values = istiod_values(ServiceMeshArgs(pod_security_version="v1.36", replicas=3))
+    # The chart uses replicaCount only with its autoscaler off; an HPA would pick its own count.
+    assert values["autoscaleEnabled"] is False and values["replicaCount"] == 3
+    assert "autoscaleMin" not in values
 
 
 def test_only_the_cni_namespace_is_privileged(mesh: list[Registration]) -> None:
