@@ -29,6 +29,7 @@ __all__ = [
     "INJECTION_LABEL",
     "ISTIOD_XDS_PORT",
     "MESH_REVISION",
+    "PROXY_RESOURCES",
     "PROXY_RESOURCE_ANNOTATIONS",
     "PROXY_STATUS_PORT",
     "ExternalService",
@@ -46,11 +47,13 @@ ISTIOD_XDS_PORT = 15012
 """istiod's port for configuration (xDS) and certificate signing: all a sidecar needs of it."""
 PROXY_STATUS_PORT = 15020
 """The sidecar's health and merged Prometheus metrics port."""
+PROXY_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
+"""What the injected sidecar of a model pod requests and may use (it counts against the quota)."""
 PROXY_RESOURCE_ANNOTATIONS = {
-    "sidecar.istio.io/proxyCPU": "100m",
-    "sidecar.istio.io/proxyMemory": "128Mi",
-    "sidecar.istio.io/proxyCPULimit": "500m",
-    "sidecar.istio.io/proxyMemoryLimit": "256Mi",
+    "sidecar.istio.io/proxyCPU": PROXY_RESOURCES["requests"]["cpu"],
+    "sidecar.istio.io/proxyMemory": PROXY_RESOURCES["requests"]["memory"],
+    "sidecar.istio.io/proxyCPULimit": PROXY_RESOURCES["limits"]["cpu"],
+    "sidecar.istio.io/proxyMemoryLimit": PROXY_RESOURCES["limits"]["memory"],
 }
 """Pod annotations giving the injected sidecar requests and limits (admission requires limits)."""
 MESH_REVISION = "default"

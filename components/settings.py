@@ -17,6 +17,7 @@ import json
 import re
 import typing
 from collections.abc import Collection, Mapping
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -41,6 +42,7 @@ from components.formats import (
     registry_allows,
     validate_registry_prefix,
 )
+from components.mesh import PROXY_RESOURCES
 from components.naming import CERT_MANAGER_NAMESPACE
 from components.versions import (
     CERT_MANAGER_SUPPORT,
@@ -54,6 +56,7 @@ from components.versions import (
     kubernetes_minor,
     unsupported,
 )
+from components.workload import ROLLOUT_SURGE
 
 __all__ = [
     "SECRET_ONLY_KEYS",
@@ -705,10 +708,48 @@ class StackSettings(_Model):
             self._mesh_is_strict()
         if self.environment is not Environment.DEV:
             self._only_signed_images()
+        self._quota_holds_the_peak()
         if self.secrets.items and self.namespace.quota.secrets < len(self.secrets.items):
             raise _KeyedError("namespace.quota.secrets", "the quota is below the number of secrets.items")
         self._alerts_have_one_url_source()
         return self
+
+    def peak_pods(self) -> int:
+        """Model pods at once at worst: the autoscaler's maximum (or the replicas) plus a rollout's surge."""
+        autoscaling = self.model.autoscaling
+        return (autoscaling.max_replicas if autoscaling.enabled else self.model.replicas) + ROLLOUT_SURGE
+
+    def pod_resources(self, kind: str) -> dict[str, Decimal]:
+        """What one model pod requests (`kind` requests) or may use (limits): the model container,
+        and the injected sidecar, whose ephemeral storage the namespace's LimitRange defaults."""
+        model = getattr(self.model.resources, kind).as_kubernetes()
+        total = {name: parse_quantity(value) for name, value in model.items()}
+        if self.mesh.enabled:
+            defaults = self.namespace.container_defaults
+            fallback = (defaults.default_request if kind == "requests" else defaults.default_limit).as_kubernetes()
+            sidecar = {**fallback, **PROXY_RESOURCES[kind]}
+            total = {name: total[name] + parse_quantity(sidecar[name]) for name in total}
+        return total
+
+    def _quota_holds_the_peak(self) -> None:
+        """The namespace quota must fit the peak: otherwise scale-out and rollouts stall unseen."""
+        quota = self.namespace.quota
+        peak = self.peak_pods()
+        why = (
+            f"{peak} model pods at once (the autoscaler's maximum or model.replicas, plus {ROLLOUT_SURGE} "
+            "rollout surge), each with its sidecar"
+        )
+        if quota.pods < peak:
+            raise _KeyedError("namespace.quota.pods", f"{quota.pods} cannot hold {why}")
+        for kind in ("requests", "limits"):
+            allowed = getattr(quota, kind).as_kubernetes()
+            for name, per_pod in self.pod_resources(kind).items():
+                if per_pod * peak > parse_quantity(allowed[name]):
+                    raise _KeyedError(
+                        f"namespace.quota.{kind}",
+                        f"{name} {allowed[name]} cannot hold {why}: they need {per_pod * peak:f} "
+                        f"({per_pod:f} each); raise the quota or lower model.autoscaling.maxReplicas",
+                    )
 
     def webhook_exempt_namespaces(self) -> dict[str, str]:
         """Every namespace the admission webhook skips, by the setting that names it: the DNS

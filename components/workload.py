@@ -36,6 +36,7 @@ from policies.parameters import MIN_ID
 
 __all__ = [
     "MIN_UID",
+    "ROLLOUT_SURGE",
     "SECRETS_CHECKSUM_ANNOTATION",
     "SECRET_FILE_MODE",
     "SECRET_MOUNT_ROOT",
@@ -52,6 +53,8 @@ MIN_UID = MIN_ID
 """Lowest UID/GID a model container may run as (the admission policies' floor)."""
 
 _RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
+ROLLOUT_SURGE = 1
+"""Extra pods a rollout starts before it stops old ones (maxUnavailable is 0)."""
 _TMP_VOLUME = "tmp"
 SECRET_MOUNT_ROOT = "/var/run/secrets/model"
 """Folder under which each mounted Secret gets its own read-only folder."""
@@ -415,7 +418,10 @@ class HardenedModelDeployment(pulumi.ComponentResource):
                 "minReadySeconds": 10,
                 "selector": {"matchLabels": selector},
                 # Surge first, never drop below the wanted count during a rollout.
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+                "strategy": {
+                    "type": "RollingUpdate",
+                    "rollingUpdate": {"maxUnavailable": 0, "maxSurge": ROLLOUT_SURGE},
+                },
                 "template": {"metadata": _template_metadata(args, labels), "spec": pod_spec(args, selector)},
             },
             # With an HPA the replica count is the autoscaler's; Pulumi must not fight it.

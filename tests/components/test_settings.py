@@ -419,3 +419,29 @@ def test_the_exempt_namespaces_are_the_ones_the_webhook_skips() -> None:
     exempt = set(settings.webhook_exempt_namespaces().values())
     assert settings.namespace.name not in exempt
     assert {"kube-system", "gatekeeper-system", "istio-system", "falco"} <= exempt
+
+
+def test_the_quota_must_hold_the_autoscalers_maximum_plus_a_surge_sidecars_included() -> None:
+    config = stack_config("prod")
+    settings = parse(config)
+    assert settings.peak_pods() == 10 + 1
+    # Prod's limits before the review: 24 cpu, but 11 pods of 2 (model) + 0.5 (sidecar) need 27.5.
+    short = with_change("namespace.quota.limits", {"cpu": "24", "memory": "32Gi", "ephemeralStorage": "16Gi"}, config)
+    with pytest.raises(SettingsError) as caught:
+        parse(short)
+    assert f"{PROJECT}:namespace.quota.limits: cpu 24 cannot hold 11 model pods" in str(caught.value)
+    # The sidecar is what tips it: without the mesh the same quota holds 11 x 2 cpu.
+    assert parse(with_change("mesh.enabled", False, with_change("environment", "staging", short)))
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "key"),
+    [
+        ("namespace.quota.pods", 10, "namespace.quota.pods"),
+        ("model.autoscaling.maxReplicas", 20, "namespace.quota.requests"),
+    ],
+)
+def test_a_quota_too_small_for_the_peak_is_refused_naming_the_key(path: str, value: Any, key: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse(with_change(path, value, stack_config("prod")))
+    assert f"  {PROJECT}:{key}: " in str(caught.value)
