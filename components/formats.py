@@ -135,9 +135,11 @@ def validate_registry_prefix(value: str) -> str:
 
 
 def registry_allows(prefix: str, repository: str) -> bool:
-    """True when `repository` is `prefix` itself or below it on a whole path segment.
+    """True when `repository` lies strictly below `prefix`, on a whole path segment.
 
     `registry.example.com/models` admits `registry.example.com/models/fraud` but not
-    `registry.example.com/models-evil/fraud`: a plain string prefix test would.
+    `registry.example.com/models-evil/fraud` (a plain string prefix test would), nor the bare
+    `registry.example.com/models`: the image signature policy's `prefix/**` glob covers exactly
+    what lies below, as does the admission rule (policies/deny-untrusted-registries).
     """
-    return repository == prefix or repository.startswith(prefix + "/")
+    return repository.startswith(prefix + "/")

@@ -271,6 +271,8 @@ def signature_policy_args(settings: StackSettings) -> ImageSignaturePolicyArgs |
         mode=supply_chain.mode.value,
         namespace=supply_chain.namespace,
         protect=settings.environment.is_production,
+        # The injected sidecar is in every model pod; with no policy covering it, none would start.
+        pinned_images=[ISTIO_PROXY_IMAGE] if settings.mesh.enabled else [],
     )
 
 

@@ -2,10 +2,13 @@
 
 Sigstore policy-controller (Helm, pinned) checks every image of a pod in a namespace that opts
 in with the `policy.sigstore.dev/include` label (set by the platform on model namespaces). A
-`ClusterImagePolicy` covers every image under the stack's registries and requires a cosign
+`ClusterImagePolicy` covers every image below the stack's registries and requires a cosign
 signature: by a public key, or keyless (a Fulcio certificate for a named OIDC issuer and
-subject, checked against the Rekor transparency log). Together with the admission policies
-(digest pinning, allowed registries) this closes the path for an unsigned or swapped image.
+subject, checked against the Rekor transparency log). A second one admits the images the
+platform pins by digest outside those registries (the mesh proxy the injector adds to every model
+pod), and an image no policy covers is refused (`no-match-policy: deny`, set explicitly).
+Together with the admission policies (digest pinning, allowed registries: both mean strictly
+below a registry path) this closes the path for an unsigned or swapped image.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ __all__ = [
     "OPT_IN_LABEL",
     "ImageSignaturePolicy",
     "ImageSignaturePolicyArgs",
+    "digest_glob",
     "image_globs",
     "policy_controller_values",
 ]
@@ -53,6 +57,9 @@ class ImageSignaturePolicyArgs:
     """Subject of the keyless signer, e.g. the CI workflow that builds the image."""
     mode: str = "enforce"
     """enforce (refuse unsigned images) or warn."""
+    pinned_images: Sequence[str] = ()
+    """Images outside the registries admitted by their exact digest (the mesh proxy the injector
+    adds to every model pod): the pin in components/versions.py is the trust decision."""
     namespace: str = "cosign-system"
     """The controller's namespace."""
     protect: bool = False
@@ -69,21 +76,43 @@ class ImageSignaturePolicyArgs:
             problems.append(f"mode must be one of {_MODES}")
         if not self.registries:
             problems.append("registries must name at least one registry")
+        for image in self.pinned_images:
+            try:
+                ImageRef.parse(image)
+            except ValueError as error:
+                problems.append(f"pinned_images: {error}")
         if problems:
             raise ValueError("ImageSignaturePolicyArgs: " + "; ".join(problems))
 
 
 def policy_controller_values() -> dict[str, Any]:
-    """Helm values of the policy-controller chart: two webhook replicas, fail closed, pinned image."""
+    """Helm values of the policy-controller chart: two webhook replicas, fail closed, pinned image,
+    and an image that no ClusterImagePolicy covers refused, said explicitly rather than left to the
+    controller's default."""
     image = ImageRef.parse(POLICY_CONTROLLER_IMAGE)
     return {
         "webhook": {
             "replicaCount": 2,
             "failurePolicy": "Fail",
+            # Rendered into the config-policy-controller ConfigMap.
+            "configData": {"no-match-policy": "deny"},
             # The chart writes `repository@version` when the version is a digest.
             "image": {"repository": image.repository, "version": f"sha256:{image.digest}"},
         }
     }
+
+
+def digest_glob(image: str) -> str:
+    """A glob matching exactly one image by digest, in the fully qualified form policy-controller
+    compares against (`index.docker.io/...` for Docker Hub; the tag is not part of the name)."""
+    ref = ImageRef.parse(image)
+    repository = ref.repository
+    host, _, path = repository.partition("/")
+    if host in {"docker.io", "index.docker.io"}:
+        repository = f"index.docker.io/{path}"
+    elif "." not in host and ":" not in host and host != "localhost":
+        repository = f"index.docker.io/{repository if '/' in repository else 'library/' + repository}"
+    return f"{repository}@sha256:{ref.digest}"
 
 
 def image_globs(registries: Sequence[str]) -> list[str]:
@@ -138,4 +167,18 @@ class ImageSignaturePolicy(pulumi.ComponentResource):
             },
             opts=child_options(self, opts, depends_on=[release]),
         )
+        if args.pinned_images:
+            k8s.apiextensions.CustomResource(
+                f"{name}-pinned-images",
+                api_version="policy.sigstore.dev/v1beta1",
+                kind="ClusterImagePolicy",
+                metadata={"name": "pinned-by-digest"},
+                spec={
+                    "images": [{"glob": digest_glob(image)} for image in sorted(args.pinned_images)],
+                    # No signature to check: the digest names the exact content we pinned.
+                    "authorities": [{"name": "pinned-digest", "static": {"action": "pass"}}],
+                    "mode": args.mode,
+                },
+                opts=child_options(self, opts, depends_on=[release]),
+            )
         self.register_outputs({"policy_name": self.policy_name})

@@ -7,11 +7,11 @@ registries := object.get(input.parameters, "registries", [])
 violation contains {"msg": msg} if {
 	some entry in pods.checked_containers
 	not trusted(entry.container.image)
-	msg := sprintf("%s image %v is not from an allowed registry; allowed: %v", [pods.describe(entry), entry.container.image, registries])
+	msg := sprintf("%s image %v is not below an allowed registry path; allowed: %v", [pods.describe(entry), entry.container.image, registries])
 }
 
 trusted(image) if {
 	repository := pods.parse_image(image).repository
 	some prefix in registries
-	pods.repository_within(repository, prefix)
+	pods.repository_below(repository, prefix)
 }

@@ -141,6 +141,12 @@ repository_within(repository, prefix) if {
 	startswith(repository, concat("", [want, "/"]))
 }
 
+# True when a normalized repository lies strictly below a registry/path prefix:
+# `reg.example/models` admits `reg.example/models/fraud`, not the bare
+# `reg.example/models` (an image signature policy's `prefix/**` glob covers
+# exactly what lies below, so an image at the bare prefix would be unsigned).
+repository_below(repository, prefix) if startswith(repository, concat("", [normalize_prefix(prefix), "/"]))
+
 # A prefix is written like an image repository. Its first segment is a
 # registry host when it looks like one; otherwise the prefix is a path on the
 # implied default registry (Docker Hub).

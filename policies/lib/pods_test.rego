@@ -112,3 +112,9 @@ test_valid_digest_needs_64_hex_characters if {
 	not pods.has_valid_digest("reg.example/m@sha256:abc")
 	not pods.has_valid_digest("reg.example/m:latest")
 }
+
+test_repository_below_refuses_the_bare_prefix if {
+	pods.repository_below("reg.example/models/fraud", "reg.example/models")
+	not pods.repository_below("reg.example/models", "reg.example/models")
+	not pods.repository_below("reg.example/models-evil/x", "reg.example/models")
+}

@@ -373,9 +373,16 @@ def test_a_settings_error_prints_without_a_traceback_under_the_cli() -> None:
     assert issubclass(SettingsError, pulumi.RunError)
 
 
+def test_the_bare_registry_prefix_is_refused_as_no_signature_glob_covers_it() -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse(with_change("model.image", "registry.example.com/models" + DIGEST))
+    assert f"  {PROJECT}:model.image: registry.example.com/models is not under any allowed registry" in str(
+        caught.value
+    )
+
+
 def test_the_good_neighbours_of_the_registry_boundary_are_accepted() -> None:
     for image in (
-        "registry.example.com/models" + DIGEST,
         "registry.example.com/models/team/fraud" + DIGEST,
         "registry.example.com/models/fraud:1.2" + DIGEST,
     ):

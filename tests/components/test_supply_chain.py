@@ -9,7 +9,14 @@ import pytest
 import yaml
 
 from app import config as app_config
-from components.supply_chain import OPT_IN_LABEL, ImageSignaturePolicy, ImageSignaturePolicyArgs, image_globs
+from components.supply_chain import (
+    OPT_IN_LABEL,
+    ImageSignaturePolicy,
+    ImageSignaturePolicyArgs,
+    digest_glob,
+    image_globs,
+    policy_controller_values,
+)
 from components.versions import POD_SECURITY_VERSION, POLICY_CONTROLLER, POLICY_CONTROLLER_IMAGE
 from components.workload import (
     SIGNING_KEY_ANNOTATION,
@@ -32,6 +39,10 @@ def args(**changes: Any) -> ImageSignaturePolicyArgs:
         "public_key": KEY,
     }
     return ImageSignaturePolicyArgs(**(values | changes))
+
+
+def cluster_image_policies(registrations: list[Registration]) -> list[dict[str, Any]]:
+    return [item.inputs for item in registrations if item.inputs.get("kind") == "ClusterImagePolicy"]
 
 
 def policy_of(registrations: list[Registration]) -> dict[str, Any]:
@@ -109,8 +120,10 @@ def test_the_workload_mounts_the_key_where_the_app_reads_it() -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_rendered_stacks_verify_images_and_mount_the_model_key(render_dirs: dict[str, Path], stack: str) -> None:
     objects = load_manifests([render_dirs[stack]])
-    (policy,) = [o for o in objects if o["kind"] == "ClusterImagePolicy"]
-    assert policy["spec"]["mode"] == ("warn" if stack == "dev" else "enforce")
+    policies = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ClusterImagePolicy"}
+    assert set(policies) == {"model-images-signed", "pinned-by-digest"}  # every stack runs the mesh
+    for policy in policies.values():
+        assert policy["spec"]["mode"] == ("warn" if stack == "dev" else "enforce")
     model_namespace = next(o for o in objects if o["kind"] == "Namespace" and o["metadata"]["name"] == "fraud-model")
     assert OPT_IN_LABEL.items() <= model_namespace["metadata"]["labels"].items()
     deployment = next(o for o in objects if o["kind"] == "Deployment")
@@ -127,3 +140,41 @@ def test_rendered_stacks_verify_images_and_mount_the_model_key(render_dirs: dict
     assert volume["configMap"]["items"] == [{"key": SIGNING_KEY_DATA_KEY, "path": SIGNING_KEY_FILE}]
     assert config_map["data"][SIGNING_KEY_DATA_KEY].strip() == stack_key.strip()
     assert len(template["metadata"]["annotations"][SIGNING_KEY_ANNOTATION]) == 64
+
+
+def test_the_pinned_proxy_has_a_policy_of_its_own_by_digest(run_program) -> None:
+    proxy = "docker.io/istio/proxyv2:1.31.1@sha256:" + "d8" * 32
+    registered = run_program(lambda: ImageSignaturePolicy("sc", args(pinned_images=[proxy])))
+    policies = {item["metadata"]["name"]: item["spec"] for item in cluster_image_policies(registered)}
+    pinned = policies["pinned-by-digest"]
+    # policy-controller compares globs with the fully qualified name, without the tag.
+    assert pinned["images"] == [{"glob": "index.docker.io/istio/proxyv2@sha256:" + "d8" * 32}]
+    assert pinned["authorities"] == [{"name": "pinned-digest", "static": {"action": "pass"}}]
+    # The model images still need a signature.
+    assert all("static" not in authority for authority in policies["model-images-signed"]["authorities"])
+
+
+def test_no_pinned_images_no_static_policy(run_program) -> None:
+    registered = run_program(lambda: ImageSignaturePolicy("sc", args()))
+    assert [item["metadata"]["name"] for item in cluster_image_policies(registered)] == ["model-images-signed"]
+
+
+def test_an_image_no_policy_covers_is_refused_explicitly() -> None:
+    assert policy_controller_values()["webhook"]["configData"] == {"no-match-policy": "deny"}
+
+
+@pytest.mark.parametrize(
+    ("image", "glob"),
+    [
+        ("docker.io/istio/proxyv2:1.31.1@sha256:" + "a" * 64, "index.docker.io/istio/proxyv2@sha256:" + "a" * 64),
+        ("registry.example.com/x/y:1@sha256:" + "b" * 64, "registry.example.com/x/y@sha256:" + "b" * 64),
+        ("localhost:5000/proxy@sha256:" + "c" * 64, "localhost:5000/proxy@sha256:" + "c" * 64),
+    ],
+)
+def test_digest_globs_are_fully_qualified(image: str, glob: str) -> None:
+    assert digest_glob(image) == glob
+
+
+def test_a_tag_pinned_image_cannot_be_pinned() -> None:
+    with pytest.raises(ValueError, match="pinned_images"):
+        args(pinned_images=["docker.io/istio/proxyv2:1.31.1"])
