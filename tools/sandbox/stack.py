@@ -14,11 +14,14 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from tools.mock_engine import REPO_ROOT
+
+if TYPE_CHECKING:
+    from tools.render import Rendered
 
 __all__ = [
     "GATEKEEPER_CRD_GROUPS",
@@ -28,6 +31,7 @@ __all__ = [
     "apply_phase",
     "crd_folder",
     "load_plan",
+    "plan_from_render",
     "without_conversion_webhook",
 ]
 
@@ -144,12 +148,19 @@ class StackPlan:
 
 def load_plan(stack: str, config_file: Path | None = None) -> StackPlan:
     """Render `stack` (or `config_file`) and sort its output into what the sandbox applies."""
-    from tools.render import _is_kubernetes_object, render_stack
+    from tools.render import render_stack
+
+    return plan_from_render(stack, render_stack(stack, config_file))
+
+
+def plan_from_render(stack: str, rendered: Iterable[Rendered]) -> StackPlan:
+    """Sort a render into the objects the sandbox applies, the records it skips, Gatekeeper's values."""
+    from tools.render import _is_kubernetes_object
 
     objects: list[dict[str, Any]] = []
     skipped: list[str] = []
     gatekeeper: GatekeeperRelease | None = None
-    for item in render_stack(stack, config_file):
+    for item in rendered:
         if item.document is None:
             continue  # a component resource: nothing of its own to apply
         if _is_kubernetes_object(item.registration):
