@@ -25,7 +25,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def _terminate(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
+    """SIGTERM as Ctrl-C: pytest stops the session and runs every fixture's teardown."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: list[str]) -> int:
