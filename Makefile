@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 DEV_STAMP := $(VENV)/.installed
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: setup render render-all test lint lock clean tools verify-policies
+.PHONY: setup render render-all test lint lock clean tools verify-policies e2e
 
 setup: $(DEV_STAMP) $(CHECKOV_STAMP)
 
@@ -56,6 +56,12 @@ verify-policies: $(DEV_STAMP)
 	$$opa test policies/lib && \
 	$(BIN)/python -m policies --check && \
 	$$gator verify policies/...
+
+## e2e: the real-API-server tier (tests/e2e): each stack installed into its own sandbox of etcd,
+## kube-apiserver and the Gatekeeper manager on loopback (tools/sandbox), one after the other;
+## writes e2e-report.json and ends with the summary line. Builds the engines on first use.
+e2e: $(DEV_STAMP)
+	$(BIN)/python -m tests.e2e
 
 ## lock: refresh the lock files from the installed virtualenvs
 lock: setup

@@ -1,0 +1,249 @@
+"""The cases of the real-API-server tier and how each is judged.
+
+A case is an object sent to the sandbox's API server; its verdict is what the server answered:
+admitted (with any warnings) or refused (with the message, and which layer refused: the API
+server's own validation, Pod Security Admission or Gatekeeper). Fixtures are placed into the
+stack's model namespace under their file's stem as name (dry-run creates, so nothing collides).
+
+Pods with `ephemeralContainers` cannot be created that way (the API allows them only through the
+`pods/ephemeralcontainers` subresource, which is how `kubectl debug` adds one): the pod is created
+without them, then the subresource is updated with them (dry run), then the pod is deleted.
+
+Most denied fixtures must be refused by Gatekeeper naming their policy. The tables below hold the
+exceptions, each with its reason; every one is asserted exactly, so a change makes a test fail:
+
+- `INVALID_OBJECTS`: fixtures that are not valid Kubernetes objects. The API server refuses them
+  in validation (HTTP 422) before any admission webhook sees them.
+- `STACK_DEFAULTED`: fixtures whose verdict depends on what the stack deploys around the
+  constraint: the stacks' resource-limit constraint requires neither requests nor
+  ephemeral-storage (its parameters; the policy's own fixtures turn both on), and the model
+  namespace's LimitRange fills in missing requests and limits before admission webhooks run.
+  They are admitted, and the admitted object is checked to carry every limit.
+- `KNOWN_DEFECTS`: attacks the real Gatekeeper admits (xfail, strict: fixing them turns the test
+  red until the entry is removed).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from policies import POLICY_DIR
+from tools.sandbox.client import ApiClient, ApiError, Identity
+
+__all__ = [
+    "INVALID_OBJECTS",
+    "KNOWN_DEFECTS",
+    "MESH_POD",
+    "STACK_DEFAULTED",
+    "FixtureCase",
+    "Verdict",
+    "fixture_cases",
+    "judge",
+    "placed",
+    "resource_gaps",
+]
+
+MESH_POD = Path(__file__).resolve().parent.parent / "fixtures" / "mesh" / "istio-cni-injected-pod.yaml"
+GATEKEEPER_DENIAL = 'admission webhook "validation.gatekeeper.sh" denied the request'
+_NAME_LIMIT = 52  # CronJob names are the shortest allowed
+
+_OPA_NEGATION = (
+    "OPA (the engine inside Gatekeeper) hoists a function call out of `not`, so `not f(x) == v` is "
+    "false, not true, when f(x) is undefined (open-policy-agent/opa#7558): the rule never fires for "
+    "an unset field. The offline engine (rego-cpp) evaluates it as written. Fix in the policy's Rego "
+    "(outside this change)."
+)
+
+INVALID_OBJECTS: dict[str, str] = {
+    "deny-extra-capabilities/denied/cap-prefixed-capability": "cannot set `allowPrivilegeEscalation` to false",
+    "deny-host-path-volumes/denied/host-path-without-path": "spec.volumes[1].hostPath.path: Required value",
+    "deny-host-ports/denied/ephemeral-container-host-port": "cannot be set for an Ephemeral Container",
+    "deny-missing-resource-limits/denied/init-container-memory-limit-missing": "must be less than or equal to "
+    "memory limit of 512Mi",
+    "deny-privileged-containers/denied/deployment-privileged": "cannot set `allowPrivilegeEscalation` to false "
+    "and `privileged` to true",
+    "deny-privileged-containers/denied/ephemeral-container-privileged": "cannot set `allowPrivilegeEscalation` "
+    "to false and `privileged` to true",
+    "deny-privileged-containers/denied/init-container-privileged": "cannot set `allowPrivilegeEscalation` to "
+    "false and `privileged` to true",
+    "deny-privileged-containers/denied/privileged-container": "cannot set `allowPrivilegeEscalation` to false "
+    "and `privileged` to true",
+    "deny-probe-host-override/denied/ephemeral-container-startup-host": "cannot be set for an Ephemeral Container",
+    "deny-secret-env-vars/denied/secret-name-missing": "secretKeyRef.name: Invalid value",
+    "deny-unmasked-proc-mount/denied/deployment-unmasked": "`hostUsers` must be false to use `Unmasked`",
+    "deny-unmasked-proc-mount/denied/ephemeral-container-unmasked": "`hostUsers` must be false to use `Unmasked`",
+    "deny-unmasked-proc-mount/denied/init-container-unmasked": "`hostUsers` must be false to use `Unmasked`",
+    "deny-unmasked-proc-mount/denied/proc-mount-unmasked": "`hostUsers` must be false to use `Unmasked`",
+    "deny-windows-host-process/denied/container-host-process": "hostNetwork must be true",
+    "deny-windows-host-process/denied/ephemeral-container-host-process": "hostNetwork must be true",
+    "deny-windows-host-process/denied/init-container-host-process": "hostNetwork must be true",
+    "deny-windows-host-process/denied/pod-host-process": "hostNetwork must be true",
+}
+"""Denied fixtures the API server refuses in validation, by id, with a fragment of its message.
+(init-container-memory-limit-missing becomes invalid in the stack's namespace: the LimitRange's
+default memory limit, 512Mi, is below the init container's 1Gi request.)"""
+
+STACK_DEFAULTED: dict[str, str] = {
+    "deny-missing-resource-limits/denied/cpu-limit-missing": "the LimitRange sets the default cpu limit",
+    "deny-missing-resource-limits/denied/resources-missing": "the LimitRange sets every default request and limit",
+    "deny-missing-resource-limits/denied/ephemeral-storage-request-missing": "the stacks do not set "
+    "requireRequests/requireEphemeralStorage, and the LimitRange sets the default ephemeral-storage request",
+    "deny-missing-resource-limits/denied/deployment-requests-missing": "the stacks do not set requireRequests; "
+    "the limits are there, and a pod's requests default to its limits",
+}
+"""Denied fixtures that the stack admits, by id, with why; the admitted object must have no gaps."""
+
+KNOWN_DEFECTS: dict[str, str] = {
+    "deny-writable-root-filesystem/denied/init-container-root-unset": _OPA_NEGATION,
+    "deny-writable-root-filesystem/denied/ephemeral-container-root-unset": _OPA_NEGATION,
+    "deny-privilege-escalation/denied/init-container-escalation-unset": _OPA_NEGATION,
+    "deny-privilege-escalation/denied/ephemeral-container-escalation-unset": _OPA_NEGATION,
+    "deny-run-as-root/denied/run-as-non-root-missing": _OPA_NEGATION,
+    "deny-unconfined-seccomp/denied/seccomp-missing": _OPA_NEGATION,
+    "deny-unconfined-seccomp/denied/ephemeral-container-seccomp-missing": _OPA_NEGATION,
+}
+"""Attacks the real Gatekeeper admits, by id, with the cause (the tests are strict xfails)."""
+
+
+@dataclass(frozen=True)
+class FixtureCase:
+    """One fixture file of a policy folder (or the mesh pod)."""
+
+    policy: str
+    outcome: str
+    path: Path
+    obj: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return f"{self.policy}/{self.outcome}/{self.path.stem}"
+
+
+def fixture_cases() -> list[FixtureCase]:
+    """Every fixture of every policy folder, sorted by id."""
+    found = []
+    for path in sorted(POLICY_DIR.glob("*/fixtures/*/*.y*ml")):
+        policy, _, outcome = path.parts[-4], path.parts[-3], path.parts[-2]
+        if outcome in ("allowed", "denied"):
+            found.append(FixtureCase(policy, outcome, path, yaml.safe_load(path.read_text(encoding="utf-8"))))
+    return found
+
+
+def placed(obj: Mapping[str, Any], namespace: str, name: str) -> dict[str, Any]:
+    """A copy of a fixture in `namespace`, named `name` (a DNS label short enough for any kind)."""
+    copied = copy.deepcopy(dict(obj))
+    metadata = copied.setdefault("metadata", {})
+    metadata["namespace"] = namespace
+    metadata["name"] = re.sub(r"[^a-z0-9-]", "-", name.lower())[:_NAME_LIMIT].strip("-")
+    return copied
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the API server answered to one request."""
+
+    admitted: bool
+    status: int
+    message: str = ""
+    warnings: tuple[str, ...] = ()
+    body: dict[str, Any] = field(default_factory=dict)
+    stage: str = "create"
+
+    @property
+    def refused_by(self) -> str:
+        """`gatekeeper`, `pod-security`, `validation`, `other`, or "" when admitted."""
+        if self.admitted:
+            return ""
+        if GATEKEEPER_DENIAL in self.message:
+            return "gatekeeper"
+        if "violates PodSecurity" in self.message:
+            return "pod-security"
+        if self.status == 422:
+            return "validation"
+        return "other"
+
+    def names(self, constraint: str) -> bool:
+        """True when Gatekeeper's refusal or one of its warnings names `constraint`."""
+        tag = f"[{constraint}]"
+        return (GATEKEEPER_DENIAL in self.message and tag in self.message) or any(tag in w for w in self.warnings)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "admitted": self.admitted,
+            "status": self.status,
+            "refused_by": self.refused_by,
+            "message": self.message,
+            "warnings": list(self.warnings),
+            "stage": self.stage,
+        }
+
+
+_counter = itertools.count()
+
+
+def _send(client: ApiClient, obj: Mapping[str, Any], identity: Identity | None) -> Verdict:
+    try:
+        response = client.create(obj, identity=identity, dry_run=True)
+    except ApiError as error:
+        return Verdict(False, error.status, error.message, error.warnings)
+    return Verdict(True, response.status, "", response.warnings, response.body)
+
+
+def judge(client: ApiClient, obj: Mapping[str, Any], identity: Identity | None = None) -> Verdict:
+    """Send `obj` as `identity` (admin when None) and return the verdict; nothing is kept."""
+    ephemeral = obj.get("spec", {}).get("ephemeralContainers") if obj.get("kind") == "Pod" else None
+    if not ephemeral:
+        return _send(client, obj, identity)
+    base = copy.deepcopy(dict(obj))
+    del base["spec"]["ephemeralContainers"]
+    base["metadata"]["name"] = f"e2e-debug-target-{next(_counter)}"
+    try:
+        created = client.create(base, identity=identity)
+    except ApiError as error:
+        return Verdict(False, error.status, error.message, error.warnings, stage="create pod")
+    try:
+        pod = dict(created.body)
+        pod["spec"] = {**pod["spec"], "ephemeralContainers": ephemeral}
+        _, item = client.paths(base)
+        try:
+            response = client.request(
+                "PUT", f"{item}/ephemeralcontainers", pod, query={"dryRun": "All"}, identity=identity
+            )
+        except ApiError as error:
+            return Verdict(False, error.status, error.message, error.warnings, stage="add ephemeral container")
+        return Verdict(True, response.status, "", response.warnings, response.body, stage="add ephemeral container")
+    finally:
+        client.delete(base)
+
+
+def _pod_specs(obj: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "Pod":
+        yield spec
+    elif obj.get("kind") == "CronJob":
+        yield spec["jobTemplate"]["spec"]["template"]["spec"]
+    elif "template" in spec:
+        yield spec["template"]["spec"]
+
+
+def resource_gaps(obj: Mapping[str, Any], *, requests: bool) -> list[str]:
+    """Containers (init and regular) of an object that lack a cpu, memory or ephemeral-storage limit
+    (and, with `requests`, a request)."""
+    gaps = []
+    sections = ("limits", "requests") if requests else ("limits",)
+    for spec in _pod_specs(obj):
+        for container in [*spec.get("initContainers", []), *spec.get("containers", [])]:
+            resources = container.get("resources") or {}
+            for section in sections:
+                for resource in ("cpu", "memory", "ephemeral-storage"):
+                    if resource not in (resources.get(section) or {}):
+                        gaps.append(f"{container['name']}: {section}.{resource}")
+    return gaps

@@ -1,0 +1,152 @@
+"""Fixtures of the real-API-server tier: one sandbox per stack, brought up once and torn down
+before the next stack's (pytest orders the tests by the session fixture's parameter), and the
+report hooks.
+
+Run it with `make e2e` (or `python -m tests.e2e`); the default `make test` deselects it (marker
+`e2e`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.naming import ISOLATION_LABEL
+from tests.e2e.cases import MESH_POD, fixture_cases
+from tests.e2e.report import Entry, summary_lines, write_report
+from tools.mock_engine import REPO_ROOT
+from tools.sandbox.client import ApiClient
+from tools.sandbox.cluster import Sandbox, bring_up
+
+STACKS = tuple(os.environ.get("SMS_E2E_STACKS", "dev staging prod").split())
+"""The stacks to bring up, in order (`SMS_E2E_STACKS="prod"` runs one)."""
+REPORT_ENV = "SMS_E2E_REPORT"
+_ENTRIES: dict[str, Entry] = {}
+
+
+@dataclass(frozen=True)
+class StackEnv:
+    """A running sandbox and what the tests need to know about its stack."""
+
+    sandbox: Sandbox
+    stack: str
+    namespace: str
+    deployment: dict[str, Any]
+    deployer_groups: tuple[str, ...]
+    auditor_groups: tuple[str, ...]
+
+    @property
+    def client(self) -> ApiClient:
+        return self.sandbox.client
+
+    def enforcement_action(self, policy: str) -> str:
+        """spec.enforcementAction of the stack's constraint for `policy` (as rendered)."""
+        for obj in self.sandbox.plan.objects:
+            if obj["apiVersion"].startswith("constraints.gatekeeper.sh/") and obj["metadata"]["name"] == policy:
+                return str(obj["spec"].get("enforcementAction", "deny"))
+        raise LookupError(f"stack {self.stack} deploys no constraint {policy}")
+
+
+def _rbac_groups(stack: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """rbac.deployerGroups and rbac.auditorGroups from the stack's settings file."""
+    config = yaml.safe_load((REPO_ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+    rbac = config.get("secure-model-serving:rbac") or {}
+    return tuple(rbac.get("deployerGroups") or ()), tuple(rbac.get("auditorGroups") or ())
+
+
+def _fixture_service_accounts(client: ApiClient, namespace: str) -> None:
+    """The ServiceAccounts the fixtures run as, as the tenant would have created them."""
+    names = {
+        (case.obj.get("spec") or {}).get("serviceAccountName")
+        for case in fixture_cases()
+        if case.obj.get("kind") == "Pod"
+    } | {yaml.safe_load(MESH_POD.read_text())["spec"]["serviceAccountName"]}
+    for name in sorted(name for name in names if name and name != "default"):
+        client.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": name, "namespace": namespace},
+                "automountServiceAccountToken": False,
+            }
+        )
+
+
+def _progress(message: str) -> None:
+    print(f"  sandbox: {message}", file=sys.__stderr__, flush=True)
+
+
+@pytest.fixture(scope="session", params=STACKS)
+def stack_env(request: pytest.FixtureRequest) -> Iterator[StackEnv]:
+    """A sandbox with the stack installed; stopped (processes and state directory) afterwards."""
+    stack = request.param
+    started = time.monotonic()
+    sandbox = bring_up(stack, progress=_progress)
+    try:
+        namespaces = sandbox.plan.namespaces_with_label(ISOLATION_LABEL, "true")
+        assert len(namespaces) == 1, f"expected one model namespace, found {namespaces}"
+        deployments = sandbox.plan.of_kind("Deployment")
+        assert len(deployments) == 1, "expected the stack to render one Deployment (the model)"
+        _fixture_service_accounts(sandbox.client, namespaces[0])
+        deployer, auditor = _rbac_groups(stack)
+        _progress(f"stack {stack} up in {time.monotonic() - started:.1f}s")
+        yield StackEnv(sandbox, stack, namespaces[0], deployments[0], deployer, auditor)
+    finally:
+        sandbox.stop()
+        _progress(f"stack {stack} down after {time.monotonic() - started:.1f}s")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(here):
+            item.add_marker(pytest.mark.e2e)
+
+
+def _entry(item: pytest.Item) -> Entry | None:
+    group = item.get_closest_marker("e2e_group")
+    if group is None:
+        return None
+    if item.nodeid not in _ENTRIES:
+        callspec = getattr(item, "callspec", None)
+        stack = callspec.params.get("stack_env", "?") if callspec else "?"
+        _ENTRIES[item.nodeid] = Entry(item.nodeid, str(stack), str(group.args[0]))
+    return _ENTRIES[item.nodeid]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    entry = _entry(item)
+    if entry is not None and (report.when == "call" or report.failed or report.skipped):
+        if hasattr(report, "wasxfail"):
+            entry.outcome = "xpassed" if report.passed else "xfailed"
+            entry.details.setdefault("known_defect", report.wasxfail)
+        elif report.when == "call" or report.outcome != "passed":
+            entry.outcome = report.outcome if report.when == "call" else f"{report.outcome} in {report.when}"
+        for key, value in item.user_properties:
+            entry.details[key] = value
+        if report.failed and not hasattr(report, "wasxfail"):
+            entry.details["failure"] = str(report.longrepr)[-2000:]
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if not _ENTRIES:
+        return
+    path = Path(os.environ.get(REPORT_ENV, "e2e-report.json"))
+    write_report(path, list(_ENTRIES.values()), {"stacks": list(STACKS)})
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _ENTRIES:
+        for line in summary_lines(list(_ENTRIES.values())):
+            terminalreporter.write_line(line)

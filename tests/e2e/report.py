@@ -1,0 +1,74 @@
+"""The tier's report: one entry per test (stack, group, case, outcome, details), a JSON file and
+the summary lines, the last of which is
+
+    e2e: applied N objects, E errors; attack denied A/A; legit admitted L/L; expansion refused X/X; rbac checks R/R
+
+Counts are of cases whose expected verdict held: an xfail (a known defect) counts in the total,
+never as held, and so does any failure or error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["GROUPS", "Entry", "summary_lines", "write_report"]
+
+GROUPS = ("apply", "attack", "legit", "expansion", "rbac")
+
+
+@dataclass
+class Entry:
+    """One test of the tier and what it found."""
+
+    nodeid: str
+    stack: str
+    group: str
+    outcome: str = "not run"
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def held(self) -> bool:
+        return self.outcome == "passed"
+
+
+def _counts(entries: Iterable[Entry], group: str) -> tuple[int, int]:
+    chosen = [entry for entry in entries if entry.group == group]
+    return sum(entry.held for entry in chosen), len(chosen)
+
+
+def summary_lines(entries: list[Entry]) -> list[str]:
+    """Per-stack lines, then the one-line summary (always last)."""
+    lines = []
+    stacks = sorted({entry.stack for entry in entries}, key=["dev", "staging", "prod"].index)
+    applied = errors = 0
+    for stack in stacks:
+        mine = [entry for entry in entries if entry.stack == stack]
+        parts = []
+        for group in GROUPS[1:]:
+            held, total = _counts(mine, group)
+            parts.append(f"{group} {held}/{total}")
+        xfailed = sum(entry.outcome == "xfailed" for entry in mine)
+        for entry in mine:
+            if entry.group == "apply":
+                applied += int(entry.details.get("applied", 0))
+                errors += int(entry.details.get("errors", 0)) + (0 if entry.held else 1)
+        action = next((e.details.get("enforcement") for e in mine if e.details.get("enforcement")), "?")
+        lines.append(f"e2e[{stack}] (enforcementAction {action}): {', '.join(parts)}; {xfailed} known defects (xfail)")
+    attack, attacks = _counts(entries, "attack")
+    legit, legits = _counts(entries, "legit")
+    expansion, expansions = _counts(entries, "expansion")
+    rbac, rbacs = _counts(entries, "rbac")
+    lines.append(
+        f"e2e: applied {applied} objects, {errors} errors; attack denied {attack}/{attacks}; "
+        f"legit admitted {legit}/{legits}; expansion refused {expansion}/{expansions}; rbac checks {rbac}/{rbacs}"
+    )
+    return lines
+
+
+def write_report(path: Path, entries: list[Entry], extra: Mapping[str, Any]) -> None:
+    data = {**extra, "summary": summary_lines(entries), "cases": [asdict(entry) for entry in entries]}
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")

@@ -1,0 +1,98 @@
+"""The insider with deploy rights (DESIGN threat model 3a): the deployer group may roll out a new
+signed digest, replicas and resources of the model, "and nothing else: not another service
+account, volume, token, command, environment, node, scheduler or mesh opt-out. Admission, not
+review, stops them."
+
+Each case is the stack's model Deployment with one such change, created (dry run) as the
+deployer, and must be refused. RBAC lets the deployer write Deployments, so only admission could
+refuse these; no policy of the project covers them today, so each case is a strict xfail naming
+the gap. (Another signed image from the allowed registry is the image-signature controller's
+concern, which the sandbox does not run.)
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.e2e.cases import judge
+from tests.e2e.conftest import StackEnv
+from tools.sandbox.client import Identity
+
+pytestmark = pytest.mark.e2e_group("attack")
+
+Spec = dict[str, Any]
+_GAP = "no policy pins the model's {what}: the deployer's Deployment is admitted (threat model 3a); needs a new policy"
+
+
+def _model(spec: Spec) -> Spec:
+    return next(c for c in spec["containers"] if c["name"] == "model")
+
+
+def _mount(spec: Spec, volume: dict[str, Any], path: str) -> None:
+    spec["volumes"].append(volume)
+    _model(spec)["volumeMounts"].append({"name": volume["name"], "mountPath": path, "readOnly": True})
+
+
+def _other_service_account(spec: Spec, accounts: list[str]) -> None:
+    spec["serviceAccountName"] = next(name for name in accounts if name != spec["serviceAccountName"])
+
+
+CHANGES: dict[str, tuple[str, Callable[[Spec, list[str]], None]]] = {
+    "another-service-account": ("service account", _other_service_account),
+    "projected-token": (
+        "volumes (a projected service-account token)",
+        lambda spec, _: _mount(
+            spec,
+            {"name": "token", "projected": {"sources": [{"serviceAccountToken": {"audience": "vault", "path": "t"}}]}},
+            "/var/run/token",
+        ),
+    ),
+    "another-secret": (
+        "volumes (any Secret of the namespace)",
+        lambda spec, _: _mount(spec, {"name": "loot", "secret": {"secretName": "e2e-canary"}}, "/loot"),
+    ),
+    "command": ("command", lambda spec, _: _model(spec).update(command=["python3", "-c", "import os"])),
+    "environment": (
+        "environment",
+        lambda spec, _: _model(spec).setdefault("env", []).append({"name": "PYTHONINSPECT", "value": "1"}),
+    ),
+    "node": ("node (nodeName skips the scheduler and the node pool)", lambda spec, _: spec.update(nodeName="any")),
+}
+
+
+def _mesh_opt_out(deployment: dict[str, Any]) -> None:
+    metadata = deployment["spec"]["template"].setdefault("metadata", {})
+    metadata.setdefault("annotations", {})["sidecar.istio.io/inject"] = "false"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        *(
+            pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=_GAP.format(what=what)))
+            for name, (what, _) in CHANGES.items()
+        ),
+        pytest.param("mesh-opt-out", marks=pytest.mark.xfail(strict=True, reason=_GAP.format(what="mesh injection"))),
+    ],
+)
+def test_the_deployer_may_not_change_more_than_digest_replicas_and_resources(
+    stack_env: StackEnv, change: str, record_property: Callable[[str, Any], None]
+) -> None:
+    if not stack_env.deployer_groups:
+        pytest.fail(f"stack {stack_env.stack} binds no deployer group")
+    deployment = copy.deepcopy(stack_env.deployment)
+    deployment["metadata"] = {"name": f"e2e-insider-{change}", "namespace": stack_env.namespace}
+    accounts = [obj["metadata"]["name"] for obj in stack_env.sandbox.plan.of_kind("ServiceAccount")]
+    if change == "mesh-opt-out":
+        _mesh_opt_out(deployment)
+    else:
+        CHANGES[change][1](deployment["spec"]["template"]["spec"], accounts)
+    verdict = judge(stack_env.client, deployment, Identity("e2e-deployer", stack_env.deployer_groups))
+    record_property("case", f"deployer: {change}")
+    record_property("expected", "refused by admission")
+    record_property("verdict", verdict.summary())
+    assert not verdict.admitted or any(warning.startswith("[") for warning in verdict.warnings), verdict.summary()
