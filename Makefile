@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 DEV_STAMP := $(VENV)/.installed
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: setup render render-all test lint lock clean tools verify-policies e2e
+.PHONY: setup render render-all test test-fast lint lock clean tools verify-policies e2e
 
 setup: $(DEV_STAMP) $(CHECKOV_STAMP)
 
@@ -42,8 +42,11 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-## test: lint, the policy suites, then the whole suite (unit, policy, app and conformance tests)
-test: setup lint verify-policies
+## test: the whole suite, as CI runs it: the fast tiers, then the real-API-server tier
+test: test-fast e2e
+
+## test-fast: lint, the policy suites, then the unit, policy, app and conformance tests
+test-fast: setup lint verify-policies
 	$(BIN)/python -m pytest
 
 ## verify-policies: the Rego checked by OPA (strict, formatted, lib unit tests) and every policy's

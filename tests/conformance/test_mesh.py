@@ -14,12 +14,11 @@ import yaml
 from components.naming import ISOLATION_LABEL
 from components.versions import ISTIO_PROXY_IMAGE
 from tests.conftest import STACKS
-from tools.mock_engine import REPO_ROOT
+from tests.support import mesh as support_mesh
 from tools.policy import check, load_manifests
 from tools.render import render_objects
 from tools.scanners import trivy_statuses
 
-INJECTED_POD = REPO_ROOT / "tests" / "fixtures" / "mesh" / "istio-cni-injected-pod.yaml"
 PSS_CHECKS = ("KSV-0001", "KSV-0003", "KSV-0012", "KSV-0017", "KSV-0022", "KSV-0104", "KSV-0105", "KSV-0106")
 
 
@@ -93,44 +92,18 @@ def test_privileged_namespaces_are_the_named_exceptions_only(render_dirs: dict[s
     assert not privileged & model_namespaces(render_dirs[stack])
 
 
-_MESH_LABELS = ("security.istio.io/tlsMode", "service.istio.io/canonical-name", "service.istio.io/canonical-revision")
-
-
 @functools.cache
-def _prod_template() -> dict[str, Any]:
-    deployment = next(o for o in render_objects("prod") if o["kind"] == "Deployment")
-    return deployment["spec"]["template"]
+def _prod_deployment() -> dict[str, Any]:
+    return next(o for o in render_objects("prod") if o["kind"] == "Deployment")
 
 
 def injected_pod() -> dict[str, Any]:
-    """Prod's model pod as the pinned Istio injects it: the rendered pod template, with what the
-    injector added to the recorded pod (its containers, volumes, annotations and mesh labels)."""
-    recorded = yaml.safe_load(INJECTED_POD.read_text())
-    template = copy.deepcopy(_prod_template())
-    app_volumes = {
-        volume["name"] for container in recorded["spec"]["containers"] for volume in container["volumeMounts"]
-    }
-    metadata = recorded["metadata"]
-    annotations = {**metadata["annotations"], **template["metadata"].get("annotations", {})}
-    labels = {**template["metadata"]["labels"], **{k: metadata["labels"][k] for k in _MESH_LABELS}}
-    spec = template["spec"]
-    spec["initContainers"] = recorded["spec"]["initContainers"]
-    spec["volumes"] += [v for v in recorded["spec"]["volumes"] if v["name"] not in app_volumes]
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": metadata["name"],
-            "namespace": metadata["namespace"],
-            "labels": labels,
-            "annotations": annotations,
-        },
-        "spec": spec,
-    }
+    """Prod's model pod as the pinned Istio injects it (tests/support/mesh.py)."""
+    return support_mesh.injected_pod(_prod_deployment())
 
 
 def test_fixture_proxy_is_the_pinned_proxy() -> None:
-    images = {c["image"] for c in injected_pod()["spec"]["initContainers"]}
+    images = {c["image"] for c in support_mesh.recorded_pod()["spec"]["initContainers"]}
     assert images == {ISTIO_PROXY_IMAGE}
 
 

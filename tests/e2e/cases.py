@@ -41,7 +41,6 @@ from tools.sandbox.client import ApiClient, ApiError, Identity
 __all__ = [
     "INVALID_OBJECTS",
     "KNOWN_DEFECTS",
-    "MESH_POD",
     "STACK_DEFAULTED",
     "FixtureCase",
     "Verdict",
@@ -51,16 +50,8 @@ __all__ = [
     "resource_gaps",
 ]
 
-MESH_POD = Path(__file__).resolve().parent.parent / "fixtures" / "mesh" / "istio-cni-injected-pod.yaml"
 GATEKEEPER_DENIAL = 'admission webhook "validation.gatekeeper.sh" denied the request'
 _NAME_LIMIT = 52  # CronJob names are the shortest allowed
-
-_OPA_NEGATION = (
-    "OPA (the engine inside Gatekeeper) hoists a function call out of `not`, so `not f(x) == v` is "
-    "false, not true, when f(x) is undefined (open-policy-agent/opa#7558): the rule never fires for "
-    "an unset field. The offline engine (rego-cpp) evaluates it as written. Fix in the policy's Rego "
-    "(outside this change)."
-)
 
 INVALID_OBJECTS: dict[str, str] = {
     "deny-extra-capabilities/denied/cap-prefixed-capability": "cannot set `allowPrivilegeEscalation` to false",
@@ -101,15 +92,7 @@ STACK_DEFAULTED: dict[str, str] = {
 }
 """Denied fixtures that the stack admits, by id, with why; the admitted object must have no gaps."""
 
-KNOWN_DEFECTS: dict[str, str] = {
-    "deny-writable-root-filesystem/denied/init-container-root-unset": _OPA_NEGATION,
-    "deny-writable-root-filesystem/denied/ephemeral-container-root-unset": _OPA_NEGATION,
-    "deny-privilege-escalation/denied/init-container-escalation-unset": _OPA_NEGATION,
-    "deny-privilege-escalation/denied/ephemeral-container-escalation-unset": _OPA_NEGATION,
-    "deny-run-as-root/denied/run-as-non-root-missing": _OPA_NEGATION,
-    "deny-unconfined-seccomp/denied/seccomp-missing": _OPA_NEGATION,
-    "deny-unconfined-seccomp/denied/ephemeral-container-seccomp-missing": _OPA_NEGATION,
-}
+KNOWN_DEFECTS: dict[str, str] = {}
 """Attacks the real Gatekeeper admits, by id, with the cause (the tests are strict xfails)."""
 
 

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from components.naming import ISOLATION_LABEL
-from tests.e2e.cases import MESH_POD, fixture_cases
+from tests.e2e.cases import fixture_cases
 from tests.e2e.report import Entry, summary_lines, write_report
 from tools.mock_engine import REPO_ROOT
 from tools.sandbox.client import ApiClient
@@ -39,6 +39,10 @@ class StackEnv:
     sandbox: Sandbox
     stack: str
     namespace: str
+    """The model namespace: the model's own pod shape is pinned here."""
+    fixtures_namespace: str
+    """A namespace labelled like the model's (every other constraint applies, the model's pod
+    shape does not): where the policies' generic fixtures are judged."""
     deployment: dict[str, Any]
     deployer_groups: tuple[str, ...]
     auditor_groups: tuple[str, ...]
@@ -47,12 +51,23 @@ class StackEnv:
     def client(self) -> ApiClient:
         return self.sandbox.client
 
-    def enforcement_action(self, policy: str) -> str:
-        """spec.enforcementAction of the stack's constraint for `policy` (as rendered)."""
+    def constraint(self, policy: str) -> dict[str, Any]:
+        """The stack's constraint for `policy` (as rendered; a per-namespace policy's constraint is
+        named `<policy>-<namespace>`)."""
         for obj in self.sandbox.plan.objects:
-            if obj["apiVersion"].startswith("constraints.gatekeeper.sh/") and obj["metadata"]["name"] == policy:
-                return str(obj["spec"].get("enforcementAction", "deny"))
+            if obj["apiVersion"].startswith("constraints.gatekeeper.sh/") and obj["metadata"]["name"] in (
+                policy,
+                f"{policy}-{self.namespace}",
+            ):
+                return obj
         raise LookupError(f"stack {self.stack} deploys no constraint {policy}")
+
+    def constraint_name(self, policy: str) -> str:
+        return str(self.constraint(policy)["metadata"]["name"])
+
+    def enforcement_action(self, policy: str) -> str:
+        """spec.enforcementAction of the stack's constraint for `policy`."""
+        return str(self.constraint(policy)["spec"].get("enforcementAction", "deny"))
 
 
 def _rbac_groups(stack: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -62,13 +77,38 @@ def _rbac_groups(stack: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(rbac.get("deployerGroups") or ()), tuple(rbac.get("auditorGroups") or ())
 
 
+FIXTURES_NAMESPACE = "policy-fixtures"
+
+
+def _fixtures_namespace(sandbox: Sandbox, model_namespace: str) -> str:
+    """A namespace with the model namespace's labels and LimitRange, for the generic fixtures."""
+    (model,) = [o for o in sandbox.plan.of_kind("Namespace") if o["metadata"]["name"] == model_namespace]
+    sandbox.client.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": FIXTURES_NAMESPACE, "labels": dict(model["metadata"].get("labels", {}))},
+        }
+    )
+    # As the controller-manager would: every namespace has its `default` ServiceAccount.
+    sandbox.client.apply(
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": FIXTURES_NAMESPACE}}
+    )
+    for limits in sandbox.plan.of_kind("LimitRange"):
+        if limits["metadata"].get("namespace") == model_namespace:
+            sandbox.client.apply(
+                {**limits, "metadata": {"name": limits["metadata"]["name"], "namespace": FIXTURES_NAMESPACE}}
+            )
+    return FIXTURES_NAMESPACE
+
+
 def _fixture_service_accounts(client: ApiClient, namespace: str) -> None:
     """The ServiceAccounts the fixtures run as, as the tenant would have created them."""
     names = {
         (case.obj.get("spec") or {}).get("serviceAccountName")
         for case in fixture_cases()
         if case.obj.get("kind") == "Pod"
-    } | {yaml.safe_load(MESH_POD.read_text())["spec"]["serviceAccountName"]}
+    }
     for name in sorted(name for name in names if name and name != "default"):
         client.apply(
             {
@@ -95,10 +135,11 @@ def stack_env(request: pytest.FixtureRequest) -> Iterator[StackEnv]:
         assert len(namespaces) == 1, f"expected one model namespace, found {namespaces}"
         deployments = sandbox.plan.of_kind("Deployment")
         assert len(deployments) == 1, "expected the stack to render one Deployment (the model)"
-        _fixture_service_accounts(sandbox.client, namespaces[0])
+        fixtures_namespace = _fixtures_namespace(sandbox, namespaces[0])
+        _fixture_service_accounts(sandbox.client, fixtures_namespace)
         deployer, auditor = _rbac_groups(stack)
         _progress(f"stack {stack} up in {time.monotonic() - started:.1f}s")
-        yield StackEnv(sandbox, stack, namespaces[0], deployments[0], deployer, auditor)
+        yield StackEnv(sandbox, stack, namespaces[0], fixtures_namespace, deployments[0], deployer, auditor)
     finally:
         sandbox.stop()
         _progress(f"stack {stack} down after {time.monotonic() - started:.1f}s")

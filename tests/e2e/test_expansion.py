@@ -21,12 +21,6 @@ from tests.e2e.conftest import StackEnv
 pytestmark = pytest.mark.e2e_group("expansion")
 
 Spec = dict[str, Any]
-_UNSET_REASON = (
-    "the field is unset, and OPA (in Gatekeeper) hoists the function call out of the policy's "
-    "`not f(x) == v` (open-policy-agent/opa#7558), so the rule never fires: the Deployment is "
-    "admitted and its pods would be refused by Pod Security Admission one by one (or, for "
-    "readOnlyRootFilesystem, run). Fix in the policy's Rego (outside this change)."
-)
 
 
 def _model(spec: Spec) -> Spec:
@@ -104,7 +98,6 @@ VARIANTS: dict[str, tuple[str, Callable[[Spec], None]]] = {
     "unset-read-only-root": ("deny-writable-root-filesystem", _unset("readOnlyRootFilesystem")),
     "unset-escalation": ("deny-privilege-escalation", _unset("allowPrivilegeEscalation")),
 }
-KNOWN_DEFECTS = {"unset-read-only-root": _UNSET_REASON, "unset-escalation": _UNSET_REASON}
 
 
 def _workload(deployment: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
@@ -143,8 +136,7 @@ KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationCon
 def _params() -> list[Any]:
     params = []
     for variant in VARIANTS:
-        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[variant])] if variant in KNOWN_DEFECTS else []
-        params.append(pytest.param("Deployment", variant, id=f"Deployment-{variant}", marks=marks))
+        params.append(pytest.param("Deployment", variant, id=f"Deployment-{variant}"))
     params += [pytest.param(kind, "privileged", id=f"{kind}-privileged") for kind in KINDS[1:]]
     params += [pytest.param(kind, "writable-root", id=f"{kind}-writable-root") for kind in KINDS[1:]]
     return params

@@ -2,6 +2,12 @@
 Gatekeeper naming the expected constraint (and by Pod Security Admission where it applies);
 every allowed fixture and the mesh-injected pod are admitted.
 
+Every policy's generic fixtures are judged in a namespace labelled like the model's, where every
+constraint applies but the model's pod shape (deny-model-pod-widening pins one model's pod in its
+own namespace). That policy's fixtures are built from prod's render: in prod they are judged in the
+model namespace; other stacks pin their own shape, which their own workload and the insider cases
+exercise. The injected pod is the stack's own model pod as the pinned Istio injects it.
+
 Each denied fixture is judged twice: as the admin (the whole real chain: validation, Pod Security
 Admission, Gatekeeper) and as the sandbox's probe user, whom only Pod Security Admission exempts,
 to see Gatekeeper's own verdict on pods that Pod Security Admission refuses first. In a stack
@@ -16,12 +22,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import yaml
 
+from policies.parameters import MODEL_POD_POLICY
 from tests.e2e.cases import (
     INVALID_OBJECTS,
     KNOWN_DEFECTS,
-    MESH_POD,
     STACK_DEFAULTED,
     FixtureCase,
     fixture_cases,
@@ -30,26 +35,24 @@ from tests.e2e.cases import (
     resource_gaps,
 )
 from tests.e2e.conftest import StackEnv
+from tests.support.mesh import injected_pod
 from tools.sandbox.client import Identity
 from tools.sandbox.cluster import PROBE_USER
 
 PROBE = Identity(PROBE_USER, ("system:masters",))
 CASES = fixture_cases()
-MESH = FixtureCase("mesh", "allowed", MESH_POD, yaml.safe_load(MESH_POD.read_text()))
+MESH_ID = "mesh/allowed/injected-model-pod"
+SHAPED_BY = "prod"
+"""The stack whose render deny-model-pod-widening's fixtures are built from."""
 
 
-def mesh_pod_as_deployed(pod: dict[str, Any], deployment: dict[str, Any]) -> dict[str, Any]:
-    """The injected pod with its model container's pull policy as the stack's Deployment sets it.
-
-    The fixture leaves imagePullPolicy out of the model container, calling it a server-side
-    default added after admission; the API server defaults it (to IfNotPresent) before admission,
-    so Gatekeeper would judge a value the Deployment never asks for. The injected proxy keeps
-    whatever the injector leaves (its pull policy is one of its exemptions).
-    """
-    (template,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "model"]
-    (model,) = [c for c in pod["spec"]["containers"] if c["name"] == "model"]
-    model["imagePullPolicy"] = template["imagePullPolicy"]
-    return pod
+def placement(stack_env: StackEnv, case: FixtureCase) -> str:
+    """The namespace a fixture is judged in (see the module docstring); skips where it does not apply."""
+    if case.policy != MODEL_POD_POLICY:
+        return stack_env.fixtures_namespace
+    if stack_env.stack != SHAPED_BY:
+        pytest.skip(f"{MODEL_POD_POLICY}'s fixtures are {SHAPED_BY}'s model pod; {stack_env.stack} pins its own")
+    return stack_env.namespace
 
 
 def _param(case: FixtureCase) -> Any:
@@ -69,8 +72,9 @@ def test_the_exception_tables_name_real_fixtures() -> None:
 def test_denied_fixture_is_refused(
     stack_env: StackEnv, case: FixtureCase, record_property: Callable[[str, Any], None]
 ) -> None:
-    obj = placed(case.obj, stack_env.namespace, case.path.stem)
+    obj = placed(case.obj, placement(stack_env, case), case.path.stem)
     action = stack_env.enforcement_action(case.policy)
+    constraint = stack_env.constraint_name(case.policy)
     record_property("case", case.id)
     record_property("enforcement", action)
     as_admin = judge(stack_env.client, obj)
@@ -90,14 +94,14 @@ def test_denied_fixture_is_refused(
     as_probe = judge(stack_env.client, obj, PROBE)
     record_property("gatekeeper_verdict", as_probe.summary())
     if action == "deny":
-        record_property("expected", f"refused; Gatekeeper names [{case.policy}]")
-        assert as_probe.refused_by == "gatekeeper" and as_probe.names(case.policy), as_probe.summary()
+        record_property("expected", f"refused; Gatekeeper names [{constraint}]")
+        assert as_probe.refused_by == "gatekeeper" and as_probe.names(constraint), as_probe.summary()
         assert not as_admin.admitted, as_admin.summary()
-        assert as_admin.refused_by == "pod-security" or as_admin.names(case.policy), as_admin.summary()
+        assert as_admin.refused_by == "pod-security" or as_admin.names(constraint), as_admin.summary()
     elif action == "warn":
-        record_property("expected", f"Gatekeeper warns naming [{case.policy}]; refused where PSA applies")
-        assert as_probe.admitted and as_probe.names(case.policy), as_probe.summary()
-        assert as_admin.refused_by == "pod-security" or (as_admin.admitted and as_admin.names(case.policy)), (
+        record_property("expected", f"Gatekeeper warns naming [{constraint}]; refused where PSA applies")
+        assert as_probe.admitted and as_probe.names(constraint), as_probe.summary()
+        assert as_admin.refused_by == "pod-security" or (as_admin.admitted and as_admin.names(constraint)), (
             as_admin.summary()
         )
     else:
@@ -106,16 +110,18 @@ def test_denied_fixture_is_refused(
 
 @pytest.mark.e2e_group("legit")
 @pytest.mark.parametrize(
-    "case", [pytest.param(case, id=case.id) for case in [*CASES, MESH] if case.outcome == "allowed"]
+    "case", [pytest.param(case, id=case.id) for case in CASES if case.outcome == "allowed"] + [MESH_ID]
 )
 def test_allowed_fixture_is_admitted(
-    stack_env: StackEnv, case: FixtureCase, record_property: Callable[[str, Any], None]
+    stack_env: StackEnv, case: FixtureCase | str, record_property: Callable[[str, Any], None]
 ) -> None:
-    obj = placed(case.obj, stack_env.namespace, case.path.stem)
-    if case is MESH:
-        obj = mesh_pod_as_deployed(obj, stack_env.deployment)
+    if case == MESH_ID:
+        obj = injected_pod(stack_env.deployment, name="injected-model-pod")
+    else:
+        assert isinstance(case, FixtureCase)
+        obj = placed(case.obj, placement(stack_env, case), case.path.stem)
     verdict = judge(stack_env.client, obj)
-    record_property("case", case.id)
+    record_property("case", case if isinstance(case, str) else case.id)
     record_property("verdict", verdict.summary())
     assert verdict.admitted, verdict.message
     assert not verdict.warnings, verdict.warnings

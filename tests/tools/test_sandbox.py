@@ -207,8 +207,11 @@ def test_the_summary_line_counts_only_verdicts_that_held() -> None:
         Entry("c", "prod", "attack", "xfailed"),
         Entry("d", "prod", "legit", "failed"),
         Entry("e", "prod", "rbac", "passed"),
+        Entry("f", "prod", "attack", "skipped"),
     ]
-    assert summary_lines(entries)[-1] == (
+    lines = summary_lines(entries)
+    assert lines[-1] == (
         "e2e: applied 10 objects, 0 errors; attack denied 1/2; legit admitted 0/1; expansion refused 0/0; "
         "rbac checks 1/1"
     )
+    assert lines[0].endswith("; 1 known defects (xfail); 1 not applicable (skipped)")
