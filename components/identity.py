@@ -41,9 +41,12 @@ DEPLOYER_RULES: list[dict[str, list[str]]] = [
     {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": _READ + _WRITE},
     # Read-only: ConfigMaps carry the model-signing public key, which a deployer must not swap;
     # Services route traffic, so only `pulumi up` changes them.
+    # No pods/log: the model's secrets are files the process can read, so a log line (or a
+    # compromised process writing one) could carry them; logs go to the platform's log pipeline,
+    # where access is granted on its own. Events and pod status show a rollout's progress.
     {
         "apiGroups": [""],
-        "resources": ["pods", "pods/log", "events", "serviceaccounts", "configmaps", "services"],
+        "resources": ["pods", "events", "serviceaccounts", "configmaps", "services"],
         "verbs": _READ,
     },
 ]
@@ -100,6 +103,7 @@ FORBIDDEN_RESOURCES = frozenset(
     {
         "*",
         "secrets",
+        "pods/log",
         "pods/exec",
         "pods/attach",
         "pods/portforward",
@@ -107,7 +111,8 @@ FORBIDDEN_RESOURCES = frozenset(
         "serviceaccounts/token",
     }
 )
-"""Resources no namespace Role may name: each reads secrets or runs code in a pod."""
+"""Resources no namespace Role may name: each reads secrets (directly, or as the model's logs
+could print them) or runs code in a pod."""
 
 FORBIDDEN_VERBS = frozenset({"*", "escalate", "bind", "impersonate"})
 """Verbs that grant more rights than the Role itself holds."""

@@ -130,13 +130,14 @@ FORBIDDEN_TO_BOTH: dict[str, Action] = {
         "DELETE", "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/default-deny-all", None, DRY_RUN
     ),
     "list pods in kube-system": Action("GET", "/api/v1/namespaces/kube-system/pods"),
+    # The model's secrets are files its process can print; logs go to the platform's pipeline.
+    "read pod logs": Action("GET", NS + "/pods/{pod}/log"),
 }
 """Neither group may do these (the admin may, as the control)."""
 
 DEPLOYER_MAY: dict[str, Action] = {
     "read the Deployment": Action("GET", APPS + "/deployments/{deployment}"),
     "list pods": Action("GET", NS + "/pods"),
-    "read pod logs": Action("GET", NS + "/pods/{pod}/log"),
     "scale the Deployment": Action(
         "PATCH", APPS + "/deployments/{deployment}", {"spec": {"replicas": 4}}, DRY_RUN, MERGE
     ),
@@ -158,9 +159,20 @@ AUDITOR_MAY: dict[str, Action] = {
     "list RoleBindings": Action("GET", RBAC_API + "/namespaces/{ns}/rolebindings"),
     "list ResourceQuotas": Action("GET", NS + "/resourcequotas"),
     "list LimitRanges": Action("GET", NS + "/limitranges"),
+    # The posture it audits: the mesh's and the store's objects, and the cluster-wide admission.
+    "list AuthorizationPolicies": Action("GET", "/apis/security.istio.io/v1/namespaces/{ns}/authorizationpolicies"),
+    "list PeerAuthentications": Action("GET", "/apis/security.istio.io/v1/namespaces/{ns}/peerauthentications"),
+    "list Sidecars": Action("GET", "/apis/networking.istio.io/v1/namespaces/{ns}/sidecars"),
+    "list ServiceEntries": Action("GET", "/apis/networking.istio.io/v1/namespaces/{ns}/serviceentries"),
+    "list SecretStores": Action("GET", "/apis/external-secrets.io/v1/namespaces/{ns}/secretstores"),
+    "list ExternalSecrets": Action("GET", "/apis/external-secrets.io/v1/namespaces/{ns}/externalsecrets"),
+    "read a constraint cluster-wide (with its status)": Action(
+        "GET", "/apis/constraints.gatekeeper.sh/v1beta1/k8sdenyprivilegedcontainers/deny-privileged-containers"
+    ),
+    "list ConstraintTemplates": Action("GET", "/apis/templates.gatekeeper.sh/v1/constrainttemplates"),
+    "list ClusterImagePolicies": Action("GET", "/apis/policy.sigstore.dev/v1beta1/clusterimagepolicies"),
 }
 AUDITOR_MAY_NOT: dict[str, Action] = {
-    "read pod logs": DEPLOYER_MAY["read pod logs"],
     "scale the Deployment": DEPLOYER_MAY["scale the Deployment"],
     "roll out a new digest": DEPLOYER_MAY["roll out a new digest"],
     "delete the Deployment": Action("DELETE", APPS + "/deployments/{deployment}", None, DRY_RUN),

@@ -186,23 +186,26 @@ class CrdIndex:
             )
         self.folder = folder
         self.crds: dict[tuple[str, str], dict[str, Any]] = {}
+        self.addon: dict[tuple[str, str], str] = {}
+        """The add-on (the shared folder's first level) each CRD comes from."""
         for path in sorted(folder.rglob("*.y*ml")):
             for document in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_LOADER):
                 if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition":
                     spec = document["spec"]
-                    self.crds[(spec["group"], spec["names"]["kind"])] = document
+                    key = (spec["group"], spec["names"]["kind"])
+                    self.crds[key] = document
+                    self.addon[key] = path.relative_to(folder).parts[0]
 
     def needed(self, objects: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Gatekeeper's CRDs and every CRD that defines the kind of one of `objects`, by name."""
-        chosen: dict[str, dict[str, Any]] = {}
-        for (group, _kind), crd in self.crds.items():
-            if group in GATEKEEPER_CRD_GROUPS:
-                chosen[crd["metadata"]["name"]] = crd
+        """Gatekeeper's CRDs and every CRD of each add-on whose kinds `objects` use, by name: an
+        add-on's chart installs its whole set, so a kind the stack does not render is still served
+        (an auditor's right to list ServiceEntries means something only if the API knows them)."""
+        addons = {addon for key, addon in self.addon.items() if key[0] in GATEKEEPER_CRD_GROUPS}
         for obj in objects:
-            group = str(obj.get("apiVersion", "")).rpartition("/")[0]
-            crd = self.crds.get((group, str(obj.get("kind"))))
-            if crd is not None:
-                chosen[crd["metadata"]["name"]] = crd
+            key = (str(obj.get("apiVersion", "")).rpartition("/")[0], str(obj.get("kind")))
+            if key in self.addon:
+                addons.add(self.addon[key])
+        chosen = {crd["metadata"]["name"]: crd for key, crd in self.crds.items() if self.addon[key] in addons}
         return [without_conversion_webhook(chosen[name]) for name in sorted(chosen)]
 
 
