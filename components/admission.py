@@ -13,8 +13,9 @@ Order matters and is expressed with real dependencies, never sleeps:
 4. One Constraint per template, scoped to the model namespaces by the isolation label that
    IsolatedNamespace sets, with the stack's enforcement action and parameters.
 
-In production the release and the templates are protected: deleting either would silently
-remove every constraint.
+In production the release, the templates, the ExpansionTemplates and the constraints are
+protected: deleting any would silently remove protection. The constraints and ExpansionTemplates
+are also retained if they are ever dropped from the program.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import pulumi
 
 from components.namespace import pod_security_labels
 from components.naming import ISOLATION_LABEL, TYPE_PREFIX
-from components.options import child_options
+from components.options import child_options, guard
 from components.system import custom_resource, pinned_release, system_namespace
 from components.versions import GATEKEEPER
 from policies import Policy, constraint, constraint_template, expansion_templates, load_policies
@@ -176,9 +177,14 @@ class AdmissionControl(pulumi.ComponentResource):
             )
             for policy in policies
         }
+        # Constraints and ExpansionTemplates are protections: in production Pulumi refuses to delete
+        # them, and one dropped from the program stays in the cluster.
+        guarded = guard(args.protect)
         expansions = [
             custom_resource(
-                f"{name}-{document['metadata']['name']}", document, child_options(self, opts, depends_on=[release])
+                f"{name}-{document['metadata']['name']}",
+                document,
+                child_options(self, opts, depends_on=[release], **guarded),
             )
             for document in expansion_templates()
         ]
@@ -187,7 +193,7 @@ class AdmissionControl(pulumi.ComponentResource):
             custom_resource(
                 f"{name}-constraint-{resource_name}",
                 document,
-                child_options(self, opts, depends_on=[templates[policy.kind], *expansions]),
+                child_options(self, opts, depends_on=[templates[policy.kind], *expansions], **guarded),
             )
             self.constraint_names.append(f"{policy.kind}/{document['metadata']['name']}")
 

@@ -21,7 +21,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.naming import TYPE_PREFIX
-from components.options import child_options
+from components.options import child_options, guard
 from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
 from components.versions import ISTIO_BASE, ISTIO_CNI, ISTIO_PROXY_IMAGE, ISTIOD
 
@@ -139,10 +139,24 @@ class ServiceMeshArgs:
     """istiod replicas."""
     protect: bool = False
     """Protect the releases from deletion (production)."""
+    mesh_wide_strict_mtls: bool = False
+    """A root-namespace STRICT PeerAuthentication: every workload of the mesh, other teams' too,
+    refuses plaintext. Off by default on a shared cluster; each model namespace is STRICT anyway."""
+    mesh_wide_registry_only: bool = False
+    """outboundTrafficPolicy REGISTRY_ONLY for the whole mesh. Off by default on a shared cluster;
+    each model namespace's Sidecar is registry-only anyway."""
 
 
 def istiod_values(args: ServiceMeshArgs) -> dict[str, Any]:
-    """istiod chart values: CNI mode, registry-only egress, strict path normalisation."""
+    """istiod chart values: CNI mode, strict path normalisation, and the mesh-wide egress policy
+    only when the platform chooses it."""
+    mesh_config: dict[str, Any] = {
+        "trustDomain": args.trust_domain,
+        "pathNormalization": {"normalization": "DECODE_AND_MERGE_SLASHES"},
+        "enableAutoMtls": True,
+    }
+    if args.mesh_wide_registry_only:
+        mesh_config["outboundTrafficPolicy"] = {"mode": "REGISTRY_ONLY"}
     return {
         # Top-level since the chart flattened its values (1.24); `pilot.*` survives only as an alias.
         "cni": {"enabled": True},
@@ -155,12 +169,7 @@ def istiod_values(args: ServiceMeshArgs) -> dict[str, Any]:
             "proxy": {"image": ISTIO_PROXY_IMAGE},
             "proxy_init": {"image": ISTIO_PROXY_IMAGE},
         },
-        "meshConfig": {
-            "trustDomain": args.trust_domain,
-            "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
-            "pathNormalization": {"normalization": "DECODE_AND_MERGE_SLASHES"},
-            "enableAutoMtls": True,
-        },
+        "meshConfig": mesh_config,
         # Kubelet probes cannot present a mesh certificate; the sidecar answers them instead.
         "sidecarInjectorWebhook": {"rewriteAppHTTPProbe": True},
     }
@@ -219,15 +228,16 @@ class ServiceMesh(pulumi.ComponentResource):
             },
             child_options(self, opts, depends_on=[cni_namespace, istiod], **guarded),
         )
-        k8s.apiextensions.CustomResource(
-            f"{name}-strict-mtls",
-            api_version=_SECURITY_API,
-            kind="PeerAuthentication",
-            # In the root namespace, without a selector: the mesh-wide default.
-            metadata={"name": "default", "namespace": args.namespace},
-            spec={"mtls": {"mode": "STRICT"}},
-            opts=child_options(self, opts, depends_on=[istiod]),
-        )
+        if args.mesh_wide_strict_mtls:
+            k8s.apiextensions.CustomResource(
+                f"{name}-strict-mtls",
+                api_version=_SECURITY_API,
+                kind="PeerAuthentication",
+                # In the root namespace, without a selector: the mesh-wide default.
+                metadata={"name": "default", "namespace": args.namespace},
+                spec={"mtls": {"mode": "STRICT"}},
+                opts=child_options(self, opts, depends_on=[istiod], **guard(args.protect)),
+            )
         self.namespace = control.metadata.name
         self.register_outputs({"namespace": self.namespace})
 
@@ -263,6 +273,9 @@ class MeshPoliciesArgs:
     """A namespace allowed to scrape the sidecar's metrics port."""
     external_services: Sequence[ExternalService] = field(default_factory=tuple)
     """Outside hosts the model may reach; everything else is refused."""
+    protect: bool = False
+    """Protect the STRICT PeerAuthentication, the allow-nothing policy and the Sidecar (production):
+    deleting one would open the namespace."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -304,20 +317,30 @@ class MeshPolicies(pulumi.ComponentResource):
     def __init__(self, name: str, args: MeshPoliciesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:mesh:MeshPolicies", name, None, opts)
         child = child_options(self, opts)
+        guarded = child_options(self, opts, **guard(args.protect))
 
-        def resource(logical: str, api_version: str, kind: str, object_name: str, spec: dict[str, Any]) -> None:
+        def resource(
+            logical: str,
+            api_version: str,
+            kind: str,
+            object_name: str,
+            spec: dict[str, Any],
+            *,
+            protection: bool = False,
+        ) -> None:
             k8s.apiextensions.CustomResource(
                 f"{name}-{logical}",
                 api_version=api_version,
                 kind=kind,
                 metadata={"name": object_name, "namespace": args.namespace},
                 spec=spec,
-                opts=child,
+                opts=guarded if protection else child,
             )
 
-        resource("mtls", _SECURITY_API, "PeerAuthentication", "default", {"mtls": {"mode": "STRICT"}})
+        mtls = {"mtls": {"mode": "STRICT"}}
+        resource("mtls", _SECURITY_API, "PeerAuthentication", "default", mtls, protection=True)
         # An ALLOW policy with no rules matches nothing, so everything not allowed below is denied.
-        resource("allow-nothing", _SECURITY_API, "AuthorizationPolicy", "allow-nothing", {})
+        resource("allow-nothing", _SECURITY_API, "AuthorizationPolicy", "allow-nothing", {}, protection=True)
         rules = authorization_rules(args)
         if rules:
             resource(
@@ -352,6 +375,7 @@ class MeshPolicies(pulumi.ComponentResource):
             "Sidecar",
             "default",
             {"egress": [{"hosts": self.allowed_hosts}], "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}},
+            protection=True,
         )
         self._network_policies(name, args, child)
         self.register_outputs({"allowed_hosts": self.allowed_hosts})

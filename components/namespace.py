@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.naming import ISOLATION_LABEL, MANAGED_BY, PART_OF, TYPE_PREFIX
-from components.options import child_options
+from components.options import child_options, guard
 from components.versions import POD_SECURITY_LEVEL
 
 __all__ = ["DnsEndpoint", "IsolatedNamespace", "IsolatedNamespaceArgs"]
@@ -132,7 +132,8 @@ class IsolatedNamespace(pulumi.ComponentResource):
             metadata=metadata("default-deny-all"),
             # An empty pod selector with both policy types and no rules: nothing in, nothing out.
             spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
-            opts=in_namespace,
+            # Deleting it would open the namespace: protected in production, retained if dropped.
+            opts=child_options(self, opts, depends_on=[namespace], **guard(args.protect)),
         )
         k8s.networking.v1.NetworkPolicy(
             f"{name}-allow-dns",

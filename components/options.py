@@ -12,7 +12,7 @@ from typing import Any
 
 import pulumi
 
-__all__ = ["child_options"]
+__all__ = ["child_options", "guard"]
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -27,3 +27,10 @@ def child_options(
     """Options for a child of `component`: its parent, its dependencies, plus `extra` options."""
     depends_on = _as_list(opts.depends_on if opts else None) + _as_list(extra.pop("depends_on", None))
     return pulumi.ResourceOptions(parent=component, depends_on=depends_on or None, **extra)
+
+
+def guard(protect: bool) -> dict[str, bool]:
+    """Options of an object whose deletion removes a protection (a constraint, a deny policy):
+    in production Pulumi refuses to delete it, and if it is ever dropped from the program it is
+    left in the cluster rather than deleted."""
+    return {"protect": protect, "retain_on_delete": protect}

@@ -298,6 +298,7 @@ def mesh_policies_args(settings: StackSettings, workload_labels: dict[str, str])
         mesh_namespace=mesh.namespace,
         monitoring_namespace=mesh.monitoring_namespace,
         external_services=[ExternalService(host.host, host.port, list(host.cidrs)) for host in mesh.external_hosts],
+        protect=settings.environment.is_production,
     )
 
 
@@ -364,6 +365,8 @@ class SecureModelPlatform(pulumi.ComponentResource):
                     cni_namespace=settings.mesh.cni_namespace,
                     trust_domain=settings.mesh.trust_domain,
                     protect=settings.environment.is_production,
+                    mesh_wide_strict_mtls=settings.mesh.mesh_wide.strict_mtls,
+                    mesh_wide_registry_only=settings.mesh.mesh_wide.registry_only,
                 ),
                 pulumi.ResourceOptions(parent=self),
             )

@@ -601,6 +601,14 @@ class GatewaySettings(_Model):
         return self
 
 
+class MeshWide(_Model):
+    """Settings that change every workload of the mesh, other teams' included: off unless the
+    platform team chooses them. Each model namespace is STRICT and registry-only either way."""
+
+    strict_mtls: bool = Field(default=False, strict=True, alias="strictMtls")
+    registry_only: bool = Field(default=False, strict=True, alias="registryOnly")
+
+
 class MeshSettings(_Model):
     """Istio: CNI mode, STRICT mTLS, allow-nothing authorization, an egress allow-list."""
 
@@ -612,6 +620,7 @@ class MeshSettings(_Model):
     monitoring_namespace: DnsLabel | None = Field(default=None, alias="monitoringNamespace")
     external_hosts: list[ExternalHost] = Field(default_factory=list, alias="externalHosts")
     gateway: GatewaySettings = GatewaySettings(enabled=False)
+    mesh_wide: MeshWide = Field(default=MeshWide(), alias="meshWide")
 
 
 class SupplyChainMode(StrEnum):

@@ -22,7 +22,7 @@ import pulumi_kubernetes as k8s
 
 from components.formats import ImageRef
 from components.naming import TYPE_PREFIX
-from components.options import child_options
+from components.options import child_options, guard
 from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
 from components.versions import POLICY_CONTROLLER, POLICY_CONTROLLER_IMAGE
 
@@ -165,7 +165,7 @@ class ImageSignaturePolicy(pulumi.ComponentResource):
                 "authorities": [_authority(args)],
                 "mode": args.mode,
             },
-            opts=child_options(self, opts, depends_on=[release]),
+            opts=child_options(self, opts, depends_on=[release], **guard(args.protect)),
         )
         if args.pinned_images:
             k8s.apiextensions.CustomResource(
@@ -179,6 +179,6 @@ class ImageSignaturePolicy(pulumi.ComponentResource):
                     "authorities": [{"name": "pinned-digest", "static": {"action": "pass"}}],
                     "mode": args.mode,
                 },
-                opts=child_options(self, opts, depends_on=[release]),
+                opts=child_options(self, opts, depends_on=[release], **guard(args.protect)),
             )
         self.register_outputs({"policy_name": self.policy_name})

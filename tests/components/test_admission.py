@@ -212,3 +212,11 @@ def test_model_namespace_carries_the_label_the_constraints_select(rendered: dict
 def test_the_cluster_runs_the_gatekeeper_the_tests_judge_with() -> None:
     # gator (offline verdicts) and the manager (real API-server tier) are built at the chart's release.
     assert {TOOLS["gator"].version, TOOLS["gatekeeper"].version} == {"v" + GATEKEEPER.version}
+
+
+@pytest.mark.parametrize("protect", [True, False])
+def test_constraints_and_expansions_are_protected_and_retained_in_production(run_program, protect: bool) -> None:
+    registered = run_program(lambda: AdmissionControl("admission", args(protect=protect)))
+    guarded = [*constraints(registered), *of_kind(registered, "ExpansionTemplate")]
+    assert len(guarded) == len(POLICIES) - 1 + 2
+    assert all(item.options.protect is protect and item.options.retain_on_delete is protect for item in guarded)

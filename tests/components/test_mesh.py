@@ -58,7 +58,8 @@ def test_istio_installs_in_order_with_one_pinned_version(mesh: list[Registration
 def test_istiod_runs_cni_mode_registry_only_and_strict_paths(mesh: list[Registration]) -> None:
     values = releases(mesh)["istiod"].inputs["values"]
     assert values["cni"]["enabled"] is True and "pilot" not in values
-    assert values["meshConfig"]["outboundTrafficPolicy"]["mode"] == "REGISTRY_ONLY"
+    # Mesh-wide egress is left to the platform's explicit choice (every model Sidecar is registry-only).
+    assert "outboundTrafficPolicy" not in values["meshConfig"]
     assert values["meshConfig"]["pathNormalization"]["normalization"] == "DECODE_AND_MERGE_SLASHES"
     assert values["sidecarInjectorWebhook"]["rewriteAppHTTPProbe"] is True
     assert values["global"]["proxy"]["image"] == ISTIO_PROXY_IMAGE and "@sha256:" in ISTIO_PROXY_IMAGE
@@ -81,11 +82,34 @@ def test_only_the_cni_namespace_is_privileged(mesh: list[Registration]) -> None:
     assert cni.inputs["namespace"] == "istio-cni"
 
 
-def test_mesh_wide_mtls_is_strict(mesh: list[Registration]) -> None:
-    (peer,) = of_kind(mesh, "PeerAuthentication")
-    assert peer["metadata"] == {"name": "default", "namespace": "istio-system"}
-    assert peer["spec"] == {"mtls": {"mode": "STRICT"}}
-    assert "selector" not in peer["spec"]
+def test_nothing_mesh_wide_changes_other_teams_workloads_by_default(mesh: list[Registration]) -> None:
+    assert of_kind(mesh, "PeerAuthentication") == []
+
+
+def test_mesh_wide_settings_are_an_explicit_platform_choice(run_program) -> None:
+    args = ServiceMeshArgs(
+        pod_security_version=POD_SECURITY_VERSION,
+        mesh_wide_strict_mtls=True,
+        mesh_wide_registry_only=True,
+        protect=True,
+    )
+    registered = run_program(lambda: ServiceMesh("mesh", args))
+    (peer,) = [item for item in registered if item.inputs.get("kind") == "PeerAuthentication"]
+    assert peer.inputs["metadata"] == {"name": "default", "namespace": "istio-system"}
+    assert peer.inputs["spec"] == {"mtls": {"mode": "STRICT"}} and peer.options.protect
+    assert istiod_values(args)["meshConfig"]["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
+
+
+def test_the_namespace_protections_are_protected_in_production(run_program) -> None:
+    registered = run_program(lambda: MeshPolicies("fraud", policies_args(protect=True)))
+    guarded = {
+        item.inputs["kind"]: item.options
+        for item in registered
+        if item.inputs.get("kind") in {"PeerAuthentication", "AuthorizationPolicy", "Sidecar"}
+        and item.inputs["metadata"]["name"] in {"default", "allow-nothing"}
+    }
+    assert set(guarded) == {"PeerAuthentication", "AuthorizationPolicy", "Sidecar"}
+    assert all(options.protect and options.retain_on_delete for options in guarded.values())
 
 
 @pytest.fixture

@@ -82,3 +82,10 @@ def test_namespace_name_output_resolves(run_program) -> None:
 
     run_program(build)
     assert seen == ["models"]
+
+
+def test_the_default_deny_policy_is_protected_and_retained_in_production(run_program) -> None:
+    for protect in (True, False):
+        registered = run_program(lambda protect=protect: IsolatedNamespace("ns", args(protect=protect)))
+        (deny,) = [item for item in registered if item.inputs.get("metadata", {}).get("name") == "default-deny-all"]
+        assert deny.options.protect is protect and deny.options.retain_on_delete is protect

@@ -178,3 +178,14 @@ def test_digest_globs_are_fully_qualified(image: str, glob: str) -> None:
 def test_a_tag_pinned_image_cannot_be_pinned() -> None:
     with pytest.raises(ValueError, match="pinned_images"):
         args(pinned_images=["docker.io/istio/proxyv2:1.31.1"])
+
+
+def test_the_image_policies_are_protected_and_retained_in_production(run_program) -> None:
+    proxy = "docker.io/istio/proxyv2:1.31.1@sha256:" + "d8" * 32
+    for protect in (True, False):
+        registered = run_program(
+            lambda protect=protect: ImageSignaturePolicy("sc", args(pinned_images=[proxy], protect=protect))
+        )
+        policies = [item for item in registered if item.inputs.get("kind") == "ClusterImagePolicy"]
+        assert len(policies) == 2
+        assert all(item.options.protect is protect and item.options.retain_on_delete is protect for item in policies)
