@@ -125,6 +125,7 @@ def runtime_args(settings: StackSettings) -> RuntimeDetectionArgs:
     pool = settings.model.node_pool
     return RuntimeDetectionArgs(
         model_namespaces=[settings.namespace.name],
+        model_image_repositories=list(settings.registries),
         namespace=runtime.namespace,
         requests=runtime.requests.as_kubernetes(),
         limits=runtime.limits.as_kubernetes(),

@@ -34,6 +34,7 @@ from components.naming import TYPE_PREFIX
 from components.options import child_options
 from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
 from components.versions import FALCO, POD_SECURITY_VERSION
+from components.workload import MODEL_CONTAINER
 
 __all__ = [
     "ALERT_OUTPUTS",
@@ -79,7 +80,12 @@ _CONTROL_PLANE_TOLERATIONS = [
 """Falco also watches control-plane nodes: the chart's own default tolerations, which a list of
 ours would otherwise replace (Helm replaces lists)."""
 
-_FILLED_LISTS = ("model_serving_namespaces", "model_allowed_egress_cidrs")
+_FILLED_LISTS = (
+    "model_serving_namespaces",
+    "model_container_names",
+    "model_image_repositories",
+    "model_allowed_egress_cidrs",
+)
 _PROCESS_RULE = "Unexpected process in model container"
 _PROCESS_EXCEPTION = "model_server_processes"
 _RULES_KEY = "model-serving-rules.yaml"
@@ -108,6 +114,9 @@ class RuntimeDetectionArgs:
 
     model_namespaces: Sequence[str]
     """Namespaces the model-serving rules watch (at least one)."""
+    model_image_repositories: Sequence[str] = ()
+    """Registry prefixes of the model images: the rules watch the model container, by its name and
+    its image, never the injected mesh proxy (at least one)."""
     namespace: str = "falco"
     """Falco's own namespace (privileged PSA, exempt from admission)."""
     requests: dict[str, str] = field(
@@ -133,6 +142,8 @@ class RuntimeDetectionArgs:
         problems = []
         if not self.model_namespaces:
             problems.append("model_namespaces must name at least one namespace")
+        if not self.model_image_repositories:
+            problems.append("model_image_repositories must name the registries of the model images")
         for name in (*self.model_namespaces, self.namespace):
             if not is_dns_label(name):
                 problems.append(f"namespace {name!r} is not a DNS label")
@@ -154,6 +165,8 @@ def model_rules(args: RuntimeDetectionArgs) -> list[dict[str, Any]]:
     documents = copy.deepcopy(yaml.safe_load(RULES_FILE.read_text()))
     fill = {
         "model_serving_namespaces": sorted(args.model_namespaces),
+        "model_container_names": [MODEL_CONTAINER],
+        "model_image_repositories": sorted(args.model_image_repositories),
         "model_allowed_egress_cidrs": None,  # keep the file's loopback, add the allowed ones
     }
     for document in documents:

@@ -36,6 +36,7 @@ from policies.parameters import MIN_ID
 
 __all__ = [
     "MIN_UID",
+    "MODEL_CONTAINER",
     "ROLLOUT_SURGE",
     "SECRETS_CHECKSUM_ANNOTATION",
     "SECRET_FILE_MODE",
@@ -53,6 +54,8 @@ MIN_UID = MIN_ID
 """Lowest UID/GID a model container may run as (the admission policies' floor)."""
 
 _RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
+MODEL_CONTAINER = "model"
+"""The model server's container name (the pod-shape constraint and the runtime rules use it)."""
 ROLLOUT_SURGE = 1
 """Extra pods a rollout starts before it stops old ones (maxUnavailable is 0)."""
 _TMP_VOLUME = "tmp"
@@ -257,7 +260,7 @@ def _scheduling(args: HardenedModelDeploymentArgs, selector: dict[str, str]) -> 
 def pod_spec(args: HardenedModelDeploymentArgs, selector: dict[str, str]) -> dict[str, Any]:
     """The hardened pod spec of the model server."""
     container = {
-        "name": "model",
+        "name": MODEL_CONTAINER,
         "image": args.image,
         "imagePullPolicy": "Always",
         "ports": [{"name": "http", "containerPort": args.port, "protocol": "TCP"}],

@@ -19,6 +19,7 @@ from components.runtime import (
     model_rules,
 )
 from components.versions import FALCO
+from components.workload import MODEL_CONTAINER
 from tests.conftest import STACKS
 from tools.mock_engine import Registration, is_secret
 from tools.render import Rendered
@@ -42,8 +43,11 @@ KEYWORDS = {
 }
 
 
+REGISTRY = "registry.example.com/models"
+
+
 def args(**changes: Any) -> RuntimeDetectionArgs:
-    values: dict[str, Any] = {"model_namespaces": ["fraud-model"]}
+    values: dict[str, Any] = {"model_namespaces": ["fraud-model"], "model_image_repositories": [REGISTRY]}
     return RuntimeDetectionArgs(**(values | changes))
 
 
@@ -288,3 +292,21 @@ def test_stack_pool_tolerations_reach_falco(rendered: dict[str, list[Rendered]])
 
     assert POOL_TAINT in tolerations("prod") and POOL_TAINT in tolerations("staging")
     assert POOL_TAINT not in tolerations("dev")  # dev has no dedicated pool
+
+
+def test_the_rules_watch_the_model_container_never_the_injected_proxy() -> None:
+    documents = {d.get("list") or d.get("macro") or d.get("rule"): d for d in model_rules(args())}
+    assert documents["model_container_names"]["items"] == [MODEL_CONTAINER]
+    assert documents["model_image_repositories"]["items"] == [REGISTRY]
+    condition = " ".join(documents["model_container"]["condition"].split())
+    # Every model rule goes through this macro: it selects by the container's name and its image's
+    # repository, so istio-proxy and istio-validation (another name, the proxy's image) never match.
+    assert "container.name in (model_container_names)" in condition
+    assert "container.image.repository pmatch (model_image_repositories)" in condition
+    rules = [d for d in documents.values() if "rule" in d]
+    assert rules and all("model_container" in rule["condition"] for rule in rules)
+
+
+def test_the_rules_need_the_model_registries() -> None:
+    with pytest.raises(ValueError, match="model_image_repositories must name"):
+        args(model_image_repositories=[])
