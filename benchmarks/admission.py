@@ -5,11 +5,12 @@
 Both sets are measured by `gator bench` (the Gatekeeper project's own benchmark: the Rego
 driver of the constraint framework, i.e. OPA as the webhook runs it) on the same pods: the
 stack's model pod as its Deployment creates it, the same pod as Istio injects it, and a
-privileged variant. Ours: every policy of policies/ with the constraint parameters the stack
-deploys. The anchor: gatekeeper-library's Pod Security Standards restricted profile (baseline +
-restricted templates) plus its allowed-repos, image-digests, disallowed-tags, container-limits
-and automount templates, with restricted parameters. Neither set has a namespaceSelector here
-(`gator bench` reviews objects without their Namespace), so both judge every pod.
+privileged variant. Ours: every template and constraint the stack renders, with the parameters
+it deploys (the model's pod shape included). The anchor: gatekeeper-library's Pod Security
+Standards restricted profile (baseline + restricted templates) plus its allowed-repos,
+image-digests, disallowed-tags, container-limits and automount templates, with restricted
+parameters. Neither set has a namespaceSelector here (`gator bench` reviews objects without
+their Namespace), so both judge every pod.
 
 The library is read from `--library` (a gatekeeper-library checkout, or a folder with its
 `library/` layout), by default `$SMS_GATEKEEPER_LIBRARY` or the per-user cache
@@ -35,9 +36,7 @@ from typing import Any
 import yaml
 
 from components import versions
-from policies import constraint, constraint_template, load_policies
-from policies.parameters import constraint_parameters
-from tools.gator import gator_version
+from tools.gator import gator_version, is_policy_object
 from tools.render import render_objects
 from tools.toolchain import cache_root, ensure
 
@@ -143,12 +142,15 @@ def _pods(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [pod, injected, privileged]
 
 
-def _our_set(registries: Sequence[str]) -> list[dict[str, Any]]:
-    policies = load_policies(require_fixtures=False)
-    exempt = [versions.ISTIO_PROXY_IMAGE]
+def _our_set(stack_objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every template and constraint the stack renders, with its parameters (the model's pod shape
+    included), matched by kind only."""
+    policies = [o for o in stack_objects if is_policy_object(o) and o["kind"] != "ExpansionTemplate"]
     return [
-        *(constraint_template(policy) for policy in policies),
-        *(constraint(policy, parameters=constraint_parameters(policy, registries, exempt)) for policy in policies),
+        {**o, "spec": {**o["spec"], "match": {"kinds": o["spec"]["match"]["kinds"]}}}
+        if o["apiVersion"].startswith("constraints.gatekeeper.sh/")
+        else o
+        for o in policies
     ]
 
 
@@ -246,7 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         (c["spec"]["parameters"]["registries"] for c in stack_objects if c["kind"] == "K8sDenyUntrustedRegistries"), []
     )
     pods = _pods(stack_objects)
-    sets = {"ours": [*_our_set(registries), *pods], "gatekeeper-library": [*_library_set(library, registries), *pods]}
+    sets = {
+        "ours": [*_our_set(stack_objects), *pods],
+        "gatekeeper-library": [*_library_set(library, registries), *pods],
+    }
     print(
         f"engine: {gator_version()} bench --engine rego; {len(pods)} pods; {arguments.runs} alternating runs of "
         f"{arguments.iterations} rounds per set, the run with the median p50 shown; library: {library}"

@@ -4,14 +4,13 @@ import data.lib.pods
 
 violation contains {"msg": msg} if {
 	some entry in pods.checked_containers
-	pods.parse_image(entry.container.image).tag == "latest"
+	pods.image_tag(entry.container.image) == "latest"
 	msg := sprintf("%s image %v must not use the latest tag", [pods.describe(entry), entry.container.image])
 }
 
 violation contains {"msg": msg} if {
 	some entry in pods.checked_containers
-	ref := pods.parse_image(entry.container.image)
-	ref.tag == ""
-	ref.digest == ""
+	not contains(entry.container.image, "@")
+	pods.image_tag(entry.container.image) == ""
 	msg := sprintf("%s image %v has neither tag nor digest and resolves to latest", [pods.describe(entry), entry.container.image])
 }

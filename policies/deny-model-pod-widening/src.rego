@@ -72,6 +72,7 @@ violation contains {"msg": msg} if {
 
 violation contains {"msg": msg} if {
 	some volume in object.get(pods.spec, "volumes", [])
+	not volume in params.volumes # as the platform wrote it: no need to normalize
 	not volume_shape(volume) in allowed_volume_shapes
 	msg := sprintf(`volume "%v" is not one the platform or the mesh defines (secrets, tokens and other sources are fixed by the platform)`, [volume.name])
 }
@@ -116,12 +117,9 @@ projection(item) := {"podCertificate": item.podCertificate} if item.podCertifica
 
 # --- the mesh ----------------------------------------------------------------
 
-mesh_prefixes := ["sidecar.istio.io/", "traffic.sidecar.istio.io/", "proxy.istio.io/", "istio.io/", "status.sidecar.istio.io/", "readiness.status.sidecar.istio.io/"]
-
-mesh_key(key) if {
-	some prefix in mesh_prefixes
-	startswith(key, prefix)
-}
+# Every key of Istio's annotations and labels (sidecar.istio.io/, traffic.sidecar.istio.io/,
+# proxy.istio.io/, istio.io/, status.sidecar.istio.io/, ...) lives under the istio.io domain.
+mesh_key(key) if contains(key, "istio.io/")
 
 violation contains {"msg": msg} if {
 	params.meshRequired
@@ -148,6 +146,11 @@ label_allowed("sidecar.istio.io/inject", "true")
 label_allowed("istio.io/rev", value) if value == params.meshRevision
 
 label_allowed("security.istio.io/tlsMode", "istio")
+
+# Written by the injector for telemetry only: the workload's canonical name and revision.
+label_allowed("service.istio.io/canonical-name", _)
+
+label_allowed("service.istio.io/canonical-revision", _)
 
 # A pod that says it is injected carries the proxy: a status annotation written by hand
 # makes the injector skip the pod.

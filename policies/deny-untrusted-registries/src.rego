@@ -10,6 +10,14 @@ violation contains {"msg": msg} if {
 	msg := sprintf("%s image %v is not below an allowed registry path; allowed: %v", [pods.describe(entry), entry.container.image, registries])
 }
 
+# A prefix with an explicit registry host that the image starts with, followed by `/`, is the
+# common case and needs no parsing (normalizing would give the same host); anything else is parsed.
+trusted(image) if {
+	some prefix in registries
+	pods.looks_like_host(split(prefix, "/")[0])
+	startswith(image, concat("", [prefix, "/"]))
+}
+
 trusted(image) if {
 	repository := pods.parse_image(image).repository
 	some prefix in registries

@@ -118,6 +118,13 @@ image_matches(image, pattern) if {
 
 last_segment(reference) := parts[count(parts) - 1] if parts := split(reference, "/")
 
+# The tag of an image reference ("" when it has none), without parsing the rest: it follows a `:`
+# in the last path segment, before any `@digest`.
+image_tag(image) := pieces[1] if {
+	pieces := split(last_segment(split(image, "@")[0]), ":")
+	count(pieces) > 1
+} else := ""
+
 pinned_pattern(pattern) if contains(pattern, "@")
 
 pinned_pattern(pattern) if {

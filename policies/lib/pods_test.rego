@@ -118,3 +118,10 @@ test_repository_below_refuses_the_bare_prefix if {
 	not pods.repository_below("reg.example/models", "reg.example/models")
 	not pods.repository_below("reg.example/models-evil/x", "reg.example/models")
 }
+
+test_image_tag_reads_the_last_segment_only if {
+	pods.image_tag("reg.example:5000/models/m:v1@sha256:ab") == "v1"
+	pods.image_tag("reg.example:5000/models/m@sha256:ab") == ""
+	pods.image_tag("nginx:latest") == "latest"
+	pods.image_tag("nginx") == ""
+}
