@@ -21,7 +21,7 @@ import pytest
 from policies.parameters import MODEL_POD_POLICY
 from tests.e2e.cases import judge
 from tests.e2e.conftest import StackEnv
-from tools.sandbox.client import Identity
+from tools.sandbox.client import ApiError, Identity
 
 Spec = dict[str, Any]
 
@@ -101,3 +101,32 @@ def test_the_deployers_own_job_is_admitted(stack_env: StackEnv, record_property:
     record_property("case", "deployer: new digest, replicas and resources")
     record_property("verdict", verdict.summary())
     assert verdict.admitted and not verdict.warnings, verdict.summary()
+
+
+@pytest.mark.e2e_group("attack")
+@pytest.mark.parametrize("change", [*CHANGES, "mesh-opt-out"])
+def test_the_deployer_may_not_widen_the_running_deployment_on_update(
+    stack_env: StackEnv, change: str, record_property: Callable[[str, Any], None]
+) -> None:
+    """The same widenings as an UPDATE of the stack's own Deployment (a full replace, dry run)."""
+    client = stack_env.client
+    _, path = client.paths(stack_env.deployment)
+    current = client.get(path)
+    accounts = [obj["metadata"]["name"] for obj in stack_env.sandbox.plan.of_kind("ServiceAccount")]
+    widened = copy.deepcopy(current)
+    if change == "mesh-opt-out":
+        _mesh_opt_out(widened)
+    else:
+        CHANGES[change][1](widened["spec"]["template"]["spec"], accounts)
+    deployer = Identity("e2e-deployer", stack_env.deployer_groups)
+    try:
+        client.request("PUT", path, widened, query={"dryRun": "All"}, identity=deployer)
+        verdict = "admitted"
+    except ApiError as error:
+        verdict = error.message
+    record_property("case", f"deployer update: {change}")
+    record_property("verdict", verdict)
+    if stack_env.enforcement_action(MODEL_POD_POLICY) == "deny":
+        assert f"[{stack_env.constraint_name(MODEL_POD_POLICY)}]" in verdict, verdict
+    else:
+        assert verdict == "admitted"  # dev warns; the create-side test checks the warning
