@@ -30,19 +30,17 @@ import itertools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from policies import POLICY_DIR
+from policies import load_policies
+from tests.policies.support import Fixture, load_fixtures
 from tools.sandbox.client import ApiClient, ApiError, Identity
 
 __all__ = [
     "INVALID_OBJECTS",
     "KNOWN_DEFECTS",
     "STACK_DEFAULTED",
-    "FixtureCase",
+    "Fixture",
     "Verdict",
     "fixture_cases",
     "judge",
@@ -96,28 +94,9 @@ KNOWN_DEFECTS: dict[str, str] = {}
 """Attacks the real Gatekeeper admits, by id, with the cause (the tests are strict xfails)."""
 
 
-@dataclass(frozen=True)
-class FixtureCase:
-    """One fixture file of a policy folder (or the mesh pod)."""
-
-    policy: str
-    outcome: str
-    path: Path
-    obj: dict[str, Any]
-
-    @property
-    def id(self) -> str:
-        return f"{self.policy}/{self.outcome}/{self.path.stem}"
-
-
-def fixture_cases() -> list[FixtureCase]:
-    """Every fixture of every policy folder, sorted by id."""
-    found = []
-    for path in sorted(POLICY_DIR.glob("*/fixtures/*/*.y*ml")):
-        policy, _, outcome = path.parts[-4], path.parts[-3], path.parts[-2]
-        if outcome in ("allowed", "denied"):
-            found.append(FixtureCase(policy, outcome, path, yaml.safe_load(path.read_text(encoding="utf-8"))))
-    return found
+def fixture_cases() -> list[Fixture]:
+    """Every fixture of every policy folder (tests/policies/support.py reads them), sorted by id."""
+    return sorted(load_fixtures(load_policies()), key=lambda fixture: fixture.id)
 
 
 def placed(obj: Mapping[str, Any], namespace: str, name: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from tests.e2e.cases import (
     INVALID_OBJECTS,
     KNOWN_DEFECTS,
     STACK_DEFAULTED,
-    FixtureCase,
+    Fixture,
     fixture_cases,
     judge,
     placed,
@@ -46,7 +46,7 @@ SHAPED_BY = "prod"
 """The stack whose render deny-model-pod-widening's fixtures are built from."""
 
 
-def placement(stack_env: StackEnv, case: FixtureCase) -> str:
+def placement(stack_env: StackEnv, case: Fixture) -> str:
     """The namespace a fixture is judged in (see the module docstring); skips where it does not apply."""
     if case.policy != MODEL_POD_POLICY:
         return stack_env.fixtures_namespace
@@ -55,7 +55,7 @@ def placement(stack_env: StackEnv, case: FixtureCase) -> str:
     return stack_env.namespace
 
 
-def _param(case: FixtureCase) -> Any:
+def _param(case: Fixture) -> Any:
     marks = [pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[case.id])] if case.id in KNOWN_DEFECTS else []
     return pytest.param(case, id=case.id, marks=marks)
 
@@ -70,7 +70,7 @@ def test_the_exception_tables_name_real_fixtures() -> None:
 @pytest.mark.e2e_group("attack")
 @pytest.mark.parametrize("case", [_param(case) for case in CASES if case.outcome == "denied"])
 def test_denied_fixture_is_refused(
-    stack_env: StackEnv, case: FixtureCase, record_property: Callable[[str, Any], None]
+    stack_env: StackEnv, case: Fixture, record_property: Callable[[str, Any], None]
 ) -> None:
     obj = placed(case.obj, placement(stack_env, case), case.path.stem)
     action = stack_env.enforcement_action(case.policy)
@@ -113,12 +113,12 @@ def test_denied_fixture_is_refused(
     "case", [pytest.param(case, id=case.id) for case in CASES if case.outcome == "allowed"] + [MESH_ID]
 )
 def test_allowed_fixture_is_admitted(
-    stack_env: StackEnv, case: FixtureCase | str, record_property: Callable[[str, Any], None]
+    stack_env: StackEnv, case: Fixture | str, record_property: Callable[[str, Any], None]
 ) -> None:
     if case == MESH_ID:
         obj = injected_pod(stack_env.deployment, name="injected-model-pod")
     else:
-        assert isinstance(case, FixtureCase)
+        assert isinstance(case, Fixture)
         obj = placed(case.obj, placement(stack_env, case), case.path.stem)
     verdict = judge(stack_env.client, obj)
     record_property("case", case if isinstance(case, str) else case.id)
