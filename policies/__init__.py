@@ -91,6 +91,8 @@ class Policy:
         libs: sources of the shared lib modules it imports, dependencies first.
         parameters_schema: openAPIV3Schema of the constraint's spec.parameters.
         match_kinds: the `spec.match.kinds` a constraint uses by default.
+        namespaces: where the platform's constraint applies: `model` (the model namespaces) or
+            `outside-model` (every namespace without the isolation label).
     """
 
     name: str
@@ -100,6 +102,7 @@ class Policy:
     libs: tuple[str, ...]
     parameters_schema: dict[str, Any]
     match_kinds: tuple[dict[str, Any], ...]
+    namespaces: str = "model"
 
     @property
     def directory(self) -> Path:
@@ -246,6 +249,7 @@ def _load_policy(folder: Path, lib_dir: Path, *, require_fixtures: bool) -> Poli
         libs=_resolve_libs(rego, lib_dir, folder),
         parameters_schema=_require_schema(meta, folder),
         match_kinds=_require_match_kinds(meta, folder),
+        namespaces=_require_namespaces(meta, folder),
     )
 
 
@@ -259,7 +263,7 @@ def _read_policy_yaml(path: Path) -> dict[str, Any]:
     data = yaml.safe_load(_read_text(path))
     if not isinstance(data, dict):
         raise PolicyError(f"{path}: must be a mapping")
-    unknown = set(data) - {"kind", "description", "parameters", "match_kinds"}
+    unknown = set(data) - {"kind", "description", "parameters", "match_kinds", "namespaces"}
     if unknown:
         raise PolicyError(f"{path}: unknown fields {sorted(unknown)}")
     return data
@@ -284,6 +288,16 @@ def _require_schema(meta: dict[str, Any], folder: Path) -> dict[str, Any]:
     if not isinstance(schema, dict) or schema.get("type") != "object":
         raise PolicyError(f"{folder}/policy.yaml: `parameters` must be an openAPIV3Schema of type object")
     return schema
+
+
+NAMESPACE_SCOPES = ("model", "outside-model")
+
+
+def _require_namespaces(meta: dict[str, Any], folder: Path) -> str:
+    scope = meta.get("namespaces", "model")
+    if scope not in NAMESPACE_SCOPES:
+        raise PolicyError(f"{folder}/policy.yaml: `namespaces` must be one of {NAMESPACE_SCOPES}")
+    return scope
 
 
 def _require_match_kinds(meta: dict[str, Any], folder: Path) -> tuple[dict[str, Any], ...]:

@@ -65,6 +65,11 @@ def constraint_parameters(
 
 def model_namespace_match(policy: Policy, namespace_labels: Mapping[str, str] | None = None) -> dict[str, Any]:
     """spec.match of a policy's constraint: its kinds, in the model namespaces only (by default
-    those carrying the isolation label)."""
+    those carrying the isolation label), or for an `outside-model` policy in every namespace
+    without them."""
     labels = dict(namespace_labels) if namespace_labels is not None else {ISOLATION_LABEL: "true"}
-    return {"kinds": [dict(kind) for kind in policy.match_kinds], "namespaceSelector": {"matchLabels": labels}}
+    kinds = [dict(kind) for kind in policy.match_kinds]
+    if policy.namespaces == "outside-model":
+        outside = [{"key": key, "operator": "NotIn", "values": [value]} for key, value in sorted(labels.items())]
+        return {"kinds": kinds, "namespaceSelector": {"matchExpressions": outside}}
+    return {"kinds": kinds, "namespaceSelector": {"matchLabels": labels}}

@@ -97,16 +97,21 @@ def _policies() -> tuple[Policy, ...]:
 
 
 def policy_names() -> list[str]:
-    """Every policy the pack judges, in order (all but MODEL_POD_POLICY)."""
-    return [policy.name for policy in _policies() if policy.name != MODEL_POD_POLICY]
+    """Every policy the pack judges, in order (see _judged)."""
+    return [policy.name for policy in _policies() if _judged(policy)]
+
+
+def _judged(policy: Policy) -> bool:
+    """The pack judges a resource as if it were in a model namespace, with no model's pod shape:
+    MODEL_POD_POLICY (its parameters are one model's shape) and the policies for the other
+    namespaces (`outside-model`) are left to the render check and the cluster."""
+    return policy.name != MODEL_POD_POLICY and policy.namespaces == "model"
 
 
 @lru_cache(maxsize=4)
 def _policy_set(config: PackConfig) -> tuple[dict[str, Any], ...]:
     objects: list[dict[str, Any]] = [constraint_template(policy) for policy in _policies()]
     objects += expansion_templates()
-    # No constraint for MODEL_POD_POLICY: its parameters are a model's pod shape, which a resource
-    # judged alone does not tell (the stack's render and the cluster judge it).
     objects += [
         constraint(
             policy,
@@ -114,7 +119,7 @@ def _policy_set(config: PackConfig) -> tuple[dict[str, Any], ...]:
             match=model_namespace_match(policy),
         )
         for policy in _policies()
-        if policy.name != MODEL_POD_POLICY
+        if _judged(policy)
     ]
     return tuple(objects)
 

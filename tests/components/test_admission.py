@@ -146,9 +146,16 @@ def test_constraints_are_scoped_to_model_namespaces(installed: list[Registration
     # One per policy; the model-pod policy has none until a model's shape is given.
     assert len(found) == len(POLICIES) - 1
     assert MODEL_POD_POLICY not in {item.inputs["metadata"]["name"] for item in found}
+    outside = {policy.kind for policy in POLICIES if policy.namespaces == "outside-model"}
+    assert outside, "a policy keeps the model's images out of unlabelled namespaces"
     for item in found:
         spec = item.inputs["spec"]
-        assert spec["match"]["namespaceSelector"] == {"matchLabels": {ISOLATION_LABEL: "true"}}
+        if item.inputs["kind"] in outside:
+            # Everywhere the constraints above do not look: namespaces without the isolation label.
+            expression = {"key": ISOLATION_LABEL, "operator": "NotIn", "values": ["true"]}
+            assert spec["match"]["namespaceSelector"] == {"matchExpressions": [expression]}
+        else:
+            assert spec["match"]["namespaceSelector"] == {"matchLabels": {ISOLATION_LABEL: "true"}}
         assert spec["enforcementAction"] == "deny"
 
 

@@ -78,6 +78,8 @@ def _rbac_groups(stack: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 FIXTURES_NAMESPACE = "policy-fixtures"
+UNLABELLED_NAMESPACE = "unlabelled-team"
+"""A namespace created without the platform's labels, as another team (or a careless one) would."""
 
 
 def _fixtures_namespace(sandbox: Sandbox, model_namespace: str) -> str:
@@ -93,6 +95,14 @@ def _fixtures_namespace(sandbox: Sandbox, model_namespace: str) -> str:
     # As the controller-manager would: every namespace has its `default` ServiceAccount.
     sandbox.client.apply(
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": FIXTURES_NAMESPACE}}
+    )
+    sandbox.client.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": UNLABELLED_NAMESPACE}})
+    sandbox.client.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "default", "namespace": UNLABELLED_NAMESPACE},
+        }
     )
     for limits in sandbox.plan.of_kind("LimitRange"):
         if limits["metadata"].get("namespace") == model_namespace:

@@ -6,7 +6,9 @@ Every policy's generic fixtures are judged in a namespace labelled like the mode
 constraint applies but the model's pod shape (deny-model-pod-widening pins one model's pod in its
 own namespace). That policy's fixtures are built from prod's render: in prod they are judged in the
 model namespace; other stacks pin their own shape, which their own workload and the insider cases
-exercise. The injected pod is the stack's own model pod as the pinned Istio injects it.
+exercise. The fixtures of a policy for the other namespaces (`namespaces: outside-model`) are judged
+in a namespace created without the platform's labels: there the model's images are refused, other
+teams' images admitted. The injected pod is the stack's own model pod as the pinned Istio injects it.
 
 Each denied fixture is judged twice: as the admin (the whole real chain: validation, Pod Security
 Admission, Gatekeeper) and as the sandbox's probe user, whom only Pod Security Admission exempts,
@@ -23,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from policies import load_policies
 from policies.parameters import MODEL_POD_POLICY
 from tests.e2e.cases import (
     INVALID_OBJECTS,
@@ -34,13 +37,14 @@ from tests.e2e.cases import (
     placed,
     resource_gaps,
 )
-from tests.e2e.conftest import StackEnv
+from tests.e2e.conftest import UNLABELLED_NAMESPACE, StackEnv
 from tests.support.mesh import injected_pod
 from tools.sandbox.client import Identity
 from tools.sandbox.cluster import PROBE_USER
 
 PROBE = Identity(PROBE_USER, ("system:masters",))
 CASES = fixture_cases()
+POLICIES = {policy.name: policy for policy in load_policies()}
 MESH_ID = "mesh/allowed/injected-model-pod"
 SHAPED_BY = "prod"
 """The stack whose render deny-model-pod-widening's fixtures are built from."""
@@ -48,6 +52,8 @@ SHAPED_BY = "prod"
 
 def placement(stack_env: StackEnv, case: Fixture) -> str:
     """The namespace a fixture is judged in (see the module docstring); skips where it does not apply."""
+    if POLICIES[case.policy].namespaces == "outside-model":
+        return UNLABELLED_NAMESPACE
     if case.policy != MODEL_POD_POLICY:
         return stack_env.fixtures_namespace
     if stack_env.stack != SHAPED_BY:

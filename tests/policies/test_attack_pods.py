@@ -76,10 +76,11 @@ PolicySet = list[dict[str, Any]]
 
 @pytest.fixture(scope="session")
 def policies(policies: list[Policy]) -> list[Policy]:
-    """Every policy but MODEL_POD_POLICY. The corpus breaks a generic hardened pod one rule at a
-    time; the model-pod shape (one model's account, volumes, env, placement) is attacked by its own
-    suite, built from the rendered prod pod (policies/deny-model-pod-widening/fixtures)."""
-    return [policy for policy in policies if policy.name != MODEL_POD_POLICY]
+    """Every policy that judges model namespaces but MODEL_POD_POLICY. The corpus breaks a generic
+    hardened pod one rule at a time; the model-pod shape (one model's account, volumes, env,
+    placement) is attacked by its own suite, built from the rendered prod pod, and the policies for
+    the other namespaces by theirs."""
+    return [policy for policy in policies if policy.name != MODEL_POD_POLICY and policy.namespaces == "model"]
 
 
 @pytest.fixture(scope="session")
