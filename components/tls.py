@@ -23,7 +23,14 @@ from components.options import child_options
 from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
 from components.versions import CERT_MANAGER, ISTIO_GATEWAY
 
-__all__ = ["CERT_MANAGER_NAMESPACE", "CERT_MANAGER_VALUES", "MIN_TLS_VERSION", "EdgeTls", "EdgeTlsArgs"]
+__all__ = [
+    "CERT_MANAGER_NAMESPACE",
+    "CERT_MANAGER_VALUES",
+    "MIN_TLS_VERSION",
+    "EdgeTls",
+    "EdgeTlsArgs",
+    "gateway_pod_labels",
+]
 
 MIN_TLS_VERSION = "TLSV1_2"
 """Oldest TLS version the gateway accepts."""
@@ -76,6 +83,13 @@ class EdgeTlsArgs:
             problems.append("paths must name at least one path")
         if problems:
             raise ValueError("EdgeTlsArgs: " + "; ".join(problems))
+
+
+def gateway_pod_labels(release_name: str) -> dict[str, str]:
+    """The labels of the gateway's pods, which its Gateway selects. The release (named after the
+    gateway's service account) labels its pods `istio: <name without istio->`; the same label is
+    passed to the chart and used as the selector, so renaming the account moves both."""
+    return {"istio": release_name.removeprefix("istio-")}
 
 
 class EdgeTls(pulumi.ComponentResource):
@@ -133,13 +147,19 @@ class EdgeTls(pulumi.ComponentResource):
             },
             after_crds,
         )
+        pod_labels = gateway_pod_labels(args.gateway_service_account)
         gateway_release = pinned_release(
             f"{name}-gateway",
             ISTIO_GATEWAY,
             args.gateway_namespace,
-            {"service": {"type": "LoadBalancer"}, "serviceAccount": {"name": args.gateway_service_account}},
+            {
+                "service": {"type": "LoadBalancer"},
+                "serviceAccount": {"name": args.gateway_service_account},
+                # Said explicitly rather than left to the chart's naming, so the Gateway's selector
+                # below and the pods' labels come from one function.
+                "labels": pod_labels,
+            },
             child_options(self, opts, depends_on=[namespaces[1]]),
-            # The release name labels the pods `istio: ingressgateway`, which the Gateway selects.
             release_name=args.gateway_service_account,
         )
         after_gateway = child_options(self, opts, depends_on=[gateway_release])
@@ -150,7 +170,7 @@ class EdgeTls(pulumi.ComponentResource):
             "Gateway",
             {"name": gateway_name, "namespace": args.gateway_namespace},
             {
-                "selector": {"istio": "ingressgateway"},
+                "selector": pod_labels,
                 "servers": [
                     {
                         "port": {"number": 443, "name": "https", "protocol": "HTTPS"},

@@ -232,3 +232,21 @@ def test_istio_charts_come_from_where_istio_publishes_them(mesh: list[Registrati
     repositories = {item.inputs["repositoryOpts"]["repo"] for item in releases(mesh).values()}
     assert repositories == {ISTIO_BASE.repository}
     assert ISTIO_BASE.repository.startswith("https://") and "storage.googleapis.com" not in ISTIO_BASE.repository
+
+
+@pytest.mark.parametrize("account", ["istio-ingressgateway", "edge-gateway"])
+def test_the_gateway_selects_the_pods_its_release_labels_whatever_the_account_is_called(
+    run_program, account: str
+) -> None:
+    registrations = run_program(lambda: EdgeTls("edge", tls_args(gateway_service_account=account)))
+    (gateway,) = of_kind(registrations, "Gateway")
+    (release,) = [
+        item.inputs
+        for item in registrations
+        if item.type == "kubernetes:helm.sh/v3:Release" and item.inputs["chart"] == "gateway"
+    ]
+    # The chart labels its pods `istio: <release name without istio->`; the Gateway must select that.
+    expected = {"istio": account.removeprefix("istio-")}
+    assert release["name"] == account and release["values"]["serviceAccount"]["name"] == account
+    assert release["values"]["labels"] == expected
+    assert gateway["spec"]["selector"] == expected
