@@ -31,10 +31,9 @@ from components.naming import ISOLATION_LABEL, TYPE_PREFIX
 from components.options import child_options, guard
 from components.system import custom_resource, pinned_release, system_namespace
 from components.versions import GATEKEEPER
-from policies import Policy, constraint, constraint_template, expansion_templates, load_policies
+from policies import NamespaceScope, Policy, constraint, constraint_template, expansion_templates, load_policies
 from policies.parameters import (
     IMAGE_EXEMPTIBLE_POLICIES,
-    MODEL_POD_POLICY,
     constraint_parameters,
     model_namespace_match,
 )
@@ -203,11 +202,12 @@ class AdmissionControl(pulumi.ComponentResource):
 
 def _constraints(policies: Sequence[Policy], args: AdmissionControlArgs) -> list[tuple[Policy, str, dict[str, Any]]]:
     """(policy, resource name, Constraint) of every constraint: one per policy, and one per model
-    namespace for MODEL_POD_POLICY, matching that namespace only."""
+    namespace for an `each-model` policy (its parameters that model's pod shape), matching that
+    namespace only."""
     found = []
     for policy in policies:
         match = model_namespace_match(policy, args.model_namespace_labels)
-        if policy.name != MODEL_POD_POLICY:
+        if policy.namespaces is not NamespaceScope.EACH_MODEL:
             parameters = constraint_parameters(policy, args.registries, args.exempt_images)
             document = constraint(
                 policy, parameters=parameters, enforcement_action=args.enforcement_action, match=match

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ __all__ = [
     "POLICY_DIR",
     "TEMPLATE_API_VERSION",
     "TEMPLATE_FILE",
+    "NamespaceScope",
     "Policy",
     "PolicyError",
     "constraint",
@@ -75,6 +77,17 @@ TEMPLATE_FILE = "template.yaml"
 `python -m policies` and checked by the tests, the gatekeeper-library way."""
 
 
+class NamespaceScope(StrEnum):
+    """Where the platform applies a policy (`namespaces:` in policy.yaml), and with what parameters."""
+
+    MODEL = "model"
+    """Every model namespace (by its isolation label), with the stack's parameters."""
+    EACH_MODEL = "each-model"
+    """One constraint per model namespace, with that model's pod shape as its parameters."""
+    OUTSIDE_MODEL = "outside-model"
+    """Every namespace without the isolation label, with the stack's parameters."""
+
+
 class PolicyError(ValueError):
     """A policy folder is incomplete or inconsistent."""
 
@@ -91,8 +104,7 @@ class Policy:
         libs: sources of the shared lib modules it imports, dependencies first.
         parameters_schema: openAPIV3Schema of the constraint's spec.parameters.
         match_kinds: the `spec.match.kinds` a constraint uses by default.
-        namespaces: where the platform's constraint applies: `model` (the model namespaces) or
-            `outside-model` (every namespace without the isolation label).
+        namespaces: where the platform's constraints of the policy apply (NamespaceScope).
     """
 
     name: str
@@ -102,7 +114,7 @@ class Policy:
     libs: tuple[str, ...]
     parameters_schema: dict[str, Any]
     match_kinds: tuple[dict[str, Any], ...]
-    namespaces: str = "model"
+    namespaces: NamespaceScope = NamespaceScope.MODEL
 
     @property
     def directory(self) -> Path:
@@ -290,14 +302,12 @@ def _require_schema(meta: dict[str, Any], folder: Path) -> dict[str, Any]:
     return schema
 
 
-NAMESPACE_SCOPES = ("model", "outside-model")
-
-
-def _require_namespaces(meta: dict[str, Any], folder: Path) -> str:
-    scope = meta.get("namespaces", "model")
-    if scope not in NAMESPACE_SCOPES:
-        raise PolicyError(f"{folder}/policy.yaml: `namespaces` must be one of {NAMESPACE_SCOPES}")
-    return scope
+def _require_namespaces(meta: dict[str, Any], folder: Path) -> NamespaceScope:
+    scope = meta.get("namespaces", NamespaceScope.MODEL.value)
+    allowed = [item.value for item in NamespaceScope]
+    if scope not in allowed:
+        raise PolicyError(f"{folder}/policy.yaml: `namespaces` must be one of {allowed}")
+    return NamespaceScope(scope)
 
 
 def _require_match_kinds(meta: dict[str, Any], folder: Path) -> tuple[dict[str, Any], ...]:

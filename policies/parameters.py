@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from policies import Policy
+from policies import NamespaceScope, Policy
 
 __all__ = [
     "IMAGE_EXEMPTIBLE_POLICIES",
     "ISOLATION_LABEL",
     "MIN_ID",
-    "MODEL_POD_POLICY",
     "constraint_parameters",
     "model_namespace_match",
 ]
@@ -42,18 +41,12 @@ An exemption names an exact digest, so the pull policy cannot swap the image. Pr
 escalation, capability, host and filesystem rules apply to every image without exception."""
 
 
-MODEL_POD_POLICY = "deny-model-pod-widening"
-"""The policy whose parameters are one model's pod shape (components.workload.pod_shape plus the
-mesh's injected parts), not stack-wide choices: it gets one constraint per model namespace, and
-none where no model's shape is known (the policy pack judges resources without it)."""
-
-
 def constraint_parameters(
     policy: Policy, registries: Sequence[str], exempt_images: Sequence[str] = ()
 ) -> dict[str, Any] | None:
-    """spec.parameters of a policy's constraint (None when the policy takes none of them, and for
-    MODEL_POD_POLICY, whose parameters are a model's shape)."""
-    if policy.name == MODEL_POD_POLICY:
+    """spec.parameters of a policy's constraint from the stack's choices (None when the policy takes
+    none of them, and for an `each-model` policy, whose parameters are one model's pod shape)."""
+    if policy.namespaces is NamespaceScope.EACH_MODEL:
         return None
     accepted = set(policy.parameters_schema.get("properties", {}))
     offered: dict[str, Any] = {"registries": list(registries), "minUid": MIN_ID, "minGid": MIN_ID}
@@ -69,7 +62,7 @@ def model_namespace_match(policy: Policy, namespace_labels: Mapping[str, str] | 
     without them."""
     labels = dict(namespace_labels) if namespace_labels is not None else {ISOLATION_LABEL: "true"}
     kinds = [dict(kind) for kind in policy.match_kinds]
-    if policy.namespaces == "outside-model":
+    if policy.namespaces is NamespaceScope.OUTSIDE_MODEL:
         outside = [{"key": key, "operator": "NotIn", "values": [value]} for key, value in sorted(labels.items())]
         return {"kinds": kinds, "namespaceSelector": {"matchExpressions": outside}}
     return {"kinds": kinds, "namespaceSelector": {"matchLabels": labels}}

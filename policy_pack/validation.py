@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from policies import Policy, constraint, constraint_template, expansion_templates, load_policies
-from policies.parameters import ISOLATION_LABEL, MODEL_POD_POLICY, constraint_parameters, model_namespace_match
+from policies import NamespaceScope, Policy, constraint, constraint_template, expansion_templates, load_policies
+from policies.parameters import ISOLATION_LABEL, constraint_parameters, model_namespace_match
 from tools.gator import review
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -102,10 +102,10 @@ def policy_names() -> list[str]:
 
 
 def _judged(policy: Policy) -> bool:
-    """The pack judges a resource as if it were in a model namespace, with no model's pod shape:
-    MODEL_POD_POLICY (its parameters are one model's shape) and the policies for the other
-    namespaces (`outside-model`) are left to the render check and the cluster."""
-    return policy.name != MODEL_POD_POLICY and policy.namespaces == "model"
+    """The pack judges a resource as if it were in a model namespace, with no model's pod shape: the
+    `each-model` policies (their parameters are one model's shape) and the `outside-model` ones
+    are left to the render check and the cluster."""
+    return policy.namespaces is NamespaceScope.MODEL
 
 
 @lru_cache(maxsize=4)

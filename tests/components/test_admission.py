@@ -13,8 +13,7 @@ from components.admission import (
 )
 from components.naming import ISOLATION_LABEL
 from components.versions import GATEKEEPER, POD_SECURITY_VERSION
-from policies import POLICY_DIR, load_policies
-from policies.parameters import MODEL_POD_POLICY
+from policies import POLICY_DIR, NamespaceScope, load_policies
 from tests.conftest import STACKS
 from tools.mock_engine import Registration
 from tools.render import Rendered
@@ -22,6 +21,7 @@ from tools.toolchain import TOOLS
 
 PROXY = "docker.io/istio/proxyv2:1.31.1@sha256:" + "d8" * 32
 POLICIES = load_policies(require_fixtures=False)
+(SHAPE_POLICY,) = [policy.name for policy in POLICIES if policy.namespaces is NamespaceScope.EACH_MODEL]
 
 
 def args(**changes: Any) -> AdmissionControlArgs:
@@ -129,11 +129,11 @@ def test_each_model_namespace_gets_its_own_pod_shape_constraint(run_program) -> 
     pinned = {
         item.inputs["metadata"]["name"]: item.inputs["spec"]
         for item in constraints(registered)
-        if item.inputs["metadata"]["name"].startswith(MODEL_POD_POLICY)
+        if item.inputs["metadata"]["name"].startswith(SHAPE_POLICY)
     }
-    assert set(pinned) == {f"{MODEL_POD_POLICY}-fraud-model", f"{MODEL_POD_POLICY}-churn"}
+    assert set(pinned) == {f"{SHAPE_POLICY}-fraud-model", f"{SHAPE_POLICY}-churn"}
     for namespace, shape in shapes.items():
-        spec = pinned[f"{MODEL_POD_POLICY}-{namespace}"]
+        spec = pinned[f"{SHAPE_POLICY}-{namespace}"]
         # Only that namespace, and only while it carries the isolation label.
         assert spec["match"]["namespaces"] == [namespace]
         assert spec["match"]["namespaceSelector"] == {"matchLabels": {ISOLATION_LABEL: "true"}}
@@ -145,8 +145,8 @@ def test_constraints_are_scoped_to_model_namespaces(installed: list[Registration
     found = constraints(installed)
     # One per policy; the model-pod policy has none until a model's shape is given.
     assert len(found) == len(POLICIES) - 1
-    assert MODEL_POD_POLICY not in {item.inputs["metadata"]["name"] for item in found}
-    outside = {policy.kind for policy in POLICIES if policy.namespaces == "outside-model"}
+    assert SHAPE_POLICY not in {item.inputs["metadata"]["name"] for item in found}
+    outside = {policy.kind for policy in POLICIES if policy.namespaces is NamespaceScope.OUTSIDE_MODEL}
     assert outside, "a policy keeps the model's images out of unlabelled namespaces"
     for item in found:
         spec = item.inputs["spec"]

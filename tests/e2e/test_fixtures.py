@@ -25,8 +25,7 @@ from typing import Any
 
 import pytest
 
-from policies import load_policies
-from policies.parameters import MODEL_POD_POLICY
+from policies import NamespaceScope, load_policies
 from tests.e2e.cases import (
     INVALID_OBJECTS,
     KNOWN_DEFECTS,
@@ -52,12 +51,13 @@ SHAPED_BY = "prod"
 
 def placement(stack_env: StackEnv, case: Fixture) -> str:
     """The namespace a fixture is judged in (see the module docstring); skips where it does not apply."""
-    if POLICIES[case.policy].namespaces == "outside-model":
+    scope = POLICIES[case.policy].namespaces
+    if scope is NamespaceScope.OUTSIDE_MODEL:
         return UNLABELLED_NAMESPACE
-    if case.policy != MODEL_POD_POLICY:
+    if scope is NamespaceScope.MODEL:
         return stack_env.fixtures_namespace
     if stack_env.stack != SHAPED_BY:
-        pytest.skip(f"{MODEL_POD_POLICY}'s fixtures are {SHAPED_BY}'s model pod; {stack_env.stack} pins its own")
+        pytest.skip(f"{case.policy}'s fixtures are {SHAPED_BY}'s model pod; {stack_env.stack} pins its own")
     return stack_env.namespace
 
 

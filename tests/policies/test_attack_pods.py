@@ -21,8 +21,7 @@ from typing import Any
 import pytest
 
 from components.admission import IMAGE_EXEMPTIBLE_POLICIES
-from policies import Policy
-from policies.parameters import MODEL_POD_POLICY
+from policies import NamespaceScope, Policy
 from tests.policies.support import (
     denying,
     describe,
@@ -76,11 +75,10 @@ PolicySet = list[dict[str, Any]]
 
 @pytest.fixture(scope="session")
 def policies(policies: list[Policy]) -> list[Policy]:
-    """Every policy that judges model namespaces but MODEL_POD_POLICY. The corpus breaks a generic
-    hardened pod one rule at a time; the model-pod shape (one model's account, volumes, env,
-    placement) is attacked by its own suite, built from the rendered prod pod, and the policies for
-    the other namespaces by theirs."""
-    return [policy for policy in policies if policy.name != MODEL_POD_POLICY and policy.namespaces == "model"]
+    """Every policy applied alike to all model namespaces. The corpus breaks a generic hardened pod
+    one rule at a time; the `each-model` policy (one model's pod shape) is attacked by its own
+    suite, built from the rendered prod pod, and the `outside-model` one by its own."""
+    return [policy for policy in policies if policy.namespaces is NamespaceScope.MODEL]
 
 
 @pytest.fixture(scope="session")

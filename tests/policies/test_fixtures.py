@@ -28,6 +28,7 @@ from policies import (
     EXPANSION_FILE,
     POLICY_DIR,
     TEMPLATE_FILE,
+    NamespaceScope,
     Policy,
     PolicyError,
     constraint_template,
@@ -35,7 +36,6 @@ from policies import (
     load_policies,
     render_template,
 )
-from policies.parameters import MODEL_POD_POLICY
 from tests.policies.support import (
     CONTAINER_LISTS,
     Fixture,
@@ -174,9 +174,9 @@ def test_allowed_fixture_admitted_by_its_policy(fixture: Fixture) -> None:
 
 def test_allowed_fixtures_admitted_by_whole_set() -> None:
     """Every allowed fixture against every model-namespace policy at once, each with its suite
-    constraint; but MODEL_POD_POLICY, whose constraint pins one model's pod (the other fixtures are
-    other pods). The `outside-model` policies judge other namespaces, where these pods never go."""
-    generic = [p for p in POLICIES if p.name != MODEL_POD_POLICY and p.namespaces == "model"]
+    constraint; not the `each-model` policy, whose constraint pins one model's pod (the other
+    fixtures are other pods), nor the `outside-model` one, which judges other namespaces."""
+    generic = [p for p in POLICIES if p.namespaces is NamespaceScope.MODEL]
     policy_set = [
         *(constraint_template(p) for p in generic),
         *(fixture_constraint(p) for p in generic),
@@ -404,3 +404,15 @@ def test_a_suite_with_a_wrong_count_fails(tmp_path: Path) -> None:
     denied["assertions"] = [{"violations": "no"}]
     suite_path.write_text(yaml.safe_dump(suite), encoding="utf-8")
     assert _verify(tmp_path / name).returncode != 0
+
+
+def test_a_policy_names_where_it_applies_or_is_refused(tmp_path: Path) -> None:
+    name = "deny-model-pod-widening"
+    shutil.copytree(POLICY_DIR / name, tmp_path / name)
+    shutil.copytree(POLICY_DIR / "lib", tmp_path / "lib")
+    (loaded,) = load_policies(tmp_path)
+    assert loaded.namespaces is NamespaceScope.EACH_MODEL
+    meta = tmp_path / name / "policy.yaml"
+    meta.write_text(meta.read_text(encoding="utf-8").replace("namespaces: each-model", "namespaces: everywhere"))
+    with pytest.raises(PolicyError, match="`namespaces` must be one of"):
+        load_policies(tmp_path)
