@@ -98,7 +98,7 @@ def _library_templates(registries: Sequence[str]) -> dict[str, dict[str, Any] | 
     }
 
 
-def _default_library() -> Path:
+def default_library() -> Path:
     explicit = os.environ.get("SMS_GATEKEEPER_LIBRARY")
     if explicit:
         return Path(explicit)
@@ -154,7 +154,7 @@ def _our_set(stack_objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _library_set(library: Path, registries: Sequence[str]) -> list[dict[str, Any]]:
+def library_set(library: Path, registries: Sequence[str]) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = []
     for folder, parameters in _library_templates(registries).items():
         path = library / "library" / folder / "template.yaml"
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="alternating runs per set (the median is reported)")
     parser.add_argument("--library", type=Path, default=None, help="a gatekeeper-library checkout")
     arguments = parser.parse_args(argv)
-    library = arguments.library or _default_library()
+    library = arguments.library or default_library()
 
     stack_objects = render_objects(arguments.stack)
     registries = next(
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     pods = _pods(stack_objects)
     sets = {
         "ours": [*_our_set(stack_objects), *pods],
-        "gatekeeper-library": [*_library_set(library, registries), *pods],
+        "gatekeeper-library": [*library_set(library, registries), *pods],
     }
     print(
         f"engine: {gator_version()} bench --engine rego; {len(pods)} pods; {arguments.runs} alternating runs of "

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.admission import _default_library, _library_set
+from benchmarks.admission import default_library, library_set
 from tools.gator import is_policy_object
 from tools.sandbox.client import ApiClient, ApiError, Identity
 from tools.sandbox.cluster import PROBE_USER, bring_up
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--creates", type=int, default=200, help="pod creates per configuration")
     parser.add_argument("--library", type=Path, default=None, help="a gatekeeper-library checkout")
     arguments = parser.parse_args(argv)
-    library = arguments.library or _default_library()
+    library = arguments.library or default_library()
 
     sandbox = bring_up(arguments.stack, progress=_progress)
     try:
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             for c in _constraints(sandbox.plan.objects)
             if c["kind"] == "K8sDenyUntrustedRegistries"
         )
-        anchor_set = [o for o in _library_set(library, registries) if is_policy_object(o)]
+        anchor_set = [o for o in library_set(library, registries) if is_policy_object(o)]
         _install(client, anchor_set, canary)
         theirs, theirs_verdict = _measure(client, pod, arguments.creates)
     finally:
