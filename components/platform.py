@@ -40,9 +40,9 @@ from components.secrets import (
     SecretsOperatorArgs,
     VaultKubernetesAuth,
 )
-from components.settings import AlertOutput, Quota, SecretProvider, StackSettings
+from components.settings import AcmeDns01, AlertOutput, Quota, SecretProvider, StackSettings
 from components.supply_chain import OPT_IN_LABEL, ImageSignaturePolicy, ImageSignaturePolicyArgs
-from components.tls import EdgeTls, EdgeTlsArgs
+from components.tls import CloudDnsSolver, EdgeTls, EdgeTlsArgs, Route53Solver
 from components.versions import ISTIO_PROXY_IMAGE
 from components.workload import (
     AutoscalingPolicy,
@@ -318,6 +318,21 @@ def edge_tls_args(settings: StackSettings) -> EdgeTlsArgs:
         issuer=gateway.issuer.value,
         acme_email=gateway.acme_email,
         acme_server=gateway.acme_server,
+        acme_solver=_acme_solver(gateway.acme_dns01),
+    )
+
+
+def _acme_solver(dns01: AcmeDns01 | None) -> Route53Solver | CloudDnsSolver | None:
+    """The settings' DNS-01 provider as the solver EdgeTls renders."""
+    if dns01 is None:
+        return None
+    if dns01.route53 is not None:
+        aws = dns01.route53
+        return Route53Solver(region=aws.region, hosted_zone_id=aws.hosted_zone_id, role_arn=aws.role_arn)
+    assert dns01.cloud_dns is not None  # AcmeDns01 holds exactly one provider
+    gcp = dns01.cloud_dns
+    return CloudDnsSolver(
+        project=gcp.project, google_service_account=gcp.service_account, hosted_zone_name=gcp.hosted_zone_name
     )
 
 

@@ -577,6 +577,36 @@ class CertificateIssuer(StrEnum):
     ACME = "acme"
 
 
+class Route53Dns01(_Model):
+    """DNS-01 through Route 53 with the IAM role cert-manager's service account assumes (IRSA)."""
+
+    region: Annotated[str, Field(strict=True, pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")]
+    hosted_zone_id: Annotated[str, Field(strict=True, pattern=r"^Z[A-Z0-9]{1,31}$")] = Field(alias="hostedZoneID")
+    role_arn: Annotated[str, Field(strict=True, pattern=_ROLE_ARN)] = Field(alias="roleArn")
+
+
+class CloudDnsDns01(_Model):
+    """DNS-01 through Cloud DNS as the Google service account bound to cert-manager (GKE workload
+    identity)."""
+
+    project: Annotated[str, Field(strict=True, pattern=rf"^{_GCP_PROJECT}$")]
+    service_account: Annotated[str, Field(strict=True, pattern=_GCP_SERVICE_ACCOUNT)] = Field(alias="serviceAccount")
+    hosted_zone_name: DnsLabel | None = Field(default=None, alias="hostedZoneName")
+
+
+class AcmeDns01(_Model):
+    """The DNS provider that answers the ACME DNS-01 challenge; exactly one section."""
+
+    route53: Route53Dns01 | None = None
+    cloud_dns: CloudDnsDns01 | None = Field(default=None, alias="cloudDNS")
+
+    @model_validator(mode="after")
+    def _one_provider(self) -> AcmeDns01:
+        if (self.route53 is None) == (self.cloud_dns is None):
+            raise _KeyedError("mesh.gateway.acmeDns01", "set exactly one provider: route53 or cloudDNS")
+        return self
+
+
 class GatewaySettings(_Model):
     """The ingress gateway: TLS at the edge, HTTP redirected to HTTPS."""
 
@@ -591,6 +621,7 @@ class GatewaySettings(_Model):
     acme_server: Annotated[str, Field(strict=True), AfterValidator(_https_endpoint)] = Field(
         default="https://acme-v02.api.letsencrypt.org/directory", alias="acmeServer"
     )
+    acme_dns01: AcmeDns01 | None = Field(default=None, alias="acmeDns01")
 
     @model_validator(mode="after")
     def _complete(self) -> GatewaySettings:
@@ -598,6 +629,12 @@ class GatewaySettings(_Model):
             raise _KeyedError("mesh.gateway.host", "is required while the gateway is enabled")
         if self.issuer is CertificateIssuer.ACME and self.acme_email is None:
             raise _KeyedError("mesh.gateway.acmeEmail", "is required with issuer acme")
+        if self.issuer is CertificateIssuer.ACME and self.acme_dns01 is None:
+            raise _KeyedError(
+                "mesh.gateway.acmeDns01",
+                "is required with issuer acme: the DNS-01 provider (route53 or cloudDNS) and the cloud identity "
+                "cert-manager uses for it",
+            )
         return self
 
 

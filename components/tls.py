@@ -3,9 +3,12 @@
 cert-manager is installed with `pulumi_kubernetes_cert_manager.CertManager` (chart pinned in
 `components.versions`). The issuer is chosen by settings: `selfSigned` builds a private CA chain
 (a self-signed root that only signs the CA certificate, and a CA issuer for everything else) for
-environments without a public name; `acme` uses an ACME directory with an HTTP-01 solver served
-through the Istio gateway. The gateway terminates TLS 1.2+ for the model host, redirects plain
-HTTP to HTTPS, and routes only the model's own paths to the model Service.
+environments without a public name; `acme` uses an ACME directory with a DNS-01 solver whose DNS
+provider credentials come from cert-manager's workload identity (no key in a Secret). DNS-01, not
+HTTP-01: the gateway redirects every plain-HTTP path to HTTPS, and an HTTP-01 challenge would need
+Istio's Ingress controller, an IngressClass and a hole in that redirect on the public port. The
+gateway terminates TLS 1.2+ for the model host and routes only the model's own paths to the model
+Service.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from components.versions import CERT_MANAGER, ISTIO_GATEWAY
 
 __all__ = [
     "CERT_MANAGER_NAMESPACE",
-    "CERT_MANAGER_VALUES",
     "MIN_TLS_VERSION",
+    "CloudDnsSolver",
     "EdgeTls",
     "EdgeTlsArgs",
+    "Route53Solver",
+    "cert_manager_values",
     "gateway_pod_labels",
 ]
 
@@ -36,11 +41,55 @@ MIN_TLS_VERSION = "TLSV1_2"
 """Oldest TLS version the gateway accepts."""
 """cert-manager's namespace; it also holds the private CA's key (the cluster resource namespace)."""
 
-CERT_MANAGER_VALUES = {"crds": {"enabled": True, "keep": True}}
-"""Chart values given through `helm_options`: the SDK's typed `install_crds` sets the chart's
-`installCRDs`, deprecated since cert-manager 1.15 in favour of these. The chart installs its CRDs,
-and keeps them when the release is removed: deleting a CRD would delete every Certificate and
-Issuer with it."""
+
+@dataclass(frozen=True)
+class Route53Solver:
+    """DNS-01 through AWS Route 53, with the role cert-manager's service account assumes (IRSA)."""
+
+    region: str
+    hosted_zone_id: str
+    role_arn: str
+
+    def dns01(self) -> dict[str, Any]:
+        # No access key fields: the SDK's default chain finds the web identity token IRSA mounts.
+        return {"route53": {"region": self.region, "hostedZoneID": self.hosted_zone_id}}
+
+    def service_account_annotations(self) -> dict[str, str]:
+        return {"eks.amazonaws.com/role-arn": self.role_arn}
+
+
+@dataclass(frozen=True)
+class CloudDnsSolver:
+    """DNS-01 through Google Cloud DNS, as the Google service account bound to cert-manager's
+    Kubernetes service account (GKE workload identity)."""
+
+    project: str
+    google_service_account: str
+    hosted_zone_name: str | None = None
+
+    def dns01(self) -> dict[str, Any]:
+        # No serviceAccountSecretRef: the metadata server answers for the bound identity.
+        zone = {"hostedZoneName": self.hosted_zone_name} if self.hosted_zone_name else {}
+        return {"cloudDNS": {"project": self.project, **zone}}
+
+    def service_account_annotations(self) -> dict[str, str]:
+        return {"iam.gke.io/gcp-service-account": self.google_service_account}
+
+
+AcmeSolver = Route53Solver | CloudDnsSolver
+
+
+def cert_manager_values(solver: AcmeSolver | None) -> dict[str, Any]:
+    """Chart values given through `helm_options`. `crds`: the SDK's typed `install_crds` sets the
+    chart's `installCRDs`, deprecated since cert-manager 1.15; the chart installs its CRDs and
+    keeps them when the release is removed (deleting a CRD would delete every Certificate and
+    Issuer with it). The DNS-01 solver's workload identity is an annotation of the controller's
+    service account, the identity that calls the DNS provider."""
+    values: dict[str, Any] = {"crds": {"enabled": True, "keep": True}}
+    if solver is not None:
+        values["serviceAccount"] = {"annotations": solver.service_account_annotations()}
+    return values
+
 
 _CERT_API = "cert-manager.io/v1"
 _ISSUERS = ("selfSigned", "acme")
@@ -70,6 +119,8 @@ class EdgeTlsArgs:
     """Contact address for the ACME account."""
     acme_server: str = "https://acme-v02.api.letsencrypt.org/directory"
     """ACME directory URL."""
+    acme_solver: AcmeSolver | None = None
+    """The DNS-01 provider that proves control of `host` to the ACME server."""
     cert_manager_namespace: str = CERT_MANAGER_NAMESPACE
     """Namespace of cert-manager (and of the private CA's key)."""
 
@@ -79,6 +130,8 @@ class EdgeTlsArgs:
             problems.append(f"issuer must be one of {_ISSUERS}")
         if self.issuer == "acme" and not self.acme_email:
             problems.append("acme_email is required with issuer acme")
+        if self.issuer == "acme" and self.acme_solver is None:
+            problems.append("acme_solver (a DNS-01 provider) is required with issuer acme")
         if not self.paths:
             problems.append("paths must name at least one path")
         if problems:
@@ -125,7 +178,7 @@ class EdgeTls(pulumi.ComponentResource):
                 version=CERT_MANAGER.version,
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CERT_MANAGER.repository),
                 atomic=True,
-                values=CERT_MANAGER_VALUES,
+                values=cert_manager_values(args.acme_solver if args.issuer == "acme" else None),
             ),
             opts=child_options(self, opts, depends_on=[namespaces[0]]),
         )
@@ -212,6 +265,7 @@ class EdgeTls(pulumi.ComponentResource):
     def _issuer(self, name: str, args: EdgeTlsArgs, opts: pulumi.ResourceOptions) -> str:
         """Create the ClusterIssuer chain for `args.issuer`; return the name of the signing issuer."""
         if args.issuer == "acme":
+            assert args.acme_solver is not None  # EdgeTlsArgs refuses acme without one
             self._custom(
                 f"{name}-acme-issuer",
                 _CERT_API,
@@ -222,7 +276,9 @@ class EdgeTls(pulumi.ComponentResource):
                         "server": args.acme_server,
                         "email": args.acme_email,
                         "privateKeySecretRef": {"name": "acme-account-key"},
-                        "solvers": [{"http01": {"ingress": {"ingressClassName": "istio"}}}],
+                        # Scoped to the one name this stack proves; a second issuer for another
+                        # host cannot borrow this identity's zone rights through it.
+                        "solvers": [{"dns01": args.acme_solver.dns01(), "selector": {"dnsNames": [args.host]}}],
                     }
                 },
                 opts,

@@ -16,7 +16,7 @@ from components.mesh import (
     authorization_rules,
     istiod_values,
 )
-from components.tls import MIN_TLS_VERSION, EdgeTls, EdgeTlsArgs
+from components.tls import MIN_TLS_VERSION, CloudDnsSolver, EdgeTls, EdgeTlsArgs, Route53Solver
 from components.versions import CERT_MANAGER, ISTIO_BASE, ISTIO_PROXY_IMAGE, POD_SECURITY_VERSION
 from tools.mock_engine import Registration
 
@@ -209,12 +209,40 @@ def test_self_signed_issuer_is_a_ca_chain(run_program) -> None:
     assert certificates["fraud-model-example-com-tls"]["issuerRef"]["name"] == "model-platform-ca"
 
 
-def test_acme_issuer_needs_an_email(run_program) -> None:
+ROUTE53 = Route53Solver(region="eu-west-1", hosted_zone_id="Z0123", role_arn="arn:aws:iam::123456789012:role/cm")
+CLOUD_DNS = CloudDnsSolver(
+    project="fraud-prod", google_service_account="cert-manager@fraud-prod.iam.gserviceaccount.com"
+)
+
+
+def test_acme_issuer_needs_an_email_and_a_dns01_solver() -> None:
     with pytest.raises(ValueError, match="acme_email"):
-        tls_args(issuer="acme")
-    registrations = run_program(lambda: EdgeTls("edge", tls_args(issuer="acme", acme_email="sec@example.com")))
+        tls_args(issuer="acme", acme_solver=ROUTE53)
+    with pytest.raises(ValueError, match="acme_solver"):
+        tls_args(issuer="acme", acme_email="sec@example.com")
+
+
+@pytest.mark.parametrize(
+    ("solver", "dns01", "annotation"),
+    [
+        (ROUTE53, {"route53": {"region": "eu-west-1", "hostedZoneID": "Z0123"}}, "eks.amazonaws.com/role-arn"),
+        (CLOUD_DNS, {"cloudDNS": {"project": "fraud-prod"}}, "iam.gke.io/gcp-service-account"),
+    ],
+)
+def test_acme_proves_the_host_by_dns01_as_cert_managers_workload_identity(
+    run_program, solver: Route53Solver | CloudDnsSolver, dns01: dict[str, Any], annotation: str
+) -> None:
+    args = tls_args(issuer="acme", acme_email="sec@example.com", acme_solver=solver)
+    registrations = run_program(lambda: EdgeTls("edge", args))
     (issuer,) = of_kind(registrations, "ClusterIssuer")
     assert issuer["spec"]["acme"]["email"] == "sec@example.com"
+    # One DNS-01 solver, for this host only; no HTTP-01 route through the redirecting port 80.
+    assert issuer["spec"]["acme"]["solvers"] == [
+        {"dns01": dns01, "selector": {"dnsNames": ["fraud-model.example.com"]}}
+    ]
+    (cert_manager,) = [item for item in registrations if item.type.startswith("kubernetes-cert-manager:")]
+    annotations = cert_manager.inputs["helmOptions"]["values"]["serviceAccount"]["annotations"]
+    assert annotations == solver.service_account_annotations() and annotation in annotations
 
 
 def test_cert_manager_is_pinned_and_installs_its_crds_the_current_way(run_program) -> None:

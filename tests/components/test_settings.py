@@ -172,6 +172,11 @@ class _Removed:
 
 
 _REMOVE = _Removed()
+_ACME = {"enabled": True, "host": "m.example.com", "issuer": "acme", "acmeEmail": "a@b.c"}
+_ROUTE53 = {"route53": {"region": "eu-west-1", "hostedZoneID": "Z0123", "roleArn": "arn:aws:iam::123456789012:role/cm"}}
+_CLOUD_DNS = {
+    "cloudDNS": {"project": "fraud-prod", "serviceAccount": "cert-manager@fraud-prod.iam.gserviceaccount.com"}
+}
 IMAGE = "registry.example.com/models/fraud" + DIGEST
 PROD = with_change("environment", "prod")
 # Production that passes every other production check, so a row fails for its own key only.
@@ -285,6 +290,26 @@ BAD_VALUES = [
     ("mesh.gateway.acmeEmail", "mesh.gateway", {"enabled": True, "host": "m.example.com", "issuer": "acme"}, None),
     ("mesh.gateway.issuer", "mesh.gateway", {"enabled": True, "host": "m.example.com", "issuer": "letsencrypt"}, None),
     ("mesh.gateway.issuer", "mesh.gateway", {"enabled": True, "host": "m.example.com"}, PROD_ALERTING),
+    (
+        "mesh.gateway.acmeDns01",
+        "mesh.gateway",
+        {"enabled": True, "host": "m.example.com", "issuer": "acme", "acmeEmail": "a@b.c"},
+        None,
+    ),
+    ("mesh.gateway.acmeDns01", "mesh.gateway", {**_ACME, "acmeDns01": {}}, None),
+    ("mesh.gateway.acmeDns01", "mesh.gateway", {**_ACME, "acmeDns01": {**_ROUTE53, **_CLOUD_DNS}}, None),
+    (
+        "mesh.gateway.acmeDns01.route53.roleArn",
+        "mesh.gateway",
+        {**_ACME, "acmeDns01": {"route53": {**_ROUTE53["route53"], "roleArn": "admin"}}},
+        None,
+    ),
+    (
+        "mesh.gateway.acmeDns01.cloudDNS.serviceAccount",
+        "mesh.gateway",
+        {**_ACME, "acmeDns01": {"cloudDNS": {"project": "fraud-prod", "serviceAccount": "me@gmail.com"}}},
+        None,
+    ),
     (
         "mesh.gateway.acmeServer",
         "mesh.gateway",
