@@ -363,6 +363,7 @@ class SecureModelPlatform(pulumi.ComponentResource):
             SecretsOperator(
                 "secrets",
                 SecretsOperatorArgs(
+                    served_namespace=settings.namespace.name,
                     namespace=settings.secrets.namespace,
                     pod_security_version=settings.pod_security_version,
                     protect=settings.environment.is_production,

@@ -123,6 +123,8 @@ class SecretItem:
 class SecretsOperatorArgs:
     """Inputs of SecretsOperator."""
 
+    served_namespace: str
+    """The one model namespace the operator reconciles in and may write Secrets to."""
     namespace: str = "external-secrets"
     """The operator's namespace (PSA restricted)."""
     pod_security_version: str = POD_SECURITY_VERSION
@@ -131,8 +133,9 @@ class SecretsOperatorArgs:
     """Protect the namespace and release (their CRDs own every synced Secret)."""
 
     def __post_init__(self) -> None:
-        if not is_dns_label(self.namespace):
-            raise ValueError(f"SecretsOperatorArgs: namespace {self.namespace!r} is not a DNS label")
+        for label, value in (("namespace", self.namespace), ("served_namespace", self.served_namespace)):
+            if not is_dns_label(value):
+                raise ValueError(f"SecretsOperatorArgs: {label} {value!r} is not a DNS label")
 
 
 @dataclass(frozen=True)
@@ -173,8 +176,8 @@ class ModelSecretsArgs:
             raise ValueError("ModelSecretsArgs: " + "; ".join(problems))
 
 
-def operator_values() -> dict[str, Any]:
-    """Helm values of the external-secrets chart."""
+def operator_values(served_namespace: str) -> dict[str, Any]:
+    """Helm values of the external-secrets chart, its controller scoped to `served_namespace`."""
     requests = {"cpu": "50m", "memory": "128Mi"}
     limits = {"cpu": "500m", "memory": "256Mi"}
     return {
@@ -194,6 +197,14 @@ def operator_values() -> dict[str, Any]:
         "processClusterGenerator": False,
         "processPushSecret": False,
         "processClusterPushSecret": False,
+        # The controller watches and writes Secrets in the model namespace only: its RBAC becomes a
+        # Role there instead of a ClusterRole over every Secret of the cluster (a compromised
+        # operator then reaches one namespace's secrets, not all of them).
+        "scopedNamespace": served_namespace,
+        "scopedRBAC": True,
+        # Not folded into the cluster's view/edit roles: editors of any namespace would otherwise
+        # gain ExternalSecrets, a way to pull from whatever store their namespace can name.
+        "rbac": {"aggregateToView": False, "aggregateToEdit": False},
     }
 
 
@@ -307,7 +318,7 @@ class SecretsOperator(pulumi.ComponentResource):
             f"{name}-external-secrets",
             EXTERNAL_SECRETS,
             args.namespace,
-            operator_values(),
+            operator_values(args.served_namespace),
             child_options(self, opts, depends_on=[namespace], protect=args.protect),
         )
         self.namespace = namespace.metadata.name

@@ -130,7 +130,9 @@ def test_only_v1_external_secrets_resources(run_program) -> None:
 
 def test_operator_is_pinned_installs_crds_in_a_restricted_namespace(run_program) -> None:
     registrations = run_program(
-        lambda: SecretsOperator("secrets", SecretsOperatorArgs(pod_security_version=POD_SECURITY_VERSION))
+        lambda: SecretsOperator(
+            "secrets", SecretsOperatorArgs(served_namespace="fraud-model", pod_security_version=POD_SECURITY_VERSION)
+        )
     )
     (release,) = [item for item in registrations if item.type == "kubernetes:helm.sh/v3:Release"]
     assert (release.inputs["chart"], release.inputs["version"]) == (EXTERNAL_SECRETS.name, EXTERNAL_SECRETS.version)
@@ -147,6 +149,10 @@ def test_operator_is_pinned_installs_crds_in_a_restricted_namespace(run_program)
     assert values["resources"]["requests"]
     # More than one controller replica is only safe with leader election.
     assert values["replicaCount"] > 1 and values["leaderElect"] is True
+    # Secrets rights in the model namespace only (a Role there), not a ClusterRole over all Secrets;
+    # and not aggregated into the cluster's view/edit roles.
+    assert (values["scopedNamespace"], values["scopedRBAC"]) == ("fraud-model", True)
+    assert values["rbac"] == {"aggregateToView": False, "aggregateToEdit": False}
     namespace = only(registrations, "Namespace")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
