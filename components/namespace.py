@@ -4,10 +4,17 @@ Pod Security Admission `restricted` (enforce, audit and warn, each pinned to a v
 cluster upgrade cannot silently change the rules), a ResourceQuota and LimitRange so one tenant
 cannot starve the node, and NetworkPolicies that deny all ingress and egress except DNS.
 Every other allowance is added by the component that needs it, narrowly.
+
+The labels that put the namespace under those rules (PSA, the isolation label the constraints
+select on, the mesh and signature opt-ins) are locked by a ValidatingAdmissionPolicy, built into
+the API server: an UPDATE of the namespace that removes or changes one is refused for everyone
+but the platform's groups. Without it, anyone with `update` on namespaces (another team's
+operator, a namespace-management tool) could take the model out of admission in one label.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +25,7 @@ from components.naming import ISOLATION_LABEL, MANAGED_BY, PART_OF, TYPE_PREFIX
 from components.options import child_options, guard
 from components.versions import POD_SECURITY_LEVEL
 
-__all__ = ["DnsEndpoint", "IsolatedNamespace", "IsolatedNamespaceArgs"]
+__all__ = ["DnsEndpoint", "IsolatedNamespace", "IsolatedNamespaceArgs", "label_lock"]
 
 _DNS_PORT = 53
 
@@ -53,6 +60,9 @@ class IsolatedNamespaceArgs:
     """The only egress destination the namespace starts with."""
     extra_labels: dict[str, str] = field(default_factory=dict)
     """More namespace labels (e.g. mesh injection); may not override the security labels."""
+    platform_groups: tuple[str, ...] = ()
+    """Groups that may still change the locked labels through the API (the platform team); with
+    none, changing one means changing the lock first."""
     protect: bool = False
     """Refuse `pulumi destroy` of the namespace (production: deleting it deletes the model)."""
 
@@ -64,6 +74,47 @@ def pod_security_labels(version: str) -> dict[str, str]:
         labels[f"pod-security.kubernetes.io/{mode}"] = POD_SECURITY_LEVEL
         labels[f"pod-security.kubernetes.io/{mode}-version"] = version
     return labels
+
+
+def _cel_string(value: str) -> str:
+    """A CEL string literal (JSON's escaping is valid CEL for these label keys and values)."""
+    return json.dumps(value)
+
+
+def label_lock(namespace: str, labels: dict[str, str], platform_groups: tuple[str, ...]) -> dict[str, Any]:
+    """The ValidatingAdmissionPolicy spec that keeps `labels` on `namespace`, one check each."""
+    validations = [
+        {
+            "expression": (
+                f"has(object.metadata.labels) && {_cel_string(key)} in object.metadata.labels"
+                f" && object.metadata.labels[{_cel_string(key)}] == {_cel_string(value)}"
+            ),
+            "message": f"label {key}={value} of namespace {namespace} is locked: only the platform may change it",
+            "reason": "Forbidden",
+        }
+        for key, value in sorted(labels.items())
+    ]
+    spec: dict[str, Any] = {
+        "failurePolicy": "Fail",
+        "matchConstraints": {
+            "resourceRules": [
+                {
+                    "apiGroups": [""],
+                    "apiVersions": ["v1"],
+                    "operations": ["UPDATE"],
+                    "resources": ["namespaces"],
+                    "resourceNames": [namespace],
+                }
+            ]
+        },
+        "validations": validations,
+    }
+    if platform_groups:
+        groups = ", ".join(_cel_string(group) for group in platform_groups)
+        spec["matchConditions"] = [
+            {"name": "not-the-platform", "expression": f"!request.userInfo.groups.exists(g, g in [{groups}])"}
+        ]
+    return spec
 
 
 class IsolatedNamespace(pulumi.ComponentResource):
@@ -87,6 +138,19 @@ class IsolatedNamespace(pulumi.ComponentResource):
         if clashing:
             raise ValueError(f"IsolatedNamespaceArgs.extra_labels may not override security labels: {clashing}")
 
+        lock_name = f"{args.name}-security-labels"
+        lock = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+            f"{name}-label-lock",
+            metadata={"name": lock_name},
+            spec=label_lock(args.name, {**args.extra_labels, **security_labels}, args.platform_groups),
+            opts=child_options(self, opts, **guard(args.protect)),
+        )
+        lock_binding = k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+            f"{name}-label-lock-binding",
+            metadata={"name": lock_name},
+            spec={"policyName": lock_name, "validationActions": ["Deny"]},
+            opts=child_options(self, opts, depends_on=[lock], **guard(args.protect)),
+        )
         namespace = k8s.core.v1.Namespace(
             name,
             metadata={
@@ -98,7 +162,10 @@ class IsolatedNamespace(pulumi.ComponentResource):
                     **security_labels,
                 },
             },
-            opts=child_options(self, opts, protect=args.protect, retain_on_delete=args.protect),
+            # After the lock: a label change that Pulumi makes is judged by the lock's new version.
+            opts=child_options(
+                self, opts, depends_on=[lock, lock_binding], protect=args.protect, retain_on_delete=args.protect
+            ),
         )
         self.namespace_name = namespace.metadata.name
         in_namespace = child_options(self, opts, depends_on=[namespace])

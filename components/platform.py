@@ -99,6 +99,7 @@ def namespace_args(settings: StackSettings) -> IsolatedNamespaceArgs:
             **(INJECTION_LABEL if settings.mesh.enabled else {}),
             **(OPT_IN_LABEL if signature_policy_args(settings) is not None else {}),
         },
+        platform_groups=tuple(settings.rbac.platform_groups),
         protect=settings.environment.is_production,
     )
 

@@ -341,6 +341,8 @@ class Rbac(_Model):
 
     deployer_groups: list[GroupName] = Field(default_factory=list, alias="deployerGroups")
     auditor_groups: list[GroupName] = Field(default_factory=list, alias="auditorGroups")
+    platform_groups: list[GroupName] = Field(default_factory=list, alias="platformGroups")
+    """Who may change the model namespace's locked security labels through the API."""
 
 
 class EnforcementAction(StrEnum):

@@ -68,9 +68,10 @@ def test_network_starts_closed_with_dns_as_the_only_egress(run_program) -> None:
 def test_every_child_is_in_the_namespace_and_parented(run_program) -> None:
     registrations = run_program(lambda: IsolatedNamespace("ns", args()))
     children = [item for item in registrations if item.custom]
-    assert len(children) == 5
+    assert len(children) == 7
     assert all(parent_types(item) == ["secureml:namespace:IsolatedNamespace"] for item in children)
-    namespaced = [item.inputs for item in children if item.inputs["kind"] != "Namespace"]
+    cluster_scoped = {"Namespace", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+    namespaced = [item.inputs for item in children if item.inputs["kind"] not in cluster_scoped]
     assert all(item["metadata"]["namespace"] == "models" for item in namespaced)
 
 
@@ -89,3 +90,30 @@ def test_the_default_deny_policy_is_protected_and_retained_in_production(run_pro
         registered = run_program(lambda protect=protect: IsolatedNamespace("ns", args(protect=protect)))
         (deny,) = [item for item in registered if item.inputs.get("metadata", {}).get("name") == "default-deny-all"]
         assert deny.options.protect is protect and deny.options.retain_on_delete is protect
+
+
+def test_every_security_and_opt_in_label_is_locked_against_all_but_the_platform(run_program) -> None:
+    extra = {"istio-injection": "enabled", "policy.sigstore.dev/include": "true"}
+    registrations = run_program(
+        lambda: IsolatedNamespace("ns", args(extra_labels=extra, platform_groups=("platform-admins",), protect=True))
+    )
+    labels = only(registrations, "Namespace")["metadata"]["labels"]
+    lock = only(registrations, "ValidatingAdmissionPolicy")
+    checked = [v["expression"] for v in lock["spec"]["validations"]]
+    locked = {key for key in labels if any(f'"{key}" in object.metadata.labels' in e for e in checked)}
+    assert locked == set(labels) - {"app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"}
+    assert all(f'== "{labels[key]}"' in e for key in locked for e in checked if f'"{key}" in' in e)
+    (rule,) = lock["spec"]["matchConstraints"]["resourceRules"]
+    assert (rule["resources"], rule["operations"], rule["resourceNames"]) == (["namespaces"], ["UPDATE"], ["models"])
+    assert lock["spec"]["failurePolicy"] == "Fail"
+    (condition,) = lock["spec"]["matchConditions"]
+    assert '"platform-admins"' in condition["expression"]
+    binding = only(registrations, "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"] == {"policyName": lock["metadata"]["name"], "validationActions": ["Deny"]}
+    guarded = [i for i in registrations if i.custom and i.inputs["kind"].startswith("ValidatingAdmissionPolicy")]
+    assert all(item.options.protect and item.options.retain_on_delete for item in guarded)
+
+
+def test_without_platform_groups_no_one_is_excepted_from_the_lock(run_program) -> None:
+    lock = only(run_program(lambda: IsolatedNamespace("ns", args())), "ValidatingAdmissionPolicy")
+    assert "matchConditions" not in lock["spec"]

@@ -46,6 +46,7 @@ class StackEnv:
     deployment: dict[str, Any]
     deployer_groups: tuple[str, ...]
     auditor_groups: tuple[str, ...]
+    platform_groups: tuple[str, ...]
 
     @property
     def client(self) -> ApiClient:
@@ -70,11 +71,11 @@ class StackEnv:
         return str(self.constraint(policy)["spec"].get("enforcementAction", "deny"))
 
 
-def _rbac_groups(stack: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """rbac.deployerGroups and rbac.auditorGroups from the stack's settings file."""
+def _rbac_groups(stack: str) -> tuple[tuple[str, ...], ...]:
+    """rbac.deployerGroups, rbac.auditorGroups and rbac.platformGroups from the stack's file."""
     config = yaml.safe_load((REPO_ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
     rbac = config.get("secure-model-serving:rbac") or {}
-    return tuple(rbac.get("deployerGroups") or ()), tuple(rbac.get("auditorGroups") or ())
+    return tuple(tuple(rbac.get(key) or ()) for key in ("deployerGroups", "auditorGroups", "platformGroups"))
 
 
 FIXTURES_NAMESPACE = "policy-fixtures"
@@ -147,9 +148,9 @@ def stack_env(request: pytest.FixtureRequest) -> Iterator[StackEnv]:
         assert len(deployments) == 1, "expected the stack to render one Deployment (the model)"
         fixtures_namespace = _fixtures_namespace(sandbox, namespaces[0])
         _fixture_service_accounts(sandbox.client, fixtures_namespace)
-        deployer, auditor = _rbac_groups(stack)
+        deployer, auditor, platform = _rbac_groups(stack)
         _progress(f"stack {stack} up in {time.monotonic() - started:.1f}s")
-        yield StackEnv(sandbox, stack, namespaces[0], fixtures_namespace, deployments[0], deployer, auditor)
+        yield StackEnv(sandbox, stack, namespaces[0], fixtures_namespace, deployments[0], deployer, auditor, platform)
     finally:
         sandbox.stop()
         _progress(f"stack {stack} down after {time.monotonic() - started:.1f}s")
