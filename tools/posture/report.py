@@ -45,9 +45,12 @@ def field_changes(old: Any, new: Any, path: str = "") -> Iterator[tuple[str, Any
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(old.keys() | new.keys(), key=str):
             yield from field_changes(old.get(key), new.get(key), f"{path}.{key}" if path else str(key))
-    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        for index, (a, b) in enumerate(zip(old, new, strict=True)):
-            yield from field_changes(a, b, f"{path}[{index}]")
+    elif isinstance(old, list) and isinstance(new, list):
+        # Index by index, then what one side has beyond the other's length.
+        for index in range(max(len(old), len(new))):
+            yield from field_changes(
+                old[index] if index < len(old) else None, new[index] if index < len(new) else None, f"{path}[{index}]"
+            )
     elif old != new:
         yield path, old, new
 

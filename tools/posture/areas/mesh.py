@@ -67,13 +67,24 @@ def _peer_authentication_weakenings(old: Render, new: Render) -> Iterator[Findin
             )
 
 
+def _value_covers(wide: str, narrow: str) -> bool:
+    """Istio string matching: exact, `*`, a `prefix*` or a `*suffix`."""
+    return (
+        wide in (narrow, "*")
+        or (wide.endswith("*") and narrow.startswith(wide[:-1]))
+        or (wide.startswith("*") and narrow.endswith(wide[1:]))
+    )
+
+
 def _values_cover(wide: dict[str, Any], narrow: dict[str, Any]) -> bool:
     """Whether a source or operation `narrow` matches no request that `wide` does not."""
     for field, values in wide.items():
         if field.startswith("not"):
             if not set(values or ()) <= set(narrow.get(field) or ()):
                 return False
-        elif field not in narrow or not set(narrow[field] or ()) <= set(values or ()):
+        elif field not in narrow or not all(
+            any(_value_covers(str(w), str(n)) for w in values or ()) for n in narrow[field] or ()
+        ):
             return False
     return True
 
@@ -143,7 +154,8 @@ def _authorization_weakenings(old: Render, new: Render) -> Iterator[Finding]:
                     ABSENT if now is None else short(spec_now.get("rules")),
                     f"{action_was} rule no longer applies",
                 )
-        if now is None or action_now != "ALLOW":
+        # Where no ALLOW policy stood, everything was allowed: a new ALLOW policy only restricts.
+        if now is None or action_now != "ALLOW" or not _allow_policies(old, key.namespace):
             continue
         old_rules = spec_was.get("rules") or [] if action_was == "ALLOW" else []
         for rule in spec_now.get("rules") or []:

@@ -112,8 +112,9 @@ def _controller_weakenings(old: Render, new: Render) -> Iterator[Finding]:
 
 def _verifier_key_weakenings(old: Render, new: Render) -> Iterator[Finding]:
     for key, was, now in pairs(old, new, "ConfigMap"):
-        key_was = dig(was, f"data.{SIGNING_KEY_DATA_KEY}") if was else None
-        key_now = dig(now, f"data.{SIGNING_KEY_DATA_KEY}") if now else None
+        # The data key holds a dot: read it directly, not as a dotted path.
+        key_was = (dig(was, "data") or {}).get(SIGNING_KEY_DATA_KEY)
+        key_now = (dig(now, "data") or {}).get(SIGNING_KEY_DATA_KEY)
         if key_was is not None and key_now is not None and key_was != key_now:
             yield Finding(
                 AREA,
