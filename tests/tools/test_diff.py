@@ -65,8 +65,9 @@ REGISTRIES = constraint("deny-untrusted-registries", "K8sDenyUntrustedRegistries
 # (area flagged, mutation, whether the reverse weakens too)
 WEAKENINGS: list[tuple[str, Mutation, bool]] = [
     # The fifteen of the issue.
-    ("identity", Mutation("Role gains secrets and pods/exec", edit("Role", NS, "model-deployer", lambda d: d["rules"].append(
-        {"apiGroups": [""], "resources": ["secrets", "pods/exec"], "verbs": ["get", "create"]}))), False),
+    ("identity", Mutation("Role gains secrets and pods/exec", edit("Role", NS, "model-deployer",
+        lambda d: d["rules"].append(
+            {"apiGroups": [""], "resources": ["secrets", "pods/exec"], "verbs": ["get", "create"]}))), False),
     ("pod hardening", Mutation("token automount on", edit(*DEPLOYMENT,
         lambda d: pod(d).update(automountServiceAccountToken=True))), False),
     ("namespace", Mutation("isolation label removed", edit("Namespace", "", NS,
@@ -77,8 +78,8 @@ WEAKENINGS: list[tuple[str, Mutation, bool]] = [
         lambda d: d["spec"]["parameters"].update(registries=["registry.example.com"]))), False),
     ("admission", Mutation("ExpansionTemplate deleted", delete("ExpansionTemplate", "", "expand-workloads")), False),
     ("mesh security", Mutation("AuthorizationPolicies deleted", lambda r: (
-        delete("AuthorizationPolicy", NS, "allow-nothing")(r), delete("AuthorizationPolicy", NS, "allow-model-callers")(r))),
-        False),
+        delete("AuthorizationPolicy", NS, "allow-nothing")(r),
+        delete("AuthorizationPolicy", NS, "allow-model-callers")(r))), False),
     ("namespace", Mutation("sidecar injection off", edit("Namespace", "", NS,
         lambda d: labels(d).update({"istio-injection": "disabled"}))), False),
     ("network", Mutation("Sidecar opened to any host", edit("Sidecar", NS, "default",
@@ -150,8 +151,8 @@ WEAKENINGS: list[tuple[str, Mutation, bool]] = [
     ("pod hardening", Mutation("ServiceAccount automounts its token", edit("ServiceAccount", NS, "fraud-detector",
         lambda d: d.update(automountServiceAccountToken=True))), False),
     ("identity", Mutation("binding gains a subject", edit("RoleBinding", NS, "model-deployer",
-        lambda d: d["subjects"].append({"kind": "Group", "name": "everyone", "apiGroup": "rbac.authorization.k8s.io"}))),
-        False),
+        lambda d: d["subjects"].append(
+            {"kind": "Group", "name": "everyone", "apiGroup": "rbac.authorization.k8s.io"}))), False),
     ("identity", Mutation("ClusterRole gets a wildcard", edit("ClusterRole", "", f"{NS}-fraud-detector-auditor-posture",
         lambda d: d["rules"].append({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}))), False),
     ("network", Mutation("default-deny deleted", delete("NetworkPolicy", NS, "default-deny-all")), False),
@@ -209,8 +210,8 @@ WEAKENINGS: list[tuple[str, Mutation, bool]] = [
         d["metadata"]["annotations"].update({"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/admin"})))),
         True),
     ("runtime detection", Mutation("Falco rule removed", edit_release("falco", lambda v: v["customRules"].update(
-        {k: t.replace("- rule: Shell in model container", "- rule: Renamed away") for k, t in v["customRules"].items()}))),
-        True),
+        {k: t.replace("- rule: Shell in model container", "- rule: Renamed away")
+         for k, t in v["customRules"].items()}))), True),
     ("runtime detection", Mutation("Falco priority lowered", edit_release("falco", lambda v: v["customRules"].update(
         {k: t.replace("priority: CRITICAL", "priority: DEBUG", 1) for k, t in v["customRules"].items()}))), False),
     ("runtime detection", Mutation("alerts only from error", edit_release("falco",
@@ -256,7 +257,8 @@ HARMLESS: list[Mutation] = [
     Mutation("a Falco rule made louder", edit_release("falco", lambda v: v["customRules"].update(
         {k: t.replace("priority: ERROR", "priority: CRITICAL", 1) for k, t in v["customRules"].items()}))),
     Mutation("a Sidecar host removed", edit("Sidecar", NS, "default", lambda d: d["spec"]["egress"][0]["hosts"].pop())),
-    Mutation("quota lowered", edit("ResourceQuota", NS, "compute-quota", lambda d: d["spec"]["hard"].update(pods="10"))),
+    Mutation("quota lowered", edit("ResourceQuota", NS, "compute-quota",
+        lambda d: d["spec"]["hard"].update(pods="10"))),
     Mutation("more webhook replicas", edit_release("gatekeeper", lambda v: v.update(replicas=5))),
     Mutation("an ExternalSecret deleted", delete("ExternalSecret", NS, "audit-sink")),
     Mutation("the pinned image waiver deleted", delete("ClusterImagePolicy", "", "pinned-by-digest")),
@@ -332,7 +334,8 @@ def test_the_real_stacks_diff_as_expected(render_dirs: dict[str, Path]) -> None:
     assert ("admission", "spec.enforcementAction") in relaxed
     assert ("admission webhook", "validatingWebhookFailurePolicy") in relaxed
     hardened = {(f.area, f.field) for f in weakenings(dev, prod)}
-    assert not hardened & {("admission", "spec.enforcementAction"), ("admission webhook", "validatingWebhookFailurePolicy")}
+    assert not hardened & {("admission", "spec.enforcementAction")}
+    assert not hardened & {("admission webhook", "validatingWebhookFailurePolicy")}
 
 
 def run_diff(*args: str | Path) -> subprocess.CompletedProcess[str]:
