@@ -61,6 +61,7 @@ def constraint(name: str, kind: str) -> tuple[str, str, str]:
 
 PRIVILEGED = constraint("deny-privileged-containers", "K8sDenyPrivilegedContainers")
 REGISTRIES = constraint("deny-untrusted-registries", "K8sDenyUntrustedRegistries")
+OUTSIDE = constraint("deny-model-images-outside-model-namespaces", "K8sDenyModelImagesOutsideModelNamespaces")
 
 # (area flagged, mutation, whether the reverse weakens too)
 WEAKENINGS: list[tuple[str, Mutation, bool]] = [
@@ -114,6 +115,10 @@ WEAKENINGS: list[tuple[str, Mutation, bool]] = [
         lambda d: d["spec"]["match"]["kinds"][0].update(kinds=["Service"]))), False),
     ("admission", Mutation("registry added", edit(*REGISTRIES,
         lambda d: d["spec"]["parameters"]["registries"].append("docker.io"))), False),
+    ("admission", Mutation("model images allowed outside model namespaces", edit(*OUTSIDE,
+        lambda d: d["spec"]["parameters"].update(registries=["registry.example.com/models/other"]))), False),
+    ("pod hardening", Mutation("the pod's own token refusal dropped", edit(*DEPLOYMENT,
+        lambda d: pod(d).pop("automountServiceAccountToken"))), False),
     ("admission", Mutation("image exempted", edit(*REGISTRIES,
         lambda d: d["spec"]["parameters"]["exemptImages"].append("docker.io/library/busybox"))), False),
     ("admission", Mutation("pod shape allows a hostPath volume", edit(
@@ -248,6 +253,8 @@ HARMLESS: list[Mutation] = [
     Mutation("a new image digest", edit(*DEPLOYMENT, lambda d: container(d).update(
         image="registry.example.com/models/fraud-detector@sha256:" + "1" * 64))),
     Mutation("more resources", edit(*DEPLOYMENT, lambda d: container(d)["resources"]["limits"].update(cpu="3"))),
+    Mutation("more model images refused outside model namespaces", edit(*OUTSIDE,
+        lambda d: d["spec"]["parameters"]["registries"].append("registry.example.com/experiments"))),
     Mutation("registries narrowed", edit(*REGISTRIES,
         lambda d: d["spec"]["parameters"].update(registries=["registry.example.com/models/fraud"]))),
     Mutation("an allowance deleted", delete("NetworkPolicy", NS, "allow-metrics-scrape")),

@@ -121,13 +121,33 @@ def _match_weakenings(key: ObjectKey, old: dict[str, Any], new: dict[str, Any], 
             yield Finding(AREA, subject, f"spec.match.{field}", short(was.get(field)), short(now.get(field)), why)
 
 
-def _parameter_weakenings(path: str, old: Any, new: Any) -> Iterator[tuple[str, Any, Any, str]]:
-    """(path, old, new, why) for every parameter that allows more than before."""
+def _outside_models(constraint: Mapping[str, Any]) -> bool:
+    """Whether a constraint judges the namespaces *without* the model labels (its registries are
+    then the ones it refuses there, so dropping one loosens it)."""
+    expressions = dig(constraint, "spec.match.namespaceSelector.matchExpressions") or ()
+    return any(expression.get("operator") == "NotIn" for expression in expressions)
+
+
+def _below(entry: Any, prefixes: list[Any]) -> bool:
+    return any(str(entry) == str(prefix) or str(entry).startswith(f"{prefix}/") for prefix in prefixes)
+
+
+def _parameter_weakenings(path: str, old: Any, new: Any, refuses: bool = False) -> Iterator[tuple[str, Any, Any, str]]:
+    """(path, old, new, why) for every parameter that allows more than before (`refuses`: the
+    constraint's registries are refused, not allowed)."""
     name = path.rsplit(".", 1)[-1]
-    if isinstance(old, list) and isinstance(new, list):
+    if isinstance(old, list) and isinstance(new, list) and name == "registries":
+        if refuses:
+            lost = [entry for entry in old if not _below(entry, new)]
+            if lost:
+                yield path, old, new, f"no longer refused: {short(lost)}"
+            return
+        # A prefix below an allowed one allows nothing new.
+        grown = [entry for entry in new if not _below(entry, old)]
+        if grown:
+            yield path, old, new, f"allows more: {short(grown)}"
+    elif isinstance(old, list) and isinstance(new, list):
         grown = added(old, new)
-        if name == "registries":  # a prefix below an allowed one allows nothing new
-            grown = [entry for entry in grown if not any(str(entry).startswith(f"{o}/") for o in old)]
         if grown:
             yield path, old, new, f"allows more: {short(grown)}"
     elif isinstance(old, dict) and isinstance(new, dict):
@@ -140,7 +160,7 @@ def _parameter_weakenings(path: str, old: Any, new: Any) -> Iterator[tuple[str, 
                 if name not in _REQUIREMENT_MAPS:
                     yield inner, None, new[key], "allows more"
             else:
-                yield from _parameter_weakenings(inner, old[key], new[key])
+                yield from _parameter_weakenings(inner, old[key], new[key], refuses)
     elif isinstance(old, bool) or isinstance(new, bool):
         if old is True and new is not True:
             yield path, old, new, "requirement dropped"
@@ -174,7 +194,8 @@ def _constraint_weakenings(old: Render, new: Render) -> Iterator[Finding]:
                 AREA, str(key), "spec.scopedEnforcementActions", "-", short(scoped), "review per-point actions"
             )
         old_parameters, new_parameters = dig(was, "spec.parameters") or {}, dig(now, "spec.parameters") or {}
-        for path, a, b, why in _parameter_weakenings("spec.parameters", old_parameters, new_parameters):
+        refuses = _outside_models(was)
+        for path, a, b, why in _parameter_weakenings("spec.parameters", old_parameters, new_parameters, refuses):
             yield Finding(AREA, str(key), path, short(a), short(b), why)
 
 

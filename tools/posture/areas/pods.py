@@ -237,6 +237,14 @@ POD_FACTS: tuple[Fact, ...] = (
         lambda r, d, s: not _token_automounted(r, _namespace(d), s),
         "an API token is mounted into the pod",
     ),
+    # Said by the pod itself too (its admission policy asks for that), not only by its account.
+    Fact(
+        "spec.automountServiceAccountToken (the pod's own)",
+        "guard",
+        lambda r, d, s: s.get("automountServiceAccountToken") is False,
+        "the pod no longer refuses a token itself",
+        on_new=False,
+    ),
     Fact(
         "spec.enableServiceLinks",
         "guard",
