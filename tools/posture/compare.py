@@ -1,14 +1,14 @@
-"""Small comparisons the areas share: paired objects, allow-list growth, ranks, dotted values."""
+"""Small comparisons the areas share: paired objects, allow-list growth, ranks, lost protections."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from tools.posture.findings import ABSENT, Finding, short
-from tools.posture.render import ObjectKey, Render, dig
+from tools.posture.findings import ABSENT, Finding
+from tools.posture.render import ObjectKey, Render
 
-__all__ = ["added", "lowered", "pairs", "release_lost", "removed_protection", "went_from"]
+__all__ = ["added", "lowered", "pairs", "release_lost", "removed_protection"]
 
 
 def pairs(
@@ -29,13 +29,6 @@ def added(old: Iterable[Any], new: Iterable[Any]) -> list[Any]:
 def lowered(rank: Mapping[str, int], old: Any, new: Any, default: int = 0) -> bool:
     """Whether `new` ranks below `old` (an unknown value ranks `default`)."""
     return rank.get(str(new), default) < rank.get(str(old), default)
-
-
-def went_from(area: str, subject: str, path: str, old: Any, new: Any, secure: Any, why: str = "") -> Iterator[Finding]:
-    """A finding when the value at `path` was `secure` and no longer is."""
-    was, now = dig(old, path), dig(new, path)
-    if was == secure and now != secure:
-        yield Finding(area, subject, path, short(was), short(now), why)
 
 
 def removed_protection(area: str, key: ObjectKey, why: str) -> Finding:
