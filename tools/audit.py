@@ -29,8 +29,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tools.diff import pod_spec
 from tools.policy import InputError, check, load_manifests
+from tools.posture.areas.pods import pod_spec
 
 __all__ = ["SCHEMA_KEYS", "audit", "audit_objects", "format_markdown", "main"]
 

@@ -1,0 +1,110 @@
+"""Namespace labels: Pod Security admission, the isolation label, mesh injection, signature opt-in.
+
+The labels of a model namespace decide which protections reach it at all: the PSA level (and its
+pinned version), the isolation label the constraints select on, `istio-injection` (no sidecar, no
+mTLS or authorization), `policy.sigstore.dev/include` (no signature check) and Gatekeeper's own
+ignore label. Every namespace's PSA labels are judged; the rest on the model namespaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from components.mesh import INJECTION_LABEL
+from components.supply_chain import OPT_IN_LABEL
+from components.versions import POD_SECURITY_LEVEL
+from policies.parameters import ISOLATION_LABEL
+from tools.posture.areas.admission import applies_to, constraints
+from tools.posture.compare import lowered, pairs
+from tools.posture.findings import ABSENT, Finding, short
+from tools.posture.render import Render, dig
+
+__all__ = ["AREA", "CHARTS", "GROUPS", "KINDS", "weakenings"]
+
+AREA = "namespace"
+KINDS = frozenset({"Namespace"})
+GROUPS: frozenset[str] = frozenset()
+CHARTS: frozenset[str] = frozenset()
+
+_PSA = "pod-security.kubernetes.io"
+_PSA_MODES = ("enforce", "audit", "warn")
+_PSA_RANK = {"privileged": 0, "baseline": 1, POD_SECURITY_LEVEL: 2}
+_REVISION_LABEL = "istio.io/rev"
+# Gatekeeper skips every namespace carrying this label (when its exemption is allowed).
+_GATEKEEPER_IGNORE = "admission.gatekeeper.sh/ignore"
+_SIGNATURE_LABEL, _SIGNATURE_ON = next(iter(OPT_IN_LABEL.items()))
+_INJECTION_LABEL, _INJECTION_ON = next(iter(INJECTION_LABEL.items()))
+
+
+def _injected(labels: dict[str, str]) -> bool:
+    """Whether Istio injects the namespace's pods (its injection label, or a revision label)."""
+    value = labels.get(_INJECTION_LABEL)
+    return value == _INJECTION_ON or (value is None and bool(labels.get(_REVISION_LABEL)))
+
+
+def _psa(subject: str, was: dict[str, str], now: dict[str, str]) -> Iterator[Finding]:
+    for mode in _PSA_MODES:
+        label = f"{_PSA}/{mode}"
+        # An absent level is privileged; an absent version is `latest`, which moves with the cluster.
+        if lowered(_PSA_RANK, was.get(label, "privileged"), now.get(label, "privileged")):
+            yield Finding(AREA, subject, f"label {label}", short(was.get(label)), short(now.get(label)), "lowered")
+        version = f"{label}-version"
+        if was.get(version) not in (None, "latest") and now.get(version) in (None, "latest"):
+            why = "unpinned: the rules change with the cluster"
+            yield Finding(AREA, subject, f"label {version}", was[version], short(now.get(version)), why)
+
+
+def _model_labels(subject: str, was: dict[str, str], now: dict[str, str]) -> Iterator[Finding]:
+    if was.get(ISOLATION_LABEL) == "true" and now.get(ISOLATION_LABEL) != "true":
+        why = "the model constraints no longer select this namespace"
+        yield Finding(AREA, subject, f"label {ISOLATION_LABEL}", "true", short(now.get(ISOLATION_LABEL)), why)
+    if _injected(was) and not _injected(now):
+        why = "pods start without the mesh sidecar: no mTLS, no authorization policy"
+        yield Finding(
+            AREA,
+            subject,
+            f"label {_INJECTION_LABEL}",
+            short(was.get(_INJECTION_LABEL)),
+            short(now.get(_INJECTION_LABEL)),
+            why,
+        )
+    if was.get(_SIGNATURE_LABEL) == _SIGNATURE_ON and now.get(_SIGNATURE_LABEL) != _SIGNATURE_ON:
+        why = "images are no longer checked for signatures here"
+        yield Finding(AREA, subject, f"label {_SIGNATURE_LABEL}", _SIGNATURE_ON, short(now.get(_SIGNATURE_LABEL)), why)
+    if _GATEKEEPER_IGNORE in now and _GATEKEEPER_IGNORE not in was:
+        why = "Gatekeeper skips this namespace"
+        yield Finding(AREA, subject, f"label {_GATEKEEPER_IGNORE}", ABSENT, short(now[_GATEKEEPER_IGNORE]), why)
+
+
+def _constraints_lost(
+    old: Render, new: Render, name: str, was: dict[str, str], now: dict[str, str]
+) -> Iterator[Finding]:
+    """Constraints of the new render that the old labels put on the namespace and the new ones do not."""
+    lost = sorted(
+        key.name
+        for key, document in constraints(new).items()
+        if applies_to(document, name, was) and not applies_to(document, name, now)
+    )
+    if lost:
+        listed = ", ".join(lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
+        yield Finding(
+            AREA,
+            f"Namespace {name}",
+            "metadata.labels",
+            f"{len(lost)} constraints apply",
+            "they no longer select it",
+            listed,
+        )
+
+
+def weakenings(old: Render, new: Render) -> Iterator[Finding]:
+    """Every label weakening of a namespace present on both sides."""
+    models = old.model_namespaces()
+    for key, was_doc, now_doc in pairs(old, new, "Namespace"):
+        if was_doc is None or now_doc is None:
+            continue
+        was, now = dig(was_doc, "metadata.labels") or {}, dig(now_doc, "metadata.labels") or {}
+        yield from _psa(str(key), was, now)
+        if key.name in models:
+            yield from _model_labels(str(key), was, now)
+            yield from _constraints_lost(old, new, key.name, was, now)
