@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tools.crd_schema import CrdCatalog
-from tools.mock_engine import REPO_ROOT, Registration, run_with_mocks
+from tools.mock_engine import Registration, run_with_mocks
 from tools.render import Rendered, render_stack, write_render
 from tools.sandbox.stack import crd_folder
 

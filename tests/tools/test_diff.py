@@ -40,6 +40,7 @@ from tools.render import main as render_main
 
 NS = "fraud-model"
 DEPLOYMENT = ("Deployment", NS, "fraud-detector")
+LOCK = f"{NS}-security-labels"
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +206,15 @@ WEAKENINGS: list[tuple[str, Mutation, bool]] = [
         lambda d: labels(d).update({"pod-security.kubernetes.io/enforce-version": "latest"}))), False),
     ("namespace", Mutation("Gatekeeper ignore label", edit("Namespace", "", NS,
         lambda d: labels(d).update({"admission.gatekeeper.sh/ignore": "yes"}))), False),
+    ("namespace", Mutation("label lock deleted", delete("ValidatingAdmissionPolicy", "", LOCK)), False),
+    ("namespace", Mutation("label lock loses a check", edit("ValidatingAdmissionPolicy", "", LOCK,
+        lambda d: d["spec"]["validations"].pop())), False),
+    ("namespace", Mutation("label lock excepts everyone", edit("ValidatingAdmissionPolicy", "", LOCK,
+        lambda d: d["spec"].update(matchConditions=[{"name": "nobody", "expression": "false"}]))), True),
+    ("namespace", Mutation("label lock fails open", edit("ValidatingAdmissionPolicy", "", LOCK,
+        lambda d: d["spec"].update(failurePolicy="Ignore"))), False),
+    ("namespace", Mutation("label lock only warns", edit("ValidatingAdmissionPolicyBinding", "", LOCK,
+        lambda d: d["spec"].update(validationActions=["Warn"]))), False),
     ("secrets", Mutation("secrets read from a cluster store", edit("ExternalSecret", NS, "feature-store",
         lambda d: d["spec"].update(secretStoreRef={"kind": "ClusterSecretStore", "name": "shared"}))), True),
     ("secrets", Mutation("ExternalSecret pulls another key", edit("ExternalSecret", NS, "feature-store",
@@ -301,6 +311,7 @@ def _protections(render: Render) -> set[ObjectKey | str]:
         key
         for key, document in render.objects.items()
         if key.kind in {"ConstraintTemplate", "ExpansionTemplate", "PeerAuthentication", "Sidecar"}
+        or key.kind in {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
         or key.kind in {"ResourceQuota", "LimitRange"}
         or str(document["apiVersion"]).startswith("constraints.gatekeeper.sh/")
     }

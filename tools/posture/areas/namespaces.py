@@ -3,7 +3,10 @@
 The labels of a model namespace decide which protections reach it at all: the PSA level (and its
 pinned version), the isolation label the constraints select on, `istio-injection` (no sidecar, no
 mTLS or authorization), `policy.sigstore.dev/include` (no signature check) and Gatekeeper's own
-ignore label. Every namespace's PSA labels are judged; the rest on the model namespaces.
+ignore label. Every namespace's PSA labels are judged; the rest on the model namespaces. The
+ValidatingAdmissionPolicies that lock those labels (and their bindings) are judged too: losing
+one, a check, the Deny action or failing closed, or any change of who is excepted or what is
+matched (CEL the diff cannot rank), is a weakening to review.
 """
 
 from __future__ import annotations
@@ -15,14 +18,14 @@ from components.supply_chain import OPT_IN_LABEL
 from components.versions import POD_SECURITY_LEVEL
 from policies.parameters import ISOLATION_LABEL
 from tools.posture.areas.admission import applies_to, constraints
-from tools.posture.compare import lowered, pairs
+from tools.posture.compare import added, lowered, pairs, removed_protection
 from tools.posture.findings import ABSENT, Finding, short
 from tools.posture.render import Render, dig
 
 __all__ = ["AREA", "CHARTS", "GROUPS", "KINDS", "weakenings"]
 
 AREA = "namespace"
-KINDS = frozenset({"Namespace"})
+KINDS = frozenset({"Namespace", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"})
 GROUPS: frozenset[str] = frozenset()
 CHARTS: frozenset[str] = frozenset()
 
@@ -97,8 +100,44 @@ def _constraints_lost(
         )
 
 
+def _label_locks(old: Render, new: Render) -> Iterator[Finding]:
+    """Weakenings of the admission policies that keep the namespaces' labels (and their bindings)."""
+    for key, was, now in pairs(old, new, "ValidatingAdmissionPolicy"):
+        if was is None:
+            continue
+        if now is None:
+            yield removed_protection(AREA, key, "the namespace labels it locked may be changed by anyone")
+            continue
+        subject = str(key)
+        dropped = [
+            v["expression"] for v in added(dig(now, "spec.validations") or [], dig(was, "spec.validations") or [])
+        ]
+        if dropped:
+            yield Finding(AREA, subject, "spec.validations", f"{len(dropped)} more checks", "dropped", short(dropped))
+        if dig(was, "spec.failurePolicy") != "Ignore" and dig(now, "spec.failurePolicy") == "Ignore":
+            yield Finding(
+                AREA, subject, "spec.failurePolicy", short(dig(was, "spec.failurePolicy")), "Ignore", "fails open"
+            )
+        for field in ("spec.matchConditions", "spec.matchConstraints"):
+            if dig(was, field) != dig(now, field):
+                why = "who is excepted or what is matched changed (CEL: review it)"
+                yield Finding(AREA, subject, field, short(dig(was, field)), short(dig(now, field)), why)
+    for key, was, now in pairs(old, new, "ValidatingAdmissionPolicyBinding"):
+        if was is None:
+            continue
+        if now is None:
+            yield removed_protection(AREA, key, "its policy no longer judges anything")
+        elif "Deny" in (dig(was, "spec.validationActions") or []) and "Deny" not in (
+            dig(now, "spec.validationActions") or []
+        ):
+            why = "violations are no longer refused"
+            old_actions, new_actions = dig(was, "spec.validationActions"), dig(now, "spec.validationActions")
+            yield Finding(AREA, str(key), "spec.validationActions", short(old_actions), short(new_actions), why)
+
+
 def weakenings(old: Render, new: Render) -> Iterator[Finding]:
-    """Every label weakening of a namespace present on both sides."""
+    """Every label weakening of a namespace present on both sides, and of the locks on them."""
+    yield from _label_locks(old, new)
     models = old.model_namespaces()
     for key, was_doc, now_doc in pairs(old, new, "Namespace"):
         if was_doc is None or now_doc is None:
