@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 DEV_STAMP := $(VENV)/.installed
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: setup render render-all test test-fast lint lock clean tools verify-policies e2e
+.PHONY: setup render render-all test test-fast lint lock clean tools verify-policies e2e crds
 
 setup: $(DEV_STAMP) $(CHECKOV_STAMP)
 
@@ -65,6 +65,12 @@ verify-policies: $(DEV_STAMP)
 ## writes e2e-report.json and ends with the summary line. Builds the engines on first use.
 e2e: $(DEV_STAMP)
 	$(BIN)/python -m tests.e2e
+
+## crds: the upstream CRD schemas at the pinned versions into $(CRDS_DIR), for a machine without
+## ../shared/crds (hosted CI; needs the internet). Point SMS_CRDS_DIR at the folder.
+CRDS_DIR ?= .upstream-crds
+crds: $(DEV_STAMP)
+	$(BIN)/python -m tools.upstream_crds fetch $(CRDS_DIR)
 
 ## lock: refresh the lock files from the installed virtualenvs
 lock: setup
