@@ -113,6 +113,7 @@ class Settings:
     workers: int = DEFAULT_WORKERS
     threads: int = DEFAULT_THREADS
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+    signer_identity: str | None = None
     graceful_timeout_seconds: int = DEFAULT_GRACEFUL_TIMEOUT_SECONDS
     request_read_timeout_seconds: int = DEFAULT_REQUEST_READ_TIMEOUT_SECONDS
 
@@ -124,6 +125,12 @@ class Settings:
         if self.verify_method == VERIFY_METHOD_CERTIFICATE and not self.certificate_chain:
             raise ConfigError(
                 f"{ENV_MODEL_CERTIFICATE_CHAIN} is required when {ENV_MODEL_VERIFY_METHOD}={VERIFY_METHOD_CERTIFICATE}"
+            )
+        # A chain alone admits anyone the CA ever certified; the signer must be named too.
+        if self.verify_method == VERIFY_METHOD_CERTIFICATE and not self.signer_identity:
+            raise ConfigError(
+                f"{ENV_MODEL_SIGNER_IDENTITY} (the signing certificate's subject or a SAN) is required "
+                f"when {ENV_MODEL_VERIFY_METHOD}={VERIFY_METHOD_CERTIFICATE}"
             )
         if self.log_level not in _LOG_LEVELS:
             raise ConfigError(f"{ENV_LOG_LEVEL} must be one of {', '.join(_LOG_LEVELS)}")
@@ -138,6 +145,7 @@ class Settings:
             model_public_key=_path(env, ENV_MODEL_PUBLIC_KEY, DEFAULT_MODEL_PUBLIC_KEY),
             verify_method=env.get(ENV_MODEL_VERIFY_METHOD, DEFAULT_VERIFY_METHOD).strip().lower(),
             certificate_chain=_path_list(env.get(ENV_MODEL_CERTIFICATE_CHAIN, "")),
+            signer_identity=env.get(ENV_MODEL_SIGNER_IDENTITY, "").strip() or None,
             port=_int(env, ENV_PORT, DEFAULT_PORT),
             max_batch_size=_int(env, ENV_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_SIZE),
             max_request_bytes=_int(env, ENV_MAX_REQUEST_BYTES, DEFAULT_MAX_REQUEST_BYTES),
