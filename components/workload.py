@@ -152,6 +152,10 @@ class HardenedModelDeploymentArgs:
     """More pod-template annotations (e.g. the mesh sidecar's resources)."""
     signing_public_key: str | None = None
     """PEM public key the server verifies the model's signature with; mounted read-only."""
+    pre_stop_seconds: int = 10
+    """Sleep before SIGTERM while the pod leaves the endpoints (the server keeps serving)."""
+    termination_grace_period_seconds: int = 40
+    """preStop sleep + the server's drain + a margin (checked by the settings)."""
 
     @property
     def signing_key_config_map(self) -> str:
@@ -185,6 +189,8 @@ class HardenedModelDeploymentArgs:
                 problems.append(f"secret_files: {secret!r} must be a DNS label of at most 56 characters")
         if len(set(self.secret_files)) != len(self.secret_files):
             problems.append("secret_files must not repeat a secret")
+        if not 1 <= self.pre_stop_seconds < self.termination_grace_period_seconds:
+            problems.append("pre_stop_seconds must be >= 1 and below termination_grace_period_seconds")
         if self.autoscaling and self.autoscaling.max_replicas < self.autoscaling.min_replicas:
             problems.append("autoscaling.max_replicas must be >= min_replicas")
         if problems:
@@ -280,6 +286,8 @@ def pod_spec(args: HardenedModelDeploymentArgs, selector: dict[str, str]) -> dic
             ),
         ],
         **_probes(args),
+        # A sleep action needs no shell or binary in the (distroless) image.
+        "lifecycle": {"preStop": {"sleep": {"seconds": args.pre_stop_seconds}}},
     }
     return {
         "serviceAccountName": args.service_account_name,
@@ -321,7 +329,7 @@ def pod_spec(args: HardenedModelDeploymentArgs, selector: dict[str, str]) -> dic
                 else []
             ),
         ],
-        "terminationGracePeriodSeconds": 30,
+        "terminationGracePeriodSeconds": args.termination_grace_period_seconds,
         **_scheduling(args, selector),
     }
 
