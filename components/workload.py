@@ -6,13 +6,16 @@ project's baseline (non-root UID/GID >= 10001, read-only root filesystem with a 
 /tmp, no privilege escalation, every capability dropped, RuntimeDefault seccomp, no API token,
 no service links, image by digest pulled every time, requests and limits including
 ephemeral-storage, three probes, spread over nodes and zones) and can be pinned to a dedicated,
-tainted node pool so a sensitive model shares no node with other workloads.
+tainted node pool so a sensitive model shares no node with other workloads. On a stop the
+container sleeps `pre_stop_seconds` (a sleep action: no shell in the image) while the pod leaves
+the endpoints, then the server drains within `termination_grace_period_seconds`.
 
 Secrets reach the model only as read-only files: each named Kubernetes Secret (kept in sync by
 External Secrets) is a `secret` volume mounted at `/var/run/secrets/model/<name>/<key>`, mode
 0440 (readable by the pod's group, the fsGroup), never as environment variables (those leak into
 crash dumps, `/proc/<pid>/environ` and child processes). The kubelet refreshes the files when a
-Secret's value changes, so the server can rotate credentials by re-reading them. The pod
+Secret's value changes; a server that needs the new value must re-read the file (the model server
+reads none today). The pod
 template also carries `secrets-checksum`, a hash of the store and ExternalSecret specs: when
 *which* secrets are mounted, or from where, changes, the pods roll. We chose this over a
 reloader controller (which restarts on every value change) because it needs no extra
