@@ -26,6 +26,9 @@ ENV_LOG_LEVEL = "LOG_LEVEL"
 ENV_WORKERS = "GUNICORN_WORKERS"
 ENV_THREADS = "GUNICORN_THREADS"
 ENV_TIMEOUT = "GUNICORN_TIMEOUT"
+ENV_GRACEFUL_TIMEOUT = "GUNICORN_GRACEFUL_TIMEOUT"
+ENV_REQUEST_READ_TIMEOUT = "REQUEST_READ_TIMEOUT"
+ENV_MODEL_SIGNER_IDENTITY = "MODEL_SIGNER_IDENTITY"
 
 # --- Defaults ----------------------------------------------------------------
 # The model is baked into the image under /opt/model; the signature sits next
@@ -49,6 +52,14 @@ DEFAULT_LOG_LEVEL = "INFO"
 DEFAULT_WORKERS = 2
 DEFAULT_THREADS = 4
 DEFAULT_TIMEOUT_SECONDS = 30
+# How long a stopping server finishes the requests it has (gunicorn's graceful_timeout).
+DEFAULT_GRACEFUL_TIMEOUT_SECONDS = 20
+# The whole time a client has to send one request, head and body, from its first byte (or from
+# the connection's accept): a slow client is cut off with 408 after it, and never holds a thread.
+DEFAULT_REQUEST_READ_TIMEOUT_SECONDS = 10
+
+# EX_CONFIG from sysexits.h: the deployment handed the server something it must not run with.
+EXIT_CONFIG = 78
 
 # --- Files inside the signed model directory ---------------------------------
 MODEL_FILENAME = "model.skops"
@@ -76,6 +87,8 @@ _BOUNDS: dict[str, tuple[int, int]] = {
     ENV_WORKERS: (1, 64),
     ENV_THREADS: (1, 64),
     ENV_TIMEOUT: (1, 600),
+    ENV_GRACEFUL_TIMEOUT: (1, 600),
+    ENV_REQUEST_READ_TIMEOUT: (1, 120),
 }
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -100,6 +113,9 @@ class Settings:
     workers: int = DEFAULT_WORKERS
     threads: int = DEFAULT_THREADS
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+    signer_identity: str | None = None
+    graceful_timeout_seconds: int = DEFAULT_GRACEFUL_TIMEOUT_SECONDS
+    request_read_timeout_seconds: int = DEFAULT_REQUEST_READ_TIMEOUT_SECONDS
 
     def __post_init__(self) -> None:
         if self.verify_method not in VERIFY_METHODS:
@@ -109,6 +125,12 @@ class Settings:
         if self.verify_method == VERIFY_METHOD_CERTIFICATE and not self.certificate_chain:
             raise ConfigError(
                 f"{ENV_MODEL_CERTIFICATE_CHAIN} is required when {ENV_MODEL_VERIFY_METHOD}={VERIFY_METHOD_CERTIFICATE}"
+            )
+        # A chain alone admits anyone the CA ever certified; the signer must be named too.
+        if self.verify_method == VERIFY_METHOD_CERTIFICATE and not self.signer_identity:
+            raise ConfigError(
+                f"{ENV_MODEL_SIGNER_IDENTITY} (the signing certificate's subject or a SAN) is required "
+                f"when {ENV_MODEL_VERIFY_METHOD}={VERIFY_METHOD_CERTIFICATE}"
             )
         if self.log_level not in _LOG_LEVELS:
             raise ConfigError(f"{ENV_LOG_LEVEL} must be one of {', '.join(_LOG_LEVELS)}")
@@ -123,6 +145,7 @@ class Settings:
             model_public_key=_path(env, ENV_MODEL_PUBLIC_KEY, DEFAULT_MODEL_PUBLIC_KEY),
             verify_method=env.get(ENV_MODEL_VERIFY_METHOD, DEFAULT_VERIFY_METHOD).strip().lower(),
             certificate_chain=_path_list(env.get(ENV_MODEL_CERTIFICATE_CHAIN, "")),
+            signer_identity=env.get(ENV_MODEL_SIGNER_IDENTITY, "").strip() or None,
             port=_int(env, ENV_PORT, DEFAULT_PORT),
             max_batch_size=_int(env, ENV_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_SIZE),
             max_request_bytes=_int(env, ENV_MAX_REQUEST_BYTES, DEFAULT_MAX_REQUEST_BYTES),
@@ -130,6 +153,8 @@ class Settings:
             workers=_int(env, ENV_WORKERS, DEFAULT_WORKERS),
             threads=_int(env, ENV_THREADS, DEFAULT_THREADS),
             timeout_seconds=_int(env, ENV_TIMEOUT, DEFAULT_TIMEOUT_SECONDS),
+            graceful_timeout_seconds=_int(env, ENV_GRACEFUL_TIMEOUT, DEFAULT_GRACEFUL_TIMEOUT_SECONDS),
+            request_read_timeout_seconds=_int(env, ENV_REQUEST_READ_TIMEOUT, DEFAULT_REQUEST_READ_TIMEOUT_SECONDS),
         )
 
 

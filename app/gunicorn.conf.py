@@ -5,33 +5,47 @@ Designed for a read-only root filesystem, a non-root user and an emptyDir on
 /tmp: nothing here writes anywhere else (no pid file, no control socket, logs
 go to stdout/stderr).  ``preload_app`` makes the master verify and load the
 model once before forking; if that fails the master exits non-zero and no
-worker ever serves.
+worker ever serves.  A bad environment value stops the master here, before
+gunicorn starts, with one JSON log line and status EXIT_CONFIG (no traceback).
+
+The worker is ``app.worker.BufferedThreadWorker``: gthread's threads, but a
+request reaches a thread only once it has fully arrived, within
+REQUEST_READ_TIMEOUT; gunicorn's own refusals are JSON (see that module).
 """
 
 # ruff: noqa: N999 -- gunicorn's conventional file name is not a module name.
 from __future__ import annotations
 
 import os
+import sys
 
 # app.config is stdlib-only, so importing it here loads no native libraries.
-from app.config import WRITABLE_TMP_DIR, Settings
+from app.config import EXIT_CONFIG, WRITABLE_TMP_DIR, ConfigError, Settings
+from app.logs import configure_app_logging
 
 # Native thread pools (OpenMP/BLAS) must be sized before numpy/scikit-learn are
 # imported; forked workers with busy OpenMP pools can deadlock.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-_settings = Settings.from_env()
+try:
+    _settings = Settings.from_env()
+except ConfigError as _error:
+    configure_app_logging().critical("invalid configuration", extra={"event": "config_refused", "reason": str(_error)})
+    # SystemExit is not an Exception: gunicorn's config loader lets it through untouched.
+    sys.exit(EXIT_CONFIG)
 
 wsgi_app = "app.server:create_production_app()"
 bind = [f"0.0.0.0:{_settings.port}"]
 preload_app = True
 
 workers = _settings.workers
-worker_class = "gthread"
+worker_class = "app.worker.BufferedThreadWorker"
 threads = _settings.threads
 timeout = _settings.timeout_seconds
-graceful_timeout = 20
+# The drain after SIGTERM; the pod's terminationGracePeriodSeconds leaves room for it
+# (components.settings checks the relation).
+graceful_timeout = _settings.graceful_timeout_seconds
 keepalive = 5
 # Recycle workers now and then to bound memory growth; jitter avoids herds.
 max_requests = 20_000

@@ -36,18 +36,22 @@ def public_key_pem(key: ec.EllipticCurvePublicKey) -> bytes:
     )
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    # Create with 0600 from the start so the key is never world-readable.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    # O_EXCL: never replace a file, even one created since the check below; the
+    # private key gets 0600 from the start so it is never world-readable.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
 
 
 def generate_ec_keypair(private_path: Path, public_path: Path) -> ec.EllipticCurvePrivateKey:
-    """Create a fresh P-256 key pair; refuses to overwrite existing files."""
+    """Create a fresh P-256 key pair; refuses (FileExistsError) if either file exists, writing neither."""
+    existing = [str(path) for path in (private_path, public_path) if os.path.lexists(path)]
+    if existing:
+        raise FileExistsError(f"refusing to overwrite existing key file(s): {', '.join(existing)}")
     key = ec.generate_private_key(ec.SECP256R1())
-    _write_private(private_path, private_key_pem(key))
-    public_path.write_bytes(public_key_pem(key.public_key()))
+    _write_new(private_path, private_key_pem(key), 0o600)
+    _write_new(public_path, public_key_pem(key.public_key()), 0o644)
     return key
 
 
@@ -56,7 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--private-key", type=Path, required=True)
     parser.add_argument("--public-key", type=Path, required=True)
     args = parser.parse_args(argv)
-    generate_ec_keypair(args.private_key, args.public_key)
+    if args.private_key.resolve() == args.public_key.resolve():
+        parser.error("--private-key and --public-key must be different files")
+    try:
+        generate_ec_keypair(args.private_key, args.public_key)
+    except FileExistsError as error:
+        parser.error(str(error))  # one line on stderr, status 2, no traceback
     return 0
 
 

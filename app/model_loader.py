@@ -92,15 +92,16 @@ def load_model_dir(model_dir: Path, expected_digests: Mapping[str, str] | None) 
     """Load the two model files, binding them to ``expected_digests`` when given."""
     if expected_digests is not None and set(expected_digests) != set(SIGNED_FILES):
         raise ModelLoadError(f"signed file set {sorted(expected_digests)} differs from expected {list(SIGNED_FILES)}")
-    model_bytes, model_sha256 = _read_bound(Path(model_dir) / MODEL_FILENAME, expected_digests)
-    metadata_bytes, _ = _read_bound(Path(model_dir) / METADATA_FILENAME, expected_digests)
+    model_bytes, model_sha256 = read_bound(Path(model_dir) / MODEL_FILENAME, expected_digests)
+    metadata_bytes, _ = read_bound(Path(model_dir) / METADATA_FILENAME, expected_digests)
     metadata = parse_metadata(metadata_bytes)
     estimator = load_estimator(model_bytes)
     _check_estimator(estimator)
     return LoadedModel(estimator=estimator, metadata=metadata, model_sha256=model_sha256)
 
 
-def _read_bound(path: Path, expected_digests: Mapping[str, str] | None) -> tuple[bytes, str]:
+def read_bound(path: Path, expected_digests: Mapping[str, str] | None) -> tuple[bytes, str]:
+    """Read a file once and bind it to its signed digest (the bytes that will be deserialised)."""
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -19,34 +19,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
+from gunicorn.http.errors import ParseException
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 
-from app.config import LIVENESS_PATH, PREDICT_PATH, READINESS_PATH, Settings
+from app.config import EXIT_CONFIG, LIVENESS_PATH, PREDICT_PATH, READINESS_PATH, Settings
 from app.logs import configure_app_logging
 from app.model_loader import LoadedModel, ModelLoadError, load_verified_model
+from app.responses import ERROR_CODES, SECURITY_HEADERS, error_document
 from app.validation import (
     RequestValidationError,
     parse_json_body,
     validate_transactions,
 )
 
-# EX_CONFIG from sysexits.h: the deployment handed us a model we must not serve.
-EXIT_MODEL_REFUSED = 78
-_HTTP_CODES = {
-    400: "bad_request",
-    404: "not_found",
-    405: "method_not_allowed",
-    411: "length_required",
-    413: "request_too_large",
-    415: "unsupported_media_type",
-    431: "headers_too_large",
-}
-_SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-}
+# The deployment handed us a model we must not serve: a configuration error (EX_CONFIG).
+EXIT_MODEL_REFUSED = EXIT_CONFIG
 
 
 @dataclass
@@ -118,7 +105,7 @@ def _load(settings: Settings, logger: logging.Logger, *, fail_fast: bool) -> Loa
 
 
 def _error(status: int, code: str, message: str) -> tuple[Response, int]:
-    return jsonify({"error": {"status": status, "code": code, "message": message}}), status
+    return jsonify(error_document(status, code, message)), status
 
 
 def _require_json() -> None:
@@ -130,11 +117,16 @@ def _require_json() -> None:
 
 
 def _read_body(limit: int) -> bytes:
-    data = request.get_data(cache=False)
+    try:
+        data = request.get_data(cache=False)
+    except ParseException as exc:
+        # The body's framing is broken (e.g. a bad chunk size): the client's fault, not ours.
+        raise BadRequest("the request body framing is invalid") from exc
     # A declared Content-Length over the limit was already refused.  Without
-    # one (chunked upload) the stream stops quietly at the limit, so a body
-    # that fills it may have been cut short: refuse it rather than parse a prefix.
-    if request.content_length is None and len(data) >= limit:
+    # one (chunked upload) the stream stops quietly at the limit: a body that
+    # fills it is exactly the limit only if the raw stream has nothing more.
+    # The worker buffered the body first, so this read never waits on the client.
+    if request.content_length is None and len(data) >= limit and request.environ["wsgi.input"].read(1):
         raise RequestEntityTooLarge()
     return data
 
@@ -218,7 +210,7 @@ def _register_error_handlers(app: Flask, settings: Settings, logger: logging.Log
     def http_error(exc: HTTPException) -> tuple[Response, int]:
         status = exc.code or 500
         message = _http_message(status, exc, settings)
-        response, status = _error(status, _HTTP_CODES.get(status, "http_error"), message)
+        response, status = _error(status, ERROR_CODES.get(status, "http_error"), message)
         # Keep protocol headers such as Allow on 405.
         for name, value in exc.get_headers():
             if name.lower() != "content-type":
@@ -250,6 +242,6 @@ def _http_message(status: int, exc: HTTPException, settings: Settings) -> str:
 
 
 def _add_security_headers(response: Response) -> Response:
-    for name, value in _SECURITY_HEADERS.items():
+    for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response

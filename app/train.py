@@ -13,8 +13,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,9 @@ DEFAULT_SAMPLES = 20_000
 DEFAULT_MAX_ITER = 100
 # Share of fraudulent transactions in the synthetic population.
 FRAUD_RATE = 0.03
+# The earliest time a zip member can carry: the model file does not depend on when it was written.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+_SKOPS_SCHEMA = "schema.json"
 
 
 @dataclass(frozen=True)
@@ -128,11 +133,59 @@ def save(trained: TrainedModel, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     if any(out_dir.iterdir()):
         raise FileExistsError(f"model directory {out_dir} is not empty")
-    skops.io.dump(trained.estimator, out_dir / MODEL_FILENAME)
+    (out_dir / MODEL_FILENAME).write_bytes(reproducible_zip(skops.io.dumps(trained.estimator)))
     (out_dir / METADATA_FILENAME).write_text(
         json.dumps(trained.metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
     return out_dir
+
+
+def reproducible_zip(data: bytes) -> bytes:
+    """The same skops archive with what depends on the writing process made canonical.
+
+    skops names objects by ``id()`` (``__id__`` in schema.json and ``<id>.npy`` members) and stamps
+    each member with the current time. Ids are renumbered in order of first appearance and every
+    timestamp fixed, so the same seed gives the same bytes and a rebuild can be checked against a
+    signature. References are kept: one id maps to one number everywhere.
+    """
+    numbers: dict[str, str] = {}
+
+    def renumber(old: str) -> str:
+        return numbers.setdefault(old, str(len(numbers)))
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            result = {}
+            for key, value in node.items():
+                if key == "__id__" and isinstance(value, int):
+                    value = int(renumber(str(value)))
+                elif key == "file" and isinstance(value, str) and value.endswith(".npy"):
+                    value = renumber(value.removesuffix(".npy")) + ".npy"
+                else:
+                    value = walk(value)
+                result[key] = value
+            return result
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        schema = json.dumps(walk(json.loads(source.read(_SKOPS_SCHEMA))), sort_keys=True).encode()
+        members = {_SKOPS_SCHEMA: (schema, source.getinfo(_SKOPS_SCHEMA))}
+        for member in source.infolist():
+            if member.filename != _SKOPS_SCHEMA:
+                stem = member.filename.removesuffix(".npy")
+                if stem not in numbers:
+                    raise ValueError(f"skops member {member.filename} is not referenced by its schema")
+                members[numbers[stem] + ".npy"] = (source.read(member), member)
+        for name in sorted(members):
+            content, member = members[name]
+            fixed = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+            fixed.compress_type = member.compress_type
+            fixed.external_attr = member.external_attr
+            target.writestr(fixed, content)
+    return out.getvalue()
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -11,6 +11,14 @@ fail) this module:
 * returns that signed manifest (file name -> sha256) so the loader can re-hash
   the bytes it actually deserialises and close the gap between "verified on
   disk" and "loaded into memory".
+
+In certificate mode it also pins what a model signer is, which model_signing
+does not: it validates the chain at the leaf's own notBefore (so an expired
+leaf passes) and takes a digitalSignature key usage alone as "may sign" (so a
+TLS server certificate passes).  Here every certificate of the bundle's chain
+must be valid now, the leaf must carry the code-signing extended key usage,
+and its subject (RFC 4514) or one of its SANs must equal the configured signer
+identity.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import datetime as dt
 import io
 import json
 import logging
@@ -27,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from model_signing import hashing, verifying
 
 from app.config import VERIFY_METHOD_CERTIFICATE, VERIFY_METHOD_KEY, Settings
@@ -49,12 +60,16 @@ class TrustAnchor:
     method: str = VERIFY_METHOD_KEY
     public_key: Path | None = None
     certificate_chain: tuple[Path, ...] = ()
+    signer_identity: str | None = None
+    """Certificate mode: the leaf's subject (RFC 4514, e.g. ``CN=model signer``) or one of its SANs."""
 
     def __post_init__(self) -> None:
         if self.method == VERIFY_METHOD_KEY and self.public_key is None:
             raise ValueError("key verification needs a public key")
         if self.method == VERIFY_METHOD_CERTIFICATE and not self.certificate_chain:
             raise ValueError("certificate verification needs a non-empty chain")
+        if self.method == VERIFY_METHOD_CERTIFICATE and not self.signer_identity:
+            raise ValueError("certificate verification needs the signer identity")
         if self.method not in (VERIFY_METHOD_KEY, VERIFY_METHOD_CERTIFICATE):
             raise ValueError(f"unknown verification method {self.method!r}")
 
@@ -64,6 +79,7 @@ class TrustAnchor:
             return cls(
                 method=VERIFY_METHOD_CERTIFICATE,
                 certificate_chain=settings.certificate_chain,
+                signer_identity=settings.signer_identity,
             )
         return cls(method=VERIFY_METHOD_KEY, public_key=settings.model_public_key)
 
@@ -150,8 +166,13 @@ def _resource_digests(resources: list[dict[str, Any]]) -> dict[str, str]:
     return digests
 
 
-def verify_model(model_dir: Path, signature_path: Path, trust: TrustAnchor) -> VerifiedManifest:
-    """Verify ``model_dir`` against ``signature_path``; raise on any doubt."""
+def verify_model(
+    model_dir: Path, signature_path: Path, trust: TrustAnchor, *, now: dt.datetime | None = None
+) -> VerifiedManifest:
+    """Verify ``model_dir`` against ``signature_path``; raise on any doubt.
+
+    ``now`` is the time certificates must be valid at (the current time unless a test says).
+    """
     model_dir, signature_path = Path(model_dir), Path(signature_path)
     if not model_dir.is_dir():
         raise ModelVerificationError(f"model directory not found: {model_dir}")
@@ -172,7 +193,54 @@ def verify_model(model_dir: Path, signature_path: Path, trust: TrustAnchor) -> V
             raise ModelVerificationError(f"signature verification failed: {exc}") from exc
         finally:
             _relay(printed.getvalue())
+    if trust.method == VERIFY_METHOD_CERTIFICATE:
+        check_signer(signature, trust.signer_identity or "", now or dt.datetime.now(dt.UTC))
     return parse_signed_manifest(signature)
+
+
+def bundle_certificates(signature: bytes) -> list[x509.Certificate]:
+    """The certificates a certificate-signed bundle carries, the signing leaf first."""
+    try:
+        bundle = json.loads(signature)
+        entries = bundle["verificationMaterial"]["x509CertificateChain"]["certificates"]
+        certificates = [x509.load_der_x509_certificate(base64.b64decode(entry["rawBytes"])) for entry in entries]
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        raise ModelVerificationError(f"the signature carries no readable certificate chain: {exc}") from exc
+    if not certificates:
+        raise ModelVerificationError("the signature carries no signing certificate")
+    return certificates
+
+
+def check_signer(signature: bytes, identity: str, now: dt.datetime) -> None:
+    """The signer is who settings name, may sign code, and every certificate is valid at ``now``."""
+    certificates = bundle_certificates(signature)
+    for certificate in certificates:
+        if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+            raise ModelVerificationError(
+                f"certificate {certificate.subject.rfc4514_string()!r} is not valid now "
+                f"(valid {certificate.not_valid_before_utc:%Y-%m-%d} to {certificate.not_valid_after_utc:%Y-%m-%d})"
+            )
+    leaf = certificates[0]
+    try:
+        usages = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        usages = x509.ExtendedKeyUsage([])
+    if ExtendedKeyUsageOID.CODE_SIGNING not in usages:
+        raise ModelVerificationError("the signing certificate lacks the code-signing extended key usage")
+    if identity not in _identities(leaf):
+        raise ModelVerificationError(f"the signing certificate is not the configured signer {identity!r}")
+
+
+def _identities(certificate: x509.Certificate) -> set[str]:
+    """Its subject as RFC 4514 text and each DNS, email and URI subject alternative name."""
+    names = {certificate.subject.rfc4514_string()}
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return names
+    for kind in (x509.DNSName, x509.RFC822Name, x509.UniformResourceIdentifier):
+        names.update(san.get_values_for_type(kind))
+    return names
 
 
 def _relay(printed: str) -> None:

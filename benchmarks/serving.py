@@ -10,9 +10,15 @@ model:
   verified before the model is loaded, preloaded master, JSON access and error logs, tight
   request-line and header limits, and the container's environment (no bytecode writes,
   HOME and TMPDIR on /tmp);
-* baseline -- gunicorn's default configuration with only the worker and thread counts and the
-  same JSON access log set (request logging is not hardening, so both pay for it), serving the
-  model loaded without any signature check (``baseline_app`` below).
+* baseline -- the anchor: a minimal Flask app (``baseline_app`` below) that parses the body with
+  ``request.get_json`` and predicts, with no strict validation, no size or batch limits, no
+  signature verification and no security headers, under gunicorn's default configuration (its
+  stock gthread worker) with only the worker and thread counts and the same JSON access log set
+  (request logging is not hardening, so both pay for it).
+
+The per-request cost of strict validation is also measured on its own, in this process: the
+hardened path (``parse_json_body`` + ``validate_transactions``) against the baseline's parse
+(``json.loads`` + building the matrix), on the same body.
 
 Both servers are started (start-up time: process start to ready), warmed up, then each is
 sent --requests POSTs of --batch transactions from --concurrency client threads over
@@ -37,16 +43,18 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from flask import Flask
+import numpy as np
+from flask import Flask, Response, jsonify, request
 
-from app.config import DEFAULT_THREADS, DEFAULT_WORKERS, PREDICT_PATH, READINESS_PATH, Settings
+from app.config import DEFAULT_MAX_BATCH_SIZE, DEFAULT_THREADS, DEFAULT_WORKERS, PREDICT_PATH, READINESS_PATH
 from app.features import FEATURE_NAMES
 from app.keygen import generate_ec_keypair
 from app.model_loader import load_unverified_model
-from app.server import create_app
 from app.sign import sign_model
 from app.train import DEFAULT_SEED, save, split_dataset, train
+from app.validation import parse_json_body, validate_transactions
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BASELINE_MODEL_ENV = "BENCHMARK_MODEL_DIR"
@@ -54,12 +62,61 @@ MAX_REQUESTS = 100_000
 WARMUP_REQUESTS = 50
 START_TIMEOUT_SECONDS = 60.0
 REQUEST_TIMEOUT_SECONDS = 10.0
+VALIDATION_REPEAT = 2000
 
 
 def baseline_app() -> Flask:
-    """WSGI factory of the unhardened run: same app, model loaded without verification."""
-    model_dir = Path(os.environ[BASELINE_MODEL_ENV])
-    return create_app(Settings(model_dir=model_dir), model=load_unverified_model(model_dir))
+    """WSGI factory of the anchor: parse and predict, nothing else (see the module docstring)."""
+    model = load_unverified_model(Path(os.environ[BASELINE_MODEL_ENV]))
+    app = Flask(__name__)
+
+    @app.post(PREDICT_PATH)
+    def predict() -> Response:
+        matrix = _plain_matrix(request.get_json(force=True))
+        threshold = model.metadata.decision_threshold
+        probabilities = model.fraud_probability(matrix)
+        return jsonify(
+            {
+                "model_name": model.metadata.model_name,
+                "model_version": model.metadata.model_version,
+                "decision_threshold": threshold,
+                "predictions": [
+                    {"fraud_probability": float(p), "label": "fraud" if p >= threshold else "legitimate"}
+                    for p in probabilities
+                ],
+            }
+        )
+
+    @app.get(READINESS_PATH)
+    def ready() -> Response:
+        return jsonify({"status": "ready"})
+
+    return app
+
+
+def _plain_matrix(payload: Any) -> np.ndarray:
+    """The baseline's parse: trust the shape, take the features in order."""
+    return np.array([[row[name] for name in FEATURE_NAMES] for row in payload["transactions"]], dtype=np.float64)
+
+
+def validation_cost(body: bytes, repeat: int) -> tuple[float, float]:
+    """Median microseconds per request of (strict parse + validation, plain parse), in this process."""
+
+    def strict() -> object:
+        return validate_transactions(parse_json_body(body), FEATURE_NAMES, DEFAULT_MAX_BATCH_SIZE)
+
+    def plain() -> object:
+        return _plain_matrix(json.loads(body))
+
+    def median_us(action: Any) -> float:
+        timings = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            action()
+            timings.append((time.perf_counter() - started) * 1e6)
+        return statistics.median(timings)
+
+    return median_us(strict), median_us(plain)
 
 
 @dataclass(frozen=True)
@@ -283,7 +340,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _print(results: list[RunResult], args: argparse.Namespace) -> None:
+def _print(results: list[RunResult], args: argparse.Namespace, validation: tuple[float, float]) -> None:
     print(
         f"{args.requests} requests x {args.batch} transactions, {args.concurrency} client threads, "
         f"gunicorn {args.workers} workers x {args.threads} threads, {os.cpu_count()} CPUs"
@@ -301,6 +358,17 @@ def _print(results: list[RunResult], args: argparse.Namespace) -> None:
         f"p50 {100 * (hardened.percentile(50) - baseline.percentile(50)) / baseline.percentile(50):+.1f} %, "
         f"p99 {100 * (hardened.percentile(99) - baseline.percentile(99)) / baseline.percentile(99):+.1f} %"
     )
+    print(
+        "anchor: baseline (minimal Flask parse + predict); ratio hardened/baseline: "
+        f"p50 {hardened.percentile(50) / baseline.percentile(50):.2f}, "
+        f"throughput {hardened.throughput / baseline.throughput:.2f}"
+    )
+    strict, plain = validation
+    print(
+        f"validation per request (in-process, {args.batch} transactions): strict {strict:.0f} us, "
+        f"plain parse {plain:.0f} us, cost {strict - plain:+.0f} us "
+        f"({100 * (strict - plain) / 1000 / hardened.percentile(50):.1f} % of the hardened p50)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -317,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for server in servers:
                 server.stop()
-    _print([server.result() for server in servers], args)
+    _print([server.result() for server in servers], args, validation_cost(body, VALIDATION_REPEAT))
     return 0
 
 

@@ -250,7 +250,15 @@ def deployment_args(
             if pool
             else None
         ),
-        env={"PORT": str(model.port)},
+        # The server's environment contract (app/config.py; the library does not ship app/, and a
+        # test holds these names equal to it).
+        env={
+            "PORT": str(model.port),
+            "REQUEST_READ_TIMEOUT": str(model.request_read_timeout_seconds),
+            "GUNICORN_GRACEFUL_TIMEOUT": str(model.shutdown.drain_seconds),
+        },
+        pre_stop_seconds=model.shutdown.pre_stop_seconds,
+        termination_grace_period_seconds=model.shutdown.termination_grace_period_seconds,
         secret_files=list(secret_files or []),
         secrets_checksum=secrets_checksum,
         pod_annotations=dict(PROXY_RESOURCE_ANNOTATIONS) if settings.mesh.enabled else {},

@@ -134,6 +134,8 @@ Cidr = Annotated[str, Field(strict=True), AfterValidator(_cidr)]
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 GroupName = Annotated[str, Field(strict=True), AfterValidator(_group_name)]
 Port = Annotated[int, Field(strict=True, ge=1024, le=65535)]
+SHUTDOWN_MARGIN_SECONDS = 5
+"""Grace left after the drain, for the process to exit and the mesh sidecar to stop."""
 Count = Annotated[int, Field(strict=True, ge=0)]
 
 
@@ -275,6 +277,32 @@ def _ec_public_key(value: str) -> str:
 EcPublicKey = Annotated[str, Field(strict=True), AfterValidator(_ec_public_key)]
 
 
+class Shutdown(_Model):
+    """How a model pod stops without dropping a request.
+
+    The kubelet first runs the preStop sleep while the pod leaves the Service's endpoints and
+    every caller's sidecar learns it (endpoint propagation): the server keeps serving. Then it
+    sends SIGTERM: the server stops accepting, serves what it has within drainSeconds and exits.
+    Both must fit in terminationGracePeriodSeconds, or the kubelet kills requests mid-answer.
+    """
+
+    pre_stop_seconds: int = Field(default=10, strict=True, ge=1, le=120, alias="preStopSeconds")
+    drain_seconds: int = Field(default=20, strict=True, ge=1, le=600, alias="drainSeconds")
+    termination_grace_period_seconds: int = Field(
+        default=40, strict=True, ge=1, le=900, alias="terminationGracePeriodSeconds"
+    )
+
+    @model_validator(mode="after")
+    def _fits_the_grace_period(self) -> Shutdown:
+        needed = self.pre_stop_seconds + self.drain_seconds + SHUTDOWN_MARGIN_SECONDS
+        if self.termination_grace_period_seconds < needed:
+            raise ValueError(
+                f"terminationGracePeriodSeconds ({self.termination_grace_period_seconds}) must be at least "
+                f"preStopSeconds + drainSeconds + {SHUTDOWN_MARGIN_SECONDS} = {needed}"
+            )
+        return self
+
+
 class ModelSettings(_Model):
     """The model server workload."""
 
@@ -291,6 +319,8 @@ class ModelSettings(_Model):
     ingress_from: list[IngressSource] = Field(default_factory=list, alias="ingressFrom")
     node_pool: NodePool | None = Field(default=None, alias="nodePool")
     signing_public_key: EcPublicKey = Field(alias="signingPublicKey")
+    request_read_timeout_seconds: int = Field(default=10, strict=True, ge=1, le=120, alias="requestReadTimeoutSeconds")
+    shutdown: Shutdown = Shutdown()
 
 
 class Quota(_Model):

@@ -6,13 +6,16 @@ project's baseline (non-root UID/GID >= 10001, read-only root filesystem with a 
 /tmp, no privilege escalation, every capability dropped, RuntimeDefault seccomp, no API token,
 no service links, image by digest pulled every time, requests and limits including
 ephemeral-storage, three probes, spread over nodes and zones) and can be pinned to a dedicated,
-tainted node pool so a sensitive model shares no node with other workloads.
+tainted node pool so a sensitive model shares no node with other workloads. On a stop the
+container sleeps `pre_stop_seconds` (a sleep action: no shell in the image) while the pod leaves
+the endpoints, then the server drains within `termination_grace_period_seconds`.
 
 Secrets reach the model only as read-only files: each named Kubernetes Secret (kept in sync by
 External Secrets) is a `secret` volume mounted at `/var/run/secrets/model/<name>/<key>`, mode
 0440 (readable by the pod's group, the fsGroup), never as environment variables (those leak into
 crash dumps, `/proc/<pid>/environ` and child processes). The kubelet refreshes the files when a
-Secret's value changes, so the server can rotate credentials by re-reading them. The pod
+Secret's value changes; a server that needs the new value must re-read the file (the model server
+reads none today). The pod
 template also carries `secrets-checksum`, a hash of the store and ExternalSecret specs: when
 *which* secrets are mounted, or from where, changes, the pods roll. We chose this over a
 reloader controller (which restarts on every value change) because it needs no extra
@@ -152,6 +155,10 @@ class HardenedModelDeploymentArgs:
     """More pod-template annotations (e.g. the mesh sidecar's resources)."""
     signing_public_key: str | None = None
     """PEM public key the server verifies the model's signature with; mounted read-only."""
+    pre_stop_seconds: int = 10
+    """Sleep before SIGTERM while the pod leaves the endpoints (the server keeps serving)."""
+    termination_grace_period_seconds: int = 40
+    """preStop sleep + the server's drain + a margin (checked by the settings)."""
 
     @property
     def signing_key_config_map(self) -> str:
@@ -185,6 +192,8 @@ class HardenedModelDeploymentArgs:
                 problems.append(f"secret_files: {secret!r} must be a DNS label of at most 56 characters")
         if len(set(self.secret_files)) != len(self.secret_files):
             problems.append("secret_files must not repeat a secret")
+        if not 1 <= self.pre_stop_seconds < self.termination_grace_period_seconds:
+            problems.append("pre_stop_seconds must be >= 1 and below termination_grace_period_seconds")
         if self.autoscaling and self.autoscaling.max_replicas < self.autoscaling.min_replicas:
             problems.append("autoscaling.max_replicas must be >= min_replicas")
         if problems:
@@ -280,6 +289,8 @@ def pod_spec(args: HardenedModelDeploymentArgs, selector: dict[str, str]) -> dic
             ),
         ],
         **_probes(args),
+        # A sleep action needs no shell or binary in the (distroless) image.
+        "lifecycle": {"preStop": {"sleep": {"seconds": args.pre_stop_seconds}}},
     }
     return {
         "serviceAccountName": args.service_account_name,
@@ -321,7 +332,7 @@ def pod_spec(args: HardenedModelDeploymentArgs, selector: dict[str, str]) -> dic
                 else []
             ),
         ],
-        "terminationGracePeriodSeconds": 30,
+        "terminationGracePeriodSeconds": args.termination_grace_period_seconds,
         **_scheduling(args, selector),
     }
 

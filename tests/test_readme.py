@@ -87,3 +87,21 @@ def test_the_support_matrix_is_the_one_in_the_code() -> None:
 def test_the_documented_default_kubernetes_version_is_the_target() -> None:
     (row,) = [line for line in README.splitlines() if line.startswith("| `kubernetesVersion` |")]
     assert row.split(" | ")[1] == f'`"{KUBERNETES_TARGET}"`'
+
+
+def test_the_model_servers_documented_defaults_are_the_codes() -> None:
+    from app import config
+    from components.settings import SHUTDOWN_MARGIN_SECONDS, ModelSettings, Shutdown
+
+    shutdown = Shutdown()
+    row = (
+        f"| `{shutdown.pre_stop_seconds}`, `{shutdown.drain_seconds}`, `{shutdown.termination_grace_period_seconds}` |"
+    )
+    assert row in README
+    assert f"at least preStop + drain + {SHUTDOWN_MARGIN_SECONDS} |" in README
+    timeout = ModelSettings.model_fields["request_read_timeout_seconds"].default
+    assert timeout == config.DEFAULT_REQUEST_READ_TIMEOUT_SECONDS
+    assert f"| `model.requestReadTimeoutSeconds` | `{timeout}` |" in README
+    assert shutdown.drain_seconds == config.DEFAULT_GRACEFUL_TIMEOUT_SECONDS
+    for name in (config.ENV_REQUEST_READ_TIMEOUT, config.ENV_GRACEFUL_TIMEOUT, config.ENV_MODEL_SIGNER_IDENTITY):
+        assert f"`{name}`" in README

@@ -1,4 +1,8 @@
-"""A throw-away X.509 hierarchy (root -> intermediate -> signing leaf) for tests."""
+"""A throw-away X.509 hierarchy (root -> intermediate -> signing leaf) for tests.
+
+The leaf is a code-signing certificate named ``CN=<label> model signer`` with the SAN
+``SIGNER_SAN``, valid from 2024 to 2036, unless a test asks for another usage or window.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from app.keygen import private_key_pem
 
 _START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 _END = dt.datetime(2036, 1, 1, tzinfo=dt.UTC)
+SIGNER_SAN = "model-signer@example.test"
+"""The leaf's email SAN: one of the identities verification may be pinned to."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,8 @@ def _certificate(
     *,
     ca: bool,
     signer_usage: bool = True,
+    usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.CODE_SIGNING,
+    window: tuple[dt.datetime, dt.datetime] = (_START, _END),
 ) -> x509.Certificate:
     builder = (
         x509.CertificateBuilder()
@@ -60,13 +68,14 @@ def _certificate(
         .issuer_name(_name(issuer))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(_START)
-        .not_valid_after(_END)
+        .not_valid_before(window[0])
+        .not_valid_after(window[1])
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(_key_usage(signer=not ca and signer_usage), critical=True)
     )
     if not ca and signer_usage:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.RFC822Name(SIGNER_SAN)]), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -74,8 +83,15 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def make_pki(directory: Path, label: str, *, signer_usage: bool = True) -> Pki:
-    """Write a fresh hierarchy under ``directory``."""
+def make_pki(
+    directory: Path,
+    label: str,
+    *,
+    signer_usage: bool = True,
+    leaf_usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.CODE_SIGNING,
+    leaf_window: tuple[dt.datetime, dt.datetime] = (_START, _END),
+) -> Pki:
+    """Write a fresh hierarchy under ``directory``; the leaf's extended usage and window may be chosen."""
     directory.mkdir(parents=True, exist_ok=True)
     root_key, mid_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
     root = _certificate(f"{label} root", root_key, f"{label} root", root_key, ca=True)
@@ -87,6 +103,8 @@ def make_pki(directory: Path, label: str, *, signer_usage: bool = True) -> Pki:
         mid_key,
         ca=False,
         signer_usage=signer_usage,
+        usage=leaf_usage,
+        window=leaf_window,
     )
     paths = Pki(
         root_cert=directory / "root.pem",

@@ -43,6 +43,7 @@ def test_environment_overrides_every_field() -> None:
         "MODEL_PUBLIC_KEY": "/k.pem",
         "MODEL_VERIFY_METHOD": "certificate",
         "MODEL_CERTIFICATE_CHAIN": "/a.pem:/b.pem",
+        "MODEL_SIGNER_IDENTITY": " CN=model signer ",
         "PORT": "9000",
         "MAX_BATCH_SIZE": "10",
         "MAX_REQUEST_BYTES": "2048",
@@ -50,6 +51,8 @@ def test_environment_overrides_every_field() -> None:
         "GUNICORN_WORKERS": "3",
         "GUNICORN_THREADS": "5",
         "GUNICORN_TIMEOUT": "7",
+        "GUNICORN_GRACEFUL_TIMEOUT": "11",
+        "REQUEST_READ_TIMEOUT": "4",
     }
     settings = Settings.from_env(env)
     assert settings.model_dir == Path("/m")
@@ -62,6 +65,8 @@ def test_environment_overrides_every_field() -> None:
         2048,
     )
     assert (settings.workers, settings.threads, settings.timeout_seconds) == (3, 5, 7)
+    assert (settings.graceful_timeout_seconds, settings.request_read_timeout_seconds) == (11, 4)
+    assert settings.signer_identity == "CN=model signer"
     assert settings.log_level == "DEBUG"
 
 
@@ -80,6 +85,9 @@ def test_environment_overrides_every_field() -> None:
         ("LOG_LEVEL", "loud"),
         ("MODEL_VERIFY_METHOD", "none"),
         ("MODEL_DIR", "  "),
+        ("REQUEST_READ_TIMEOUT", "0"),
+        ("REQUEST_READ_TIMEOUT", "121"),
+        ("GUNICORN_GRACEFUL_TIMEOUT", "0"),
     ],
 )
 def test_invalid_values_are_refused(name: str, value: str) -> None:
@@ -89,7 +97,16 @@ def test_invalid_values_are_refused(name: str, value: str) -> None:
 
 def test_certificate_mode_requires_a_chain() -> None:
     with pytest.raises(ConfigError, match="MODEL_CERTIFICATE_CHAIN"):
-        Settings.from_env({"MODEL_VERIFY_METHOD": "certificate"})
+        Settings.from_env({"MODEL_VERIFY_METHOD": "certificate", "MODEL_SIGNER_IDENTITY": "CN=signer"})
+
+
+@pytest.mark.parametrize("identity", [None, "", "   "])
+def test_certificate_mode_requires_the_signer_identity(identity: str | None) -> None:
+    env = {"MODEL_VERIFY_METHOD": "certificate", "MODEL_CERTIFICATE_CHAIN": "/root.pem"}
+    if identity is not None:
+        env["MODEL_SIGNER_IDENTITY"] = identity
+    with pytest.raises(ConfigError, match="MODEL_SIGNER_IDENTITY"):
+        Settings.from_env(env)
 
 
 def test_config_module_imports_only_the_standard_library() -> None:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from app.config import METADATA_FILENAME, MODEL_FILENAME, SIGNED_FILES, VERIFY_METHOD_CERTIFICATE
+from app.config import METADATA_FILENAME, MODEL_FILENAME, SIGNED_FILES, VERIFY_METHOD_CERTIFICATE, Settings
 from app.model_loader import ModelLoadError, load_model_dir, load_verified_model
 from app.server import EXIT_MODEL_REFUSED, create_app, create_production_app
 from app.sign import sign_model
 from app.verify import ModelVerificationError, TrustAnchor, verify_model
 from tests.app.payloads import transaction
-from tests.app.pki import make_pki
+from tests.app.pki import SIGNER_SAN, make_pki
 from tests.app.signed import TAMPERINGS, KeyPair, SignedModel, flip_byte
 
 
@@ -97,8 +100,17 @@ def test_a_bundle_without_key_hint_still_verifies_and_stdout_stays_json(
 # --- certificate-based signing ----------------------------------------------
 
 
-def _certificate_signed(model: SignedModel, tmp_path: Path, *, signer_usage: bool = True) -> tuple[SignedModel, Path]:
-    pki = make_pki(tmp_path / "pki", "test", signer_usage=signer_usage)
+SIGNER = "CN=test model signer"
+
+
+def _cert_settings(model: SignedModel, root: Path, identity: str) -> Settings:
+    return model.settings(verify_method=VERIFY_METHOD_CERTIFICATE, certificate_chain=(root,), signer_identity=identity)
+
+
+def _certificate_signed(
+    model: SignedModel, tmp_path: Path, *, signer_usage: bool = True, **leaf: Any
+) -> tuple[SignedModel, Path]:
+    pki = make_pki(tmp_path / "pki", "test", signer_usage=signer_usage, **leaf)
     signature = sign_model(
         model.model_dir,
         model.signature,
@@ -111,14 +123,14 @@ def _certificate_signed(model: SignedModel, tmp_path: Path, *, signer_usage: boo
 
 def test_certificate_signed_model_verifies_against_its_root(signed_copy: SignedModel, tmp_path: Path) -> None:
     model, root = _certificate_signed(signed_copy, tmp_path)
-    settings = model.settings(verify_method=VERIFY_METHOD_CERTIFICATE, certificate_chain=(root,))
+    settings = _cert_settings(model, root, SIGNER)
     assert load_verified_model(settings).metadata.feature_names
 
 
 def test_certificate_from_another_hierarchy_is_refused(signed_copy: SignedModel, tmp_path: Path) -> None:
     model, _ = _certificate_signed(signed_copy, tmp_path)
     foreign_root = make_pki(tmp_path / "foreign", "foreign").root_cert
-    settings = model.settings(verify_method=VERIFY_METHOD_CERTIFICATE, certificate_chain=(foreign_root,))
+    settings = _cert_settings(model, foreign_root, SIGNER)
     with pytest.raises(ModelLoadError):
         load_verified_model(settings)
 
@@ -127,7 +139,7 @@ def test_certificate_from_another_hierarchy_is_refused(signed_copy: SignedModel,
 @pytest.mark.filterwarnings("ignore:The 'warn' method is deprecated:DeprecationWarning")
 def test_certificate_without_signing_usage_is_refused(signed_copy: SignedModel, tmp_path: Path) -> None:
     model, root = _certificate_signed(signed_copy, tmp_path, signer_usage=False)
-    settings = model.settings(verify_method=VERIFY_METHOD_CERTIFICATE, certificate_chain=(root,))
+    settings = _cert_settings(model, root, SIGNER)
     with pytest.raises(ModelLoadError, match="cannot be used for signing"):
         load_verified_model(settings)
 
@@ -135,6 +147,42 @@ def test_certificate_without_signing_usage_is_refused(signed_copy: SignedModel, 
 def test_certificate_signed_model_detects_a_flipped_byte(signed_copy: SignedModel, tmp_path: Path) -> None:
     model, root = _certificate_signed(signed_copy, tmp_path)
     flip_byte(model.model_dir / METADATA_FILENAME)
-    settings = model.settings(verify_method=VERIFY_METHOD_CERTIFICATE, certificate_chain=(root,))
+    settings = _cert_settings(model, root, SIGNER)
     client = create_app(settings).test_client()
     assert client.get("/readyz").status_code == 503
+
+
+# What a model signer is: code signing, the named identity, valid now.
+
+_NOW = dt.datetime.now(dt.UTC)
+_DAY = dt.timedelta(days=1)
+
+
+@pytest.mark.parametrize("identity", [SIGNER, SIGNER_SAN], ids=["subject", "san"])
+def test_the_named_signer_is_admitted_by_subject_or_san(
+    signed_copy: SignedModel, tmp_path: Path, identity: str
+) -> None:
+    model, root = _certificate_signed(signed_copy, tmp_path)
+    settings = _cert_settings(model, root, identity)
+    assert load_verified_model(settings).metadata.model_name
+
+
+@pytest.mark.parametrize(
+    ("leaf", "identity", "reason"),
+    [
+        pytest.param({"leaf_usage": ExtendedKeyUsageOID.SERVER_AUTH}, SIGNER, "code-signing", id="tls-server-cert"),
+        pytest.param({"leaf_window": (_NOW - 30 * _DAY, _NOW - _DAY)}, SIGNER, "not valid now", id="expired-leaf"),
+        pytest.param({"leaf_window": (_NOW + _DAY, _NOW + 30 * _DAY)}, SIGNER, "not valid now", id="not-yet-valid"),
+        pytest.param({}, "CN=someone else", "not the configured signer", id="wrong-subject"),
+        pytest.param({}, "other@example.test", "not the configured signer", id="wrong-san"),
+        pytest.param({}, "test model signer", "not the configured signer", id="bare-common-name"),
+    ],
+)
+def test_a_certificate_that_is_not_the_named_current_code_signer_is_refused(
+    signed_copy: SignedModel, tmp_path: Path, leaf: dict[str, Any], identity: str, reason: str
+) -> None:
+    model, root = _certificate_signed(signed_copy, tmp_path, **leaf)
+    settings = _cert_settings(model, root, identity)
+    with pytest.raises(ModelLoadError, match=reason):
+        load_verified_model(settings)
+    assert create_app(settings).test_client().get("/readyz").status_code == 503

@@ -104,3 +104,21 @@ def test_every_component_and_its_args_are_public() -> None:
                 if hasattr(module, f"{name}Args"):
                     found.add(f"{name}Args")
     assert found and found <= set(components.__all__), sorted(found - set(components.__all__))
+
+
+MODEL = "fraud-detector"
+
+
+def test_the_server_gets_its_read_timeout_and_drain_by_the_names_it_reads(rendered) -> None:
+    from app import config
+
+    for items in rendered.values():
+        documents = [item.document for item in items if item.document]
+        deployments = [doc for doc in documents if doc.get("kind") == "Deployment"]
+        (spec,) = [doc["spec"]["template"]["spec"] for doc in deployments if doc["metadata"]["name"] == MODEL]
+        (container,) = [c for c in spec["containers"] if c["name"] == "model"]
+        env = {item["name"]: item["value"] for item in container["env"]}
+        assert set(env) == {config.ENV_PORT, config.ENV_REQUEST_READ_TIMEOUT, config.ENV_GRACEFUL_TIMEOUT}
+        drain = int(env[config.ENV_GRACEFUL_TIMEOUT])
+        pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert pre_stop + drain < spec["terminationGracePeriodSeconds"]

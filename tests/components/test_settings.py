@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.settings import Environment, SettingsError, StackSettings, parse_settings
+from components.settings import SHUTDOWN_MARGIN_SECONDS, Environment, SettingsError, StackSettings, parse_settings
 from components.versions import KUBERNETES_TARGET, POD_SECURITY_VERSION
 from tests.conftest import STACKS
 from tools.mock_engine import PROJECT, cli_config
@@ -477,3 +477,40 @@ def test_a_quota_too_small_for_the_peak_is_refused_naming_the_key(path: str, val
     with pytest.raises(SettingsError) as caught:
         parse(with_change(path, value, stack_config("prod")))
     assert f"  {PROJECT}:{key}: " in str(caught.value)
+
+
+# --- graceful shutdown: the preStop sleep and the drain fit in the grace period ----------------
+
+
+def test_the_default_shutdown_fits_its_grace_period() -> None:
+    shutdown = parse(minimal()).model.shutdown
+    assert shutdown.pre_stop_seconds + shutdown.drain_seconds + SHUTDOWN_MARGIN_SECONDS <= (
+        shutdown.termination_grace_period_seconds
+    )
+
+
+def test_a_shutdown_that_fits_exactly_is_accepted() -> None:
+    shutdown = {"preStopSeconds": 15, "drainSeconds": 30, "terminationGracePeriodSeconds": 45 + SHUTDOWN_MARGIN_SECONDS}
+    assert parse(with_change("model.shutdown", shutdown)).model.shutdown.drain_seconds == 30
+
+
+@pytest.mark.parametrize(
+    "shutdown",
+    [
+        {"preStopSeconds": 30},  # 30 + 20 + margin > 40
+        {"drainSeconds": 40},
+        {"terminationGracePeriodSeconds": 30},
+        {"preStopSeconds": 15, "drainSeconds": 30, "terminationGracePeriodSeconds": 44 + SHUTDOWN_MARGIN_SECONDS},
+    ],
+)
+def test_a_shutdown_longer_than_its_grace_period_is_refused_naming_the_key(shutdown: dict[str, int]) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse(with_change("model.shutdown", shutdown))
+    assert f"{PROJECT}:model.shutdown" in str(caught.value)
+    assert "terminationGracePeriodSeconds" in str(caught.value)
+
+
+@pytest.mark.parametrize("value", [0, 121, "10"])
+def test_the_request_read_timeout_is_bounded(value: Any) -> None:
+    with pytest.raises(SettingsError, match=f"{PROJECT}:model.requestReadTimeoutSeconds"):
+        parse(with_change("model.requestReadTimeoutSeconds", value))

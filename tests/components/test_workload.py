@@ -155,3 +155,18 @@ def test_outputs_resolve(run_program) -> None:
 def test_unsafe_args_are_refused_before_anything_is_created(field: str, value: Any, expected: str) -> None:
     with pytest.raises(ValueError, match=expected):
         args(**{field: value})
+
+
+def test_the_pod_sleeps_before_sigterm_and_its_grace_period_holds_sleep_and_drain(run_program) -> None:
+    pod = only(deploy(run_program, pre_stop_seconds=12, termination_grace_period_seconds=50), "Deployment")
+    spec = pod["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    # A sleep action: the distroless image has no shell for an exec hook.
+    assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": 12}}}
+    assert spec["terminationGracePeriodSeconds"] == 50
+
+
+@pytest.mark.parametrize(("pre_stop", "grace"), [(0, 40), (40, 40), (50, 40)])
+def test_a_pre_stop_sleep_outside_the_grace_period_is_refused(pre_stop: int, grace: int) -> None:
+    with pytest.raises(ValueError, match="pre_stop_seconds"):
+        args(pre_stop_seconds=pre_stop, termination_grace_period_seconds=grace)
