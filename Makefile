@@ -10,10 +10,13 @@ OUT ?= render
 BIN := $(VENV)/bin
 DEV_STAMP := $(VENV)/.installed
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# The policy pack's own virtualenv, where the Pulumi CLI looks for it (policy_pack/PulumiPolicy.yaml).
+PACK_VENV := policy_pack/venv
+PACK_STAMP := $(PACK_VENV)/.installed
 
 .PHONY: setup render render-all test test-fast lint lock clean tools verify-policies e2e crds
 
-setup: $(DEV_STAMP) $(CHECKOV_STAMP)
+setup: $(DEV_STAMP) $(CHECKOV_STAMP) $(PACK_STAMP)
 
 # Reinstall whenever a requirements or lock file changes.
 $(DEV_STAMP): requirements.txt requirements-dev.txt app/requirements.txt constraints.txt
@@ -25,6 +28,11 @@ $(CHECKOV_STAMP): requirements-checkov.txt constraints-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
 		-c constraints-checkov.txt -r requirements-checkov.txt
+	touch $@
+
+$(PACK_STAMP): policy_pack/requirements.txt policy_pack/constraints.txt
+	$(PYTHON) -m venv $(PACK_VENV)
+	$(PACK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r policy_pack/requirements.txt
 	touch $@
 
 ## tools: the pinned Go engines (tools/toolchain.py), built once into the per-user cache
@@ -78,9 +86,12 @@ lock: setup
 	  echo "# Regenerate with: make lock"; $(BIN)/python -m pip freeze; } > constraints.txt
 	{ echo "# Lock file: every package of the checkov virtualenv at its tested version."; \
 	  echo "# Regenerate with: make lock"; $(CHECKOV_VENV)/bin/python -m pip freeze; } > constraints-checkov.txt
+	{ echo "# Lock file: every package of the pack's virtualenv at its tested version (make setup makes it;"; \
+	  echo "# the Pulumi CLI makes the same one from requirements.txt when it is missing)."; \
+	  $(PACK_VENV)/bin/python -m pip freeze; } > policy_pack/constraints.txt
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(OUT)
+	rm -rf $(VENV) $(CHECKOV_VENV) $(PACK_VENV) $(OUT)
 
 ## Shift left and incident response (docs/runbook-privileged-pod.md). CI runs these same targets.
 STACKS := dev staging prod

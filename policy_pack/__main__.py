@@ -3,7 +3,7 @@
 The CLI runs this file as its own program from policy_pack/, with the pack's own virtualenv
 (see requirements.txt), so the repository's packages (policies/, tools/, and this folder as
 `policy_pack`) are not importable yet: the repository root, one folder up, is put on sys.path
-first. Building the PolicyPack starts its gRPC server, so it happens here and nowhere else.
+first. Serving starts the analyzer's gRPC server, so it happens here and nowhere else.
 """
 
 from __future__ import annotations
@@ -13,12 +13,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pulumi_policy import EnforcementLevel, PolicyPack
+from policy_pack.adapter import serve
 
-from policy_pack.adapter import build_policies
-
-PolicyPack(
-    name="secure-model-serving",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    policies=build_policies(),
-)
+serve()

@@ -11,11 +11,19 @@ engine judges it everywhere: nothing here restates a rule.
 Every namespace except the exempt ones is treated as a model namespace (the constraints select
 namespaces by label, and a resource seen alone carries no Namespace labels): fail closed, as
 `python -m tools.policy` does for namespaces it does not know.
+
+What cannot be judged is refused, never waved through: a judged object with a value unknown at
+preview (other than its name or namespace), a patch of a judged kind (its target is not in the
+preview), a Helm release of a chart the platform does not pin (the analyzer cannot see its
+manifests), and an engine failure each give a finding of `UNJUDGED`, the pack's one mandatory
+gate policy.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,15 +34,19 @@ import yaml
 
 from policies import NamespaceScope, Policy, constraint, constraint_template, expansion_templates, load_policies
 from policies.parameters import ISOLATION_LABEL, constraint_parameters, model_namespace_match
-from tools.gator import review
+from tools.gator import GatorError, review
+from tools.toolchain import ToolchainError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 __all__ = [
     "DEFAULT_EXEMPT_NAMESPACES",
+    "MANDATORY_POLICIES",
     "RESTRICTED_POLICIES",
+    "UNJUDGED",
     "Finding",
     "PackConfig",
+    "Unknown",
     "config_from",
     "default_registries",
     "kubernetes_object",
@@ -65,6 +77,12 @@ RESTRICTED_POLICIES = frozenset(
 )
 """The rules of the Pod Security Standards (baseline and restricted): always mandatory in the pack."""
 
+UNJUDGED = "judgeable-resources"
+"""The pack's own gate policy: a resource the policies cannot judge is refused under this name."""
+
+MANDATORY_POLICIES = RESTRICTED_POLICIES | {UNJUDGED}
+"""Policies whose enforcement level no policy-pack config can lower."""
+
 _PROJECT = "secure-model-serving"
 
 
@@ -75,6 +93,13 @@ class PackConfig:
     registries: tuple[str, ...]
     exempt_images: tuple[str, ...] = ()
     exempt_namespaces: tuple[str, ...] = DEFAULT_EXEMPT_NAMESPACES
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A value the engine cannot know during preview, at `path` (e.g. `.spec.replicas`)."""
+
+    path: str
 
 
 @dataclass(frozen=True)
@@ -136,25 +161,132 @@ def _judged_kinds() -> frozenset[str]:
 
 
 def kubernetes_object(resource_type: str, props: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The Kubernetes object a `kubernetes:*` resource would apply, None for anything else."""
+    """The Kubernetes object a `kubernetes:*` resource would apply, None for anything else.
+
+    A `CustomResource` carries its own apiVersion and kind, which may be any kind at all (a Pod
+    too), so they are taken from its inputs; for every other type they follow from the token.
+    """
     parts = resource_type.split(":")
-    if len(parts) != 3 or parts[0] != "kubernetes" or "/" not in parts[1]:
+    if len(parts) != 3 or parts[0] != "kubernetes":
+        return None
+    obj = dict(props)
+    if parts[2].removesuffix("Patch") == "CustomResource":
+        return obj if isinstance(obj.get("metadata"), Mapping) else None
+    if "/" not in parts[1]:
         return None
     group, version = parts[1].split("/", 1)
-    if group.endswith(".sh") and group.startswith("helm"):
-        return None  # Helm releases are not objects; their charts are reviewed elsewhere
-    obj = dict(props)
     obj.setdefault("apiVersion", version if group == "core" else f"{group}/{version}")
-    obj.setdefault("kind", parts[2])
+    obj.setdefault("kind", parts[2].removesuffix("Patch"))  # a patch names the kind it patches
     return obj if isinstance(obj.get("metadata"), Mapping) else None
 
 
+def _is_helm_release(resource_type: str) -> bool:
+    return resource_type.startswith("kubernetes:helm.sh/") and resource_type.endswith(":Release")
+
+
+@lru_cache(maxsize=1)
+def pinned_charts() -> frozenset[tuple[str, str, str]]:
+    """(chart, version, repository) of every Helm chart the platform pins (components/versions.py).
+
+    Read from the file: importing the `components` package would need the Kubernetes SDK, which
+    the pack's virtualenv does not hold.
+    """
+    spec = importlib.util.spec_from_file_location("_platform_versions", REPO_ROOT / "components" / "versions.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it runs
+    spec.loader.exec_module(module)
+    charts = [value for value in vars(module).values() if isinstance(value, module.HelmChart)]
+    return frozenset((chart.name, chart.version, chart.repository.rstrip("/")) for chart in charts)
+
+
+def _judge_release(props: Mapping[str, Any]) -> list[Finding]:
+    """A Helm release passes only as one of the platform's pinned charts: its manifests are not in
+    the preview, so any other chart cannot be judged."""
+    options = props.get("repositoryOpts")
+    repository = options.get("repo") if isinstance(options, Mapping) else None
+    chart = props.get("chart")
+    version = props.get("version")
+    if isinstance(repository, str) and (chart, version, repository.rstrip("/")) in pinned_charts():
+        return []
+    return [
+        Finding(
+            UNJUDGED,
+            f"Helm release of chart {chart!r} version {version!r} from {repository!r} is not one of the charts "
+            "the platform pins (components/versions.py); its manifests cannot be judged at preview",
+        )
+    ]
+
+
+def unknown_paths(value: Any, path: str = "") -> list[str]:
+    """The paths of every Unknown inside a plain value."""
+    if isinstance(value, Unknown):
+        return [value.path or path]
+    if isinstance(value, Mapping):
+        return [found for key, item in value.items() for found in unknown_paths(item, f"{path}.{key}")]
+    if isinstance(value, list | tuple):
+        return [found for index, item in enumerate(value) for found in unknown_paths(item, f"{path}[{index}]")]
+    return []
+
+
+_HARMLESS_UNKNOWNS = (".metadata.name", ".metadata.namespace", ".metadata.generateName")
+"""Unknown values that decide no rule: an unknown namespace is judged as a model namespace."""
+
+
 def validate(resource_type: str, props: Mapping[str, Any], config: PackConfig) -> list[Finding]:
-    """Every violation of the policies by one resource (empty when it passes or is not judged)."""
+    """Every violation of the policies by one resource (empty when it passes or is not judged).
+
+    `props` is plain data (dicts, lists, scalars), with `Unknown` where preview has no value.
+    """
+    if _is_helm_release(resource_type):
+        return _judge_release(props)
     obj = kubernetes_object(resource_type, props)
     if obj is None:
         return []
-    return list(_validate_json(json.dumps(obj, sort_keys=True, default=str), config))
+    kind = obj.get("kind")
+    if isinstance(kind, str) and kind.endswith("List") and isinstance(obj.get("items"), list):
+        version = obj.get("apiVersion")
+        items = [
+            {"apiVersion": version, "kind": kind.removesuffix("List"), **item} if isinstance(item, Mapping) else item
+            for item in obj["items"]
+        ]
+        return [finding for item in items for finding in _validate_object(resource_type, item, config)]
+    return _validate_object(resource_type, obj, config)
+
+
+def _validate_object(resource_type: str, obj: Any, config: PackConfig) -> list[Finding]:
+    if not isinstance(obj, Mapping) or not isinstance(obj.get("metadata"), Mapping):
+        return [Finding(UNJUDGED, f"{resource_type}: an object without metadata cannot be judged")]
+    kind = obj.get("kind")
+    if isinstance(kind, Unknown) or isinstance(obj.get("apiVersion"), Unknown):
+        return [Finding(UNJUDGED, f"{resource_type}: its apiVersion or kind is unknown during preview")]
+    if kind not in _judged_kinds():
+        return []
+    name = obj["metadata"].get("name")
+    label = f"{kind} {name if isinstance(name, str) else '(unnamed)'}"
+    if resource_type.endswith("Patch"):
+        return [
+            Finding(
+                UNJUDGED,
+                f"{label}: a patch ({resource_type}) of a kind the policies judge is refused; its target "
+                "object is not in the preview, so the result of the patch cannot be judged",
+            )
+        ]
+    unknown = [path for path in unknown_paths(obj) if path not in _HARMLESS_UNKNOWNS]
+    if unknown:
+        return [
+            Finding(
+                UNJUDGED,
+                f"{label}: cannot be judged during preview, these values are unknown: {', '.join(unknown)}",
+            )
+        ]
+    namespace = obj["metadata"].get("namespace")
+    metadata = {**obj["metadata"], "namespace": namespace if isinstance(namespace, str) else None}
+    document = json.dumps({**obj, "metadata": metadata}, sort_keys=True)
+    try:
+        return list(_validate_json(document, config))
+    except (GatorError, ToolchainError, OSError) as error:
+        return [Finding(UNJUDGED, f"{label}: the policy engine failed, so it is refused: {error}")]
 
 
 @lru_cache(maxsize=256)

@@ -59,6 +59,13 @@ class GoTool:
         wrapper: the folder under toolchain/ with the wrapper module (wrapped tools only).
         ldflags: `-X` settings, with `{version}`, `{major}` and `{minor}` filled in, for tools
             that learn their version from the linker (otherwise they report v0.0.0).
+        release: the release a pseudo-version `pinned` stands for (`{version}` in ldflags and
+            the version its generate step stamps), for modules published without tags.
+        generate: for a module whose main package embeds files made by its own generate step:
+            the folder of that step inside the module and its Go file. Such a tool is built from
+            a copy of the module at `pinned`, with the wrapper's go.mod/go.sum put in place of
+            the module's own (which replaces siblings with local folders).
+        companions: files of `module` at the pinned version that the binary runs, copied beside it.
     """
 
     name: str
@@ -68,6 +75,9 @@ class GoTool:
     version_args: tuple[str, ...] = ("--version",)
     wrapper: str | None = None
     ldflags: tuple[str, ...] = field(default=())
+    release: str | None = None
+    generate: tuple[str, str] | None = None
+    companions: tuple[str, ...] = ()
 
     @property
     def env_var(self) -> str:
@@ -142,6 +152,42 @@ TOOLS: dict[str, GoTool] = {
             package="k8s.io/kubernetes/cmd/kube-apiserver",
             wrapper="kubernetes",
             ldflags=_KUBE_VERSION_LDFLAGS,
+        ),
+        # The Pulumi CLI of the real `pulumi up` tier. The proxy serves no pkg/v3 release between
+        # v3.260.0 and v3.274.0, so it is the first release after the Python SDK's pin
+        # (constraints.txt); a CLI newer than the SDK is the supported direction.
+        GoTool(
+            name="pulumi",
+            module="github.com/pulumi/pulumi/pkg/v3",
+            package="github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
+            version_args=("version",),
+            wrapper="pulumi",
+            ldflags=("-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version={version}",),
+        ),
+        # The Kubernetes provider: published as pseudo-versions only, and the proxy serves one,
+        # the commit tagged v4.25.0 (the Python SDK pins a later release: see README).
+        GoTool(
+            name="pulumi-resource-kubernetes",
+            module="github.com/pulumi/pulumi-kubernetes/provider/v4",
+            package="./cmd/pulumi-resource-kubernetes",
+            pinned="v4.0.0-20260115033456-f47bc2d6f199",
+            release="v4.25.0",
+            version_args=(),
+            wrapper="pulumi-resource-kubernetes",
+            ldflags=("-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version={version}",),
+            generate=("cmd/pulumi-resource-kubernetes", "generate.go"),
+        ),
+        # The upstream Python language host's module is not served by the proxy: the project's own
+        # minimal host (toolchain/pulumi-language-python/main.go) speaks the CLI release's protocol
+        # and runs that release's exec script, copied beside it.
+        GoTool(
+            name="pulumi-language-python",
+            module="github.com/pulumi/pulumi/sdk/v3",
+            package=".",
+            version_args=(),
+            wrapper="pulumi-language-python",
+            ldflags=("-X main.version={version}",),
+            companions=("python/cmd/pulumi-language-python-exec",),
         ),
     )
 }
@@ -247,9 +293,48 @@ def _go() -> str:
 def _ldflags(tool: GoTool) -> list[str]:
     if not tool.ldflags:
         return []
-    major, minor = tool.bare_version.split(".")[:2]
-    flags = " ".join(flag.format(version=tool.version, major=major, minor=minor) for flag in tool.ldflags)
+    version = tool.release or tool.version
+    major, minor = version.removeprefix("v").split(".")[:2]
+    flags = " ".join(flag.format(version=version, major=major, minor=minor) for flag in tool.ldflags)
     return [f"-ldflags={flags}"]
+
+
+def _module_dir(tool: GoTool, environment: dict[str, str]) -> Path:
+    """The folder of `tool`'s module at its pin in Go's module cache (downloaded when missing)."""
+    downloaded = subprocess.run(
+        [_go(), "mod", "download", "-json", f"{tool.module}@{tool.version}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=environment,
+    )
+    if downloaded.returncode != 0:
+        raise ToolchainError(f"go mod download {tool.module}@{tool.version} failed: {downloaded.stderr.strip()}")
+    return Path(json.loads(downloaded.stdout)["Dir"])
+
+
+def _module_copy(tool: GoTool, scratch: Path, environment: dict[str, str]) -> Path:
+    """A writable copy of `tool`'s module at its pin, with the wrapper's go.mod/go.sum and its
+    generate step run; returns the copy's folder."""
+    source = scratch / "module"
+    shutil.copytree(_module_dir(tool, environment), source)
+    for path in (source, *source.rglob("*")):
+        path.chmod(path.stat().st_mode | 0o200)  # the module cache is read-only
+    for name in ("go.mod", "go.sum"):
+        shutil.copyfile(WRAPPERS / str(tool.wrapper) / name, source / name)
+    assert tool.generate is not None
+    folder, program = tool.generate
+    release = (tool.release or tool.version).removeprefix("v")
+    _progress(f"running {tool.name}'s generate step ({folder}/{program})")
+    generated = subprocess.run(
+        [_go(), "run", "-mod=readonly", program],
+        cwd=source / folder,
+        env={**environment, "VERSION": release},
+        check=False,
+    )
+    if generated.returncode != 0:
+        raise ToolchainError(f"{tool.name}: its generate step `go run {program}` in {folder} failed (above)")
+    return source
 
 
 def build(tool: GoTool) -> Path:
@@ -263,6 +348,9 @@ def build(tool: GoTool) -> Path:
             command = [_go(), "install", "-trimpath", *_ldflags(tool), f"{tool.package}@{tool.version}"]
             environment["GOBIN"] = scratch
             workdir = Path(scratch)
+        elif tool.generate is not None:
+            workdir = _module_copy(tool, Path(scratch), environment)
+            command = [_go(), "build", "-trimpath", "-mod=readonly", *_ldflags(tool), "-o", str(output), tool.package]
         else:
             command = [_go(), "build", "-trimpath", "-mod=readonly", *_ldflags(tool), "-o", str(output), tool.package]
             workdir = WRAPPERS / tool.wrapper
@@ -275,6 +363,10 @@ def build(tool: GoTool) -> Path:
                 f"in {workdir}; Go's message is above. Fix the build or set {tool.env_var} to a prebuilt "
                 f"{tool.name} {tool.version}"
             )
+        for companion in tool.companions:
+            copied = target.parent / Path(companion).name
+            shutil.copyfile(_module_dir(tool, environment) / companion, copied)
+            copied.chmod(0o755)
         output.replace(target)  # atomic: a half-written binary never sits at the cached path
     _progress(f"built {tool.name} {tool.version} in {time.monotonic() - started:.0f} s: {target}")
     return target
