@@ -1046,13 +1046,24 @@ def parse_settings(raw: Mapping[str, Any], namespace: str, secret_keys: Collecti
             problems.append((secure or key, _SECRET_IN_CONFIG))
             continue
         values[key] = decoded
-    if not problems:
-        try:
-            return StackSettings.model_validate(values)
-        except ValidationError as error:
-            problems = [_describe(item) for item in error.errors(include_url=False)]
+    # The known keys are validated even when others were refused, so one stack file's every problem
+    # is reported at once; a key refused above is not reported again as missing.
+    refused = {_top_level(key) for key, _ in problems}
+    try:
+        settings = StackSettings.model_validate(values)
+    except ValidationError as error:
+        described = (_describe(item) for item in error.errors(include_url=False))
+        problems += [(key, message) for key, message in described if _top_level(key) not in refused]
+    else:
+        if not problems:
+            return settings
     lines = sorted({f"  {namespace}:{key}: {message}" for key, message in problems})
     raise SettingsError("invalid stack configuration:\n" + "\n".join(lines))
+
+
+def _top_level(key: str) -> str:
+    """The stack-file key a problem's dotted path starts at (`mesh` of `mesh.gateway.host`)."""
+    return re.split(r"[.\[]", key, maxsplit=1)[0]
 
 
 def _raw_pulumi_config() -> dict[str, Any]:

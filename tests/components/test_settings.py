@@ -392,6 +392,23 @@ def test_all_problems_are_reported_together() -> None:
     assert f"{PROJECT}:model.replicas" in message and f"{PROJECT}:namespace.name" in message
 
 
+def test_an_unknown_or_secret_key_does_not_hide_the_other_problems() -> None:
+    """A typo'd key, a secret given for a plain setting and a bad value: three lines, one error;
+    the refused keys are not reported a second time as missing."""
+    config = with_change("model.replicas", -1)
+    config[f"{PROJECT}:modle"] = {"replicas": 2}
+    config[f"{PROJECT}:namespace"] = {"name": "fraud-model"}
+    raw, _ = cli_config(config)
+    with pytest.raises(SettingsError) as raised:
+        parse_settings(raw, namespace=PROJECT, secret_keys=(f"{PROJECT}:namespace",))
+    lines = str(raised.value).splitlines()[1:]
+    assert [line.split(": ")[0].strip() for line in lines] == [
+        f"{PROJECT}:model.replicas",
+        f"{PROJECT}:modle",
+        f"{PROJECT}:namespace",
+    ], lines
+
+
 def test_a_settings_error_prints_without_a_traceback_under_the_cli() -> None:
     import pulumi
 
