@@ -217,6 +217,6 @@ def test_every_action_is_pinned_by_commit_sha() -> None:
     uses = [step["uses"] for job in workflow()["jobs"].values() for step in job["steps"] if "uses" in step]
     assert uses
     for action in uses:
-        name, _, ref = action.partition("@")
+        _, _, ref = action.partition("@")
         assert re.fullmatch(r"[0-9a-f]{40}", ref), action
     assert re.search(r"^\s*- uses: \S+@[0-9a-f]{40} # v\d", WORKFLOW.read_text(), flags=re.MULTILINE)
