@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.naming import TYPE_PREFIX
+from components.naming import TYPE_PREFIX, allow_policy_selector
 from components.options import child_options, guard
 from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
 from components.versions import ISTIO_BASE, ISTIO_CNI, ISTIO_PROXY_IMAGE, ISTIOD
@@ -382,7 +382,7 @@ class MeshPolicies(pulumi.ComponentResource):
 
     def _network_policies(self, name: str, args: MeshPoliciesArgs, opts: pulumi.ResourceOptions) -> None:
         """Layer 3/4 to match the mesh rules: istiod and the named hosts out, metrics in."""
-        selector = {"matchLabels": dict(args.workload_labels)}
+        selector = allow_policy_selector(args.workload_labels)
         egress: list[dict[str, Any]] = [
             {
                 "to": [
