@@ -24,6 +24,7 @@ from components.naming import TYPE_PREFIX, allow_policy_selector
 from components.options import child_options, guard
 from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
 from components.versions import ISTIO_BASE, ISTIO_CNI, ISTIO_PROXY_IMAGE, ISTIOD
+from policies.parameters import MESH_TOKEN_AUDIENCE
 
 __all__ = [
     "INJECTION_LABEL",
@@ -79,7 +80,13 @@ _INJECTED_VOLUMES: tuple[dict[str, Any], ...] = (
         "name": "istio-token",
         "projected": {
             "sources": [
-                {"serviceAccountToken": {"audience": "istio-ca", "expirationSeconds": 43200, "path": "istio-token"}}
+                {
+                    "serviceAccountToken": {
+                        "audience": MESH_TOKEN_AUDIENCE,
+                        "expirationSeconds": 43200,
+                        "path": "istio-token",
+                    }
+                }
             ]
         },
     },
