@@ -15,10 +15,14 @@ violation contains {"msg": msg} if {
 	token := source.serviceAccountToken
 	not allowed_audience(token)
 	msg := sprintf(
-		`volume "%s" projects a service-account token for audience "%s"; allowed audiences: %v (none is the API server's)`,
-		[volume.name, object.get(token, "audience", ""), allowed_audiences],
+		`volume "%s" projects a service-account token %s; allowed audiences: %v (none is the API server's)`,
+		[volume.name, describe_audience(token), allowed_audiences],
 	)
 }
+
+describe_audience(token) := sprintf(`for audience "%s"`, [token.audience]) if {
+	token.audience != ""
+} else := "without an audience (a token for the API server)"
 
 allowed_audiences := object.get(input.parameters, "tokenAudiences", [])
 
