@@ -22,7 +22,6 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -140,17 +139,13 @@ def allowing_policies_selecting(env: StackEnv, labels: dict[str, str]) -> list[s
     )
 
 
-@pytest.fixture
-def incident(stack_env: StackEnv) -> Iterator[StackEnv]:
+@pytest.mark.e2e_group("runbook")
+def test_the_runbook_contains_a_privileged_pod(stack_env: StackEnv, tmp_path: Path) -> None:
     if stack_env.stack != STACK:
         pytest.skip(f"the runbook is for {STACK}; walked once, in its sandbox")
-    stage_incident(stack_env)
-    _wait_for_gatekeeper(stack_env)
-    yield stack_env
-
-
-@pytest.mark.e2e_group("runbook")
-def test_the_runbook_contains_a_privileged_pod(incident: StackEnv, tmp_path: Path) -> None:
+    incident = stack_env
+    stage_incident(incident)
+    _wait_for_gatekeeper(incident)
     client, namespace = incident.client, incident.namespace
     pod_path = f"{_namespace_path(namespace)}/pods/{POD}"
     live = client.request("GET", pod_path).body
