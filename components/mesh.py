@@ -20,10 +20,11 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.naming import TYPE_PREFIX
+from components.naming import TYPE_PREFIX, allow_policy_selector
 from components.options import child_options, guard
 from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
 from components.versions import ISTIO_BASE, ISTIO_CNI, ISTIO_PROXY_IMAGE, ISTIOD
+from policies.parameters import MESH_TOKEN_AUDIENCE
 
 __all__ = [
     "INJECTION_LABEL",
@@ -79,7 +80,13 @@ _INJECTED_VOLUMES: tuple[dict[str, Any], ...] = (
         "name": "istio-token",
         "projected": {
             "sources": [
-                {"serviceAccountToken": {"audience": "istio-ca", "expirationSeconds": 43200, "path": "istio-token"}}
+                {
+                    "serviceAccountToken": {
+                        "audience": MESH_TOKEN_AUDIENCE,
+                        "expirationSeconds": 43200,
+                        "path": "istio-token",
+                    }
+                }
             ]
         },
     },
@@ -382,7 +389,7 @@ class MeshPolicies(pulumi.ComponentResource):
 
     def _network_policies(self, name: str, args: MeshPoliciesArgs, opts: pulumi.ResourceOptions) -> None:
         """Layer 3/4 to match the mesh rules: istiod and the named hosts out, metrics in."""
-        selector = {"matchLabels": dict(args.workload_labels)}
+        selector = allow_policy_selector(args.workload_labels)
         egress: list[dict[str, Any]] = [
             {
                 "to": [

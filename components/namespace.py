@@ -21,7 +21,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.naming import ISOLATION_LABEL, MANAGED_BY, PART_OF, TYPE_PREFIX
+from components.naming import ISOLATION_LABEL, MANAGED_BY, PART_OF, TYPE_PREFIX, allow_policy_selector
 from components.options import child_options, guard
 from components.versions import POD_SECURITY_LEVEL
 
@@ -206,7 +206,7 @@ class IsolatedNamespace(pulumi.ComponentResource):
             f"{name}-allow-dns",
             metadata=metadata("allow-dns-egress"),
             spec={
-                "podSelector": {},
+                "podSelector": allow_policy_selector(),
                 "policyTypes": ["Egress"],
                 "egress": [
                     {

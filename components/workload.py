@@ -33,7 +33,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.formats import ImageRef, is_dns_label, parse_quantity
-from components.naming import TYPE_PREFIX, workload_labels
+from components.naming import TYPE_PREFIX, allow_policy_selector, workload_labels
 from components.options import child_options
 from policies.parameters import MIN_ID
 
@@ -497,7 +497,7 @@ class HardenedModelDeployment(pulumi.ComponentResource):
             f"{name}-ingress",
             metadata=metadata(f"{name}-allow-ingress"),
             spec={
-                "podSelector": {"matchLabels": selector},
+                "podSelector": allow_policy_selector(selector),
                 "policyTypes": ["Ingress"],
                 "ingress": (
                     [

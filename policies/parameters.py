@@ -16,6 +16,7 @@ from policies import NamespaceScope, Policy
 __all__ = [
     "IMAGE_EXEMPTIBLE_POLICIES",
     "ISOLATION_LABEL",
+    "MESH_TOKEN_AUDIENCE",
     "MIN_ID",
     "constraint_parameters",
     "model_namespace_match",
@@ -23,6 +24,11 @@ __all__ = [
 
 MIN_ID = 10001
 """Lowest UID/GID a model container may run as: above any host system account."""
+
+MESH_TOKEN_AUDIENCE = "istio-ca"
+"""The audience of the token Istio's injector projects into a pod (volume `istio-token`): Istio's
+CA takes it, the Kubernetes API server does not. The only projected service-account token a pod in
+a model namespace may hold (deny-service-account-token-automount)."""
 
 ISOLATION_LABEL = "secure-model-serving/isolated"
 """Set to "true" on every model namespace; the constraints select namespaces by it."""
@@ -49,7 +55,12 @@ def constraint_parameters(
     if policy.namespaces is NamespaceScope.EACH_MODEL:
         return None
     accepted = set(policy.parameters_schema.get("properties", {}))
-    offered: dict[str, Any] = {"registries": list(registries), "minUid": MIN_ID, "minGid": MIN_ID}
+    offered: dict[str, Any] = {
+        "registries": list(registries),
+        "minUid": MIN_ID,
+        "minGid": MIN_ID,
+        "tokenAudiences": [MESH_TOKEN_AUDIENCE],
+    }
     if exempt_images and policy.name in IMAGE_EXEMPTIBLE_POLICIES:
         offered["exemptImages"] = list(exempt_images)
     chosen = {key: value for key, value in offered.items() if key in accepted}

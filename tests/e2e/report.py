@@ -18,7 +18,7 @@ from typing import Any
 
 __all__ = ["GROUPS", "Entry", "summary_lines", "write_report"]
 
-GROUPS = ("apply", "attack", "legit", "expansion", "rbac")
+GROUPS = ("apply", "attack", "legit", "expansion", "rbac", "runbook")
 
 
 @dataclass
@@ -67,9 +67,11 @@ def summary_lines(entries: list[Entry]) -> list[str]:
     legit, legits = _counts(entries, "legit")
     expansion, expansions = _counts(entries, "expansion")
     rbac, rbacs = _counts(entries, "rbac")
+    runbook, runbooks = _counts(entries, "runbook")
     lines.append(
         f"e2e: applied {applied} objects, {errors} errors; attack denied {attack}/{attacks}; "
-        f"legit admitted {legit}/{legits}; expansion refused {expansion}/{expansions}; rbac checks {rbac}/{rbacs}"
+        f"legit admitted {legit}/{legits}; expansion refused {expansion}/{expansions}; rbac checks {rbac}/{rbacs}; "
+        f"runbook contained {runbook}/{runbooks}"
     )
     return lines
 

@@ -22,6 +22,7 @@ import pytest
 
 from components.admission import IMAGE_EXEMPTIBLE_POLICIES
 from policies import NamespaceScope, Policy
+from policies.parameters import MESH_TOKEN_AUDIENCE
 from tests.policies.support import (
     denying,
     describe,
@@ -63,6 +64,8 @@ def production_parameters(policies: list[Policy], exempt: frozenset[str]) -> dic
         for floor in ("minUid", "minGid"):
             if floor in accepted:
                 chosen[floor] = 10001
+        if "tokenAudiences" in accepted:
+            chosen["tokenAudiences"] = [MESH_TOKEN_AUDIENCE]
         if policy.name in exempt:
             assert "exemptImages" in accepted, f"{policy.name} takes no exemptImages"
             chosen["exemptImages"] = [PROXY_IMAGE]
@@ -517,6 +520,23 @@ ATTACKS: list[Attack] = [
     # service account and environment
     attack("automount-token-true", AUTOMOUNT, set_spec(automountServiceAccountToken=True)),
     attack("automount-token-unset", AUTOMOUNT, lambda p: spec(p).pop("automountServiceAccountToken")),
+    attack(
+        "projected-api-token",
+        AUTOMOUNT,
+        add_volume({"name": "api", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}),
+    ),
+    attack(
+        "projected-token-for-the-api-server",
+        AUTOMOUNT,
+        add_volume(
+            {
+                "name": "api",
+                "projected": {
+                    "sources": [{"serviceAccountToken": {"path": "t", "audience": "https://kubernetes.default.svc"}}]
+                },
+            }
+        ),
+    ),
     attack("service-account-default", DEFAULT_SA, set_spec(serviceAccountName="default")),
     attack("service-account-unset", DEFAULT_SA, lambda p: spec(p).pop("serviceAccountName")),
     attack("service-links-unset", SERVICE_LINKS, lambda p: spec(p).pop("enableServiceLinks")),

@@ -2,7 +2,8 @@
 
 The CLI runs once as a real process (`--json`, the machine-read output); the Markdown run calls
 the same `main(argv)` in this process, where tools.policy renders and compiles prod's policies at
-most once (a real process pays seconds for that each time).
+most once (a real process pays seconds for that each time). The crafted corpus
+(tests/tools/audit_corpus.py) pins one answer per case, each from both sides.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tools.audit import SCHEMA_KEYS, audit, audit_objects, main
+from tests.tools.audit_corpus import CASES, NS, Case
+from tools.audit import SCHEMA_KEYS, audit, audit_objects
+from tools.audit.cli import main
+from tools.audit.pods import API_AUDIENCES
 from tools.mock_engine import REPO_ROOT
-
-NS = "fraud-model"
 
 
 def attacker_manifests() -> list[dict[str, Any]]:
@@ -92,11 +94,9 @@ def test_a_privileged_pod_with_a_secret_reading_account_is_reported_in_full(tmp_
         "hostPaths": ["/"],
         "hostPorts": [2222],
     }
-    assert entry["capabilities"] == ["NET_ADMIN", "SYS_ADMIN"]
-    assert entry["secrets"] == {
-        "names": ["api-key", "db-credentials", "signing-key", "tls-cert"],
-        "serviceAccountToken": True,  # neither the pod nor the account turns it off
-    }
+    assert entry["capabilities"] == {"shell": ["ALL"]}  # privileged: every capability, added or not
+    assert entry["secrets"]["names"] == ["api-key", "db-credentials", "signing-key", "tls-cert"]
+    assert entry["secrets"]["serviceAccountToken"]  # neither the pod nor the account turns it off
     (grant,) = entry["rbac"]
     assert (grant["binding"], grant["role"], grant["scope"]) == (
         "ClusterRoleBinding/debugger-reads-secrets",
@@ -106,6 +106,7 @@ def test_a_privileged_pod_with_a_secret_reading_account_is_reported_in_full(tmp_
     assert grant["danger"] == ["reads secrets"]
     assert entry["network"]["networkPolicies"] == []
     assert not entry["network"]["ingressRestricted"] and not entry["network"]["egressRestricted"]
+    assert entry["network"]["openings"] == ["hostNetwork: NetworkPolicies do not apply to the pod"]
     broken = {violation["constraint"].split("/")[1] for violation in entry["policy"]}
     assert {"deny-privileged-containers", "deny-host-namespaces", "deny-host-path-volumes"} <= broken
 
@@ -113,12 +114,13 @@ def test_a_privileged_pod_with_a_secret_reading_account_is_reported_in_full(tmp_
 def test_a_hardened_pod_reports_nothing(render_dirs: dict[str, Path], tmp_path: Path) -> None:
     (entry,) = audit([write(tmp_path / "model.yaml", hardened_manifests(render_dirs["prod"]))])
     assert entry["host"] == {"privileged": [], "namespaces": [], "hostPaths": [], "hostPorts": []}
-    assert entry["capabilities"] == []
-    # The Secrets the platform mounts read-only, and no API token.
-    assert entry["secrets"] == {"names": ["audit-sink", "feature-store"], "serviceAccountToken": False}
+    assert entry["capabilities"] and all(caps == [] for caps in entry["capabilities"].values())
+    # The Secrets the platform mounts read-only, and no token at all.
+    assert entry["secrets"] == {"names": ["audit-sink", "feature-store"], "serviceAccountToken": False, "tokens": []}
     assert entry["rbac"] == []
     assert entry["network"]["ingressRestricted"] and entry["network"]["egressRestricted"]
     assert [p["defaultDeny"] for p in entry["network"]["networkPolicies"]] == [True]
+    assert entry["network"]["openings"] == []
     assert entry["policy"] == []
 
 
@@ -182,12 +184,24 @@ def test_the_json_schema_is_stable(tmp_path: Path, capsys: pytest.CaptureFixture
     assert tuple(entry) == SCHEMA_KEYS
     assert set(entry["workload"]) == {"kind", "namespace", "name", "serviceAccount"}
     assert set(entry["host"]) == {"privileged", "namespaces", "hostPaths", "hostPorts"}
-    assert set(entry["secrets"]) == {"names", "serviceAccountToken"}
-    assert set(entry["rbac"][0]) == {"binding", "role", "scope", "apiGroups", "resources", "verbs", "danger"}
+    assert set(entry["secrets"]) == {"names", "serviceAccountToken", "tokens"}
+    assert set(entry["secrets"]["tokens"][0]) == {"volume", "source", "audience", "apiToken", "containers"}
+    assert set(entry["rbac"][0]) == {
+        "binding",
+        "subject",
+        "role",
+        "via",
+        "scope",
+        "apiGroups",
+        "resources",
+        "verbs",
+        "danger",
+    }
     assert set(entry["network"]) == {
         "networkPolicies",
         "ingressRestricted",
         "egressRestricted",
+        "openings",
         "authorizationPolicies",
     }
     assert set(entry["policy"][0]) == {"action", "constraint", "message"}
@@ -195,3 +209,45 @@ def test_the_json_schema_is_stable(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main([str(path)]) == 0  # `python -m tools.audit PATH`, in this process
     markdown = capsys.readouterr().out
     assert "## Pod fraud-model/debug" in markdown and "reads secrets" in markdown
+
+
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.id) for case in CASES])
+def test_the_corpus_gets_its_expected_answer(case: Case) -> None:
+    (entry,) = [e for e in audit_objects(case.objects, api_audiences=(*API_AUDIENCES, *case.api_audiences))]
+    assert case.answer(entry) == case.expected
+
+
+def test_the_corpus_ids_are_unique() -> None:
+    ids = [case.id for case in CASES]
+    assert len(ids) == len(set(ids))
+
+
+def test_the_mesh_injected_pod_holds_only_the_istio_ca_token() -> None:
+    """Istio's injected token is for istio-ca: reported, and not as a Kubernetes API token."""
+    injected = yaml.safe_load((REPO_ROOT / "tests" / "fixtures" / "mesh" / "istio-cni-injected-pod.yaml").read_text())
+    (entry,) = audit_objects([injected])
+    assert [(t["volume"], t["audience"], t["apiToken"]) for t in entry["secrets"]["tokens"]] == [
+        ("istio-token", "istio-ca", False)
+    ]
+    assert entry["secrets"]["serviceAccountToken"] is False
+    assert entry["secrets"]["tokens"][0]["containers"] == ["istio-proxy"]
+
+
+def test_a_cluster_audience_given_on_the_command_line_makes_a_token_an_api_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = {
+        "automountServiceAccountToken": False,
+        "containers": [{"name": "c"}],
+        "volumes": [
+            {"name": "t", "projected": {"sources": [{"serviceAccountToken": {"audience": "https://api.corp"}}]}}
+        ],
+    }
+    path = write(tmp_path / "pod.yaml", [pod_with(spec)])
+    capsys.readouterr()
+    assert main(["--json", "--stack", "prod", str(path)]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert entry["secrets"]["serviceAccountToken"] is False
+    assert main(["--json", "--stack", "prod", "--api-audience", "https://api.corp", str(path)]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert entry["secrets"]["serviceAccountToken"] is True

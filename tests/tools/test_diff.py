@@ -384,7 +384,7 @@ def test_the_cli_puts_weakenings_first_and_fails_only_when_asked(
     assert (plain.returncode, strict.returncode) == (0, 1)
     assert strict.stdout == plain.stdout and "Traceback" not in strict.stderr
     report = plain.stdout
-    assert report.index("## Weakens security posture (2)") < report.index("## Added") < report.index("## Changed")
+    assert report.index("## Weakens security posture (3)") < report.index("## Added") < report.index("## Changed")
     weakening_lines = report.split("## Added")[0].splitlines()
     assert any("`Deployment fraud-model/fraud-detector`" in line and "privileged" in line for line in weakening_lines)
     assert any("NetworkPolicies of fraud-model" in line and "not isolated" in line for line in weakening_lines)

@@ -215,6 +215,6 @@ def test_the_summary_line_counts_only_verdicts_that_held() -> None:
     lines = summary_lines(entries)
     assert lines[-1] == (
         "e2e: applied 10 objects, 0 errors; attack denied 1/2; legit admitted 0/1; expansion refused 0/0; "
-        "rbac checks 1/1"
+        "rbac checks 1/1; runbook contained 0/0"
     )
     assert lines[0].endswith("; 1 known defects (xfail); 1 not applicable (skipped)")

@@ -51,6 +51,16 @@ def test_kubernetes_wrapper_replaces_every_staging_module_with_the_same_release(
     assert all(source == target and release == published for source, target, release in replaced), replaced
 
 
+def test_every_kubernetes_command_is_a_tool_of_the_wrapper_at_one_version() -> None:
+    """kube-apiserver and kubectl build from one wrapper: the runbook's client is the server's version."""
+    go_mod = (toolchain.WRAPPERS / "kubernetes" / "go.mod").read_text(encoding="utf-8")
+    (block,) = re.findall(r"^tool \(\n(.*?)^\)", go_mod, re.MULTILINE | re.DOTALL)
+    wrapped = {tool.package for tool in TOOLS.values() if tool.wrapper == "kubernetes"}
+    assert wrapped == {"k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kubectl"}
+    assert set(block.split()) == wrapped
+    assert TOOLS["kubectl"].version == TOOLS["kube-apiserver"].version
+
+
 def test_a_binary_on_path_is_used_only_at_the_pinned_version(isolated: Path) -> None:
     executable(isolated / "opa", "echo 'Version: 0.0.1'")
     assert toolchain.locate(OPA) is None
@@ -97,8 +107,8 @@ def test_a_failed_build_names_the_tool_the_command_and_the_env_var(isolated: Pat
 
 
 def test_cli_refuses_an_unknown_tool_with_exit_2(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert toolchain.main(["ensure", "kubectl"]) == 2
-    assert "unknown tool 'kubectl'" in capsys.readouterr().err
+    assert toolchain.main(["ensure", "kubelet"]) == 2
+    assert "unknown tool 'kubelet'" in capsys.readouterr().err
 
 
 def test_cache_root_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
