@@ -98,10 +98,12 @@ FORBIDDEN_TO_BOTH: dict[str, Action] = {
         "POST", RBAC_API + "/namespaces/{ns}/rolebindings", _rolebinding, DRY_RUN
     ),
     "create a Role that reads secrets": Action("POST", RBAC_API + "/namespaces/{ns}/roles", _secret_role, DRY_RUN),
+    # RBAC alone: a label the namespace's lock does not cover (tests/e2e/test_label_lock.py covers
+    # the security labels, which even a cluster-wide namespace editor cannot change).
     "change the namespace's labels": Action(
         "PATCH",
         "/api/v1/namespaces/{ns}",
-        {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}},
+        {"metadata": {"labels": {"team.example.com/owner": "e2e"}}},
         DRY_RUN,
         MERGE,
     ),
