@@ -27,6 +27,7 @@ from components.versions import ISTIO_BASE, ISTIO_CNI, ISTIO_PROXY_IMAGE, ISTIOD
 from policies.parameters import MESH_TOKEN_AUDIENCE
 
 __all__ = [
+    "INBOUND_CONNECTION_POOL",
     "INJECTION_LABEL",
     "ISTIOD_XDS_PORT",
     "MESH_REVISION",
@@ -40,6 +41,7 @@ __all__ = [
     "ServiceMeshArgs",
     "injected_pod_shape",
     "istiod_values",
+    "request_read_timeouts",
 ]
 
 INJECTION_LABEL = {"istio-injection": "enabled"}
@@ -280,6 +282,8 @@ class MeshPoliciesArgs:
     """A namespace allowed to scrape the sidecar's metrics port."""
     external_services: Sequence[ExternalService] = field(default_factory=tuple)
     """Outside hosts the model may reach; everything else is refused."""
+    request_read_timeout_seconds: int = 10
+    """How long the sidecar waits to receive a request for the model (the server's own bound)."""
     protect: bool = False
     """Protect the STRICT PeerAuthentication, the allow-nothing policy and the Sidecar (production):
     deleting one would open the namespace."""
@@ -294,6 +298,46 @@ class MeshPoliciesArgs:
             problems.append("workload_labels must select the model pods")
         if problems:
             raise ValueError("MeshPoliciesArgs: " + "; ".join(problems))
+
+
+_ENVOY_FILTER_API = "networking.istio.io/v1alpha3"
+_HCM = "envoy.filters.network.http_connection_manager"
+_HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+
+INBOUND_CONNECTION_POOL = {
+    # Connections from the sidecar to the model server, and requests queued in Envoy for them:
+    # a flood of slow or parked clients waits (and is shed) in Envoy, not in the server's threads.
+    "tcp": {"maxConnections": 64, "connectTimeout": "2s"},
+    "http": {"http1MaxPendingRequests": 64, "idleTimeout": "60s"},
+}
+"""The Sidecar's `inboundConnectionPool` for the model port."""
+
+
+def request_read_timeouts(context: str, selector: Mapping[str, str], seconds: int) -> dict[str, Any]:
+    """An EnvoyFilter spec bounding how long Envoy waits to receive a request (`context` GATEWAY or
+    SIDECAR_INBOUND): headers and the whole request within `seconds`, the model server's own read
+    timeout. Istio exposes neither field through its own APIs, hence the patch of the HTTP
+    connection manager; a slow client is then cut off at the edge before it reaches the server."""
+    timeout = f"{seconds}s"
+    return {
+        "workloadSelector": {"labels": dict(selector)},
+        "configPatches": [
+            {
+                "applyTo": "NETWORK_FILTER",
+                "match": {"context": context, "listener": {"filterChain": {"filter": {"name": _HCM}}}},
+                "patch": {
+                    "operation": "MERGE",
+                    "value": {
+                        "typed_config": {
+                            "@type": _HCM_TYPE,
+                            "request_headers_timeout": timeout,
+                            "request_timeout": timeout,
+                        }
+                    },
+                },
+            }
+        ],
+    }
 
 
 def authorization_rules(args: MeshPoliciesArgs) -> list[dict[str, Any]]:
@@ -381,8 +425,19 @@ class MeshPolicies(pulumi.ComponentResource):
             _NETWORKING_API,
             "Sidecar",
             "default",
-            {"egress": [{"hosts": self.allowed_hosts}], "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}},
+            {
+                "egress": [{"hosts": self.allowed_hosts}],
+                "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
+                "inboundConnectionPool": INBOUND_CONNECTION_POOL,
+            },
             protection=True,
+        )
+        resource(
+            "request-read-timeout",
+            _ENVOY_FILTER_API,
+            "EnvoyFilter",
+            "model-request-read-timeout",
+            request_read_timeouts("SIDECAR_INBOUND", args.workload_labels, args.request_read_timeout_seconds),
         )
         self._network_policies(name, args, child)
         self.register_outputs({"allowed_hosts": self.allowed_hosts})

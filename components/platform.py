@@ -308,6 +308,7 @@ def mesh_policies_args(settings: StackSettings, workload_labels: dict[str, str])
         mesh_namespace=mesh.namespace,
         monitoring_namespace=mesh.monitoring_namespace,
         external_services=[ExternalService(host.host, host.port, list(host.cidrs)) for host in mesh.external_hosts],
+        request_read_timeout_seconds=settings.model.request_read_timeout_seconds,
         protect=settings.environment.is_production,
     )
 
@@ -322,6 +323,7 @@ def edge_tls_args(settings: StackSettings) -> EdgeTlsArgs:
         service_host=f"{model.name}.{settings.namespace.name}.svc.cluster.local",
         service_port=model.port,
         paths=[model.health.predict_path],
+        request_read_timeout_seconds=model.request_read_timeout_seconds,
         gateway_namespace=gateway.namespace,
         gateway_service_account=gateway.service_account,
         issuer=gateway.issuer.value,

@@ -21,6 +21,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_kubernetes_cert_manager as cert_manager
 
+from components.mesh import request_read_timeouts
 from components.naming import CERT_MANAGER_NAMESPACE, TYPE_PREFIX
 from components.options import child_options
 from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
@@ -109,6 +110,10 @@ class EdgeTlsArgs:
     """Port of the model Service."""
     paths: Sequence[str]
     """Paths routed to the model; nothing else is."""
+    request_read_timeout_seconds: int = 10
+    """How long the gateway waits to receive a request (the model server's own read bound)."""
+    response_timeout_seconds: int = 15
+    """How long the gateway waits for the model's answer once the request is received."""
     gateway_namespace: str = "istio-ingress"
     """Namespace of the ingress gateway (and of its certificate secret)."""
     gateway_service_account: str = "istio-ingressgateway"
@@ -255,9 +260,20 @@ class EdgeTls(pulumi.ComponentResource):
                     {
                         "match": [{"uri": {"exact": path}} for path in args.paths],
                         "route": [{"destination": {"host": args.service_host, "port": {"number": args.service_port}}}],
+                        # Istio sets no route timeout by default: a stalled model would hold the
+                        # gateway's stream for as long as the client waits.
+                        "timeout": f"{args.response_timeout_seconds}s",
                     }
                 ],
             },
+            after_gateway,
+        )
+        self._custom(
+            f"{name}-request-read-timeout",
+            "networking.istio.io/v1alpha3",
+            "EnvoyFilter",
+            {"name": "gateway-request-read-timeout", "namespace": args.gateway_namespace},
+            request_read_timeouts("GATEWAY", pod_labels, args.request_read_timeout_seconds),
             after_gateway,
         )
         self.register_outputs({"issuer_name": self.issuer_name, "certificate_secret": self.certificate_secret})

@@ -278,3 +278,39 @@ def test_the_gateway_selects_the_pods_its_release_labels_whatever_the_account_is
     assert release["name"] == account and release["values"]["serviceAccount"]["name"] == account
     assert release["values"]["labels"] == expected
     assert gateway["spec"]["selector"] == expected
+
+
+def _read_timeouts(envoy_filter: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    (patch,) = envoy_filter["spec"]["configPatches"]
+    assert patch["applyTo"] == "NETWORK_FILTER" and patch["patch"]["operation"] == "MERGE"
+    assert (
+        patch["match"]["listener"]["filterChain"]["filter"]["name"] == "envoy.filters.network.http_connection_manager"
+    )
+    return patch["match"]["context"], patch["patch"]["value"]["typed_config"]
+
+
+def test_the_sidecar_bounds_request_reads_and_queues_for_the_model(run_program) -> None:
+    """A slow client is cut off by the proxy at the server's own read bound, and a flood queues in
+    Envoy (bounded) rather than holding the model server's connections."""
+    registrations = run_program(lambda: MeshPolicies("fraud", policies_args(request_read_timeout_seconds=7)))
+    (sidecar,) = of_kind(registrations, "Sidecar")
+    pool = sidecar["spec"]["inboundConnectionPool"]
+    assert pool["tcp"]["maxConnections"] > 0 and pool["http"]["http1MaxPendingRequests"] > 0
+    (envoy_filter,) = of_kind(registrations, "EnvoyFilter")
+    assert envoy_filter["spec"]["workloadSelector"]["labels"] == policies_args().workload_labels
+    context, hcm = _read_timeouts(envoy_filter)
+    assert context == "SIDECAR_INBOUND"
+    assert (hcm["request_headers_timeout"], hcm["request_timeout"]) == ("7s", "7s")
+
+
+def test_the_gateway_bounds_request_reads_and_the_models_answer(run_program) -> None:
+    args = tls_args(request_read_timeout_seconds=9, response_timeout_seconds=12)
+    registrations = run_program(lambda: EdgeTls("edge", args))
+    (envoy_filter,) = of_kind(registrations, "EnvoyFilter")
+    (gateway,) = of_kind(registrations, "Gateway")
+    # The same pods the Gateway selects: the bound applies where TLS terminates.
+    assert envoy_filter["spec"]["workloadSelector"]["labels"] == gateway["spec"]["selector"]
+    context, hcm = _read_timeouts(envoy_filter)
+    assert (context, hcm["request_headers_timeout"], hcm["request_timeout"]) == ("GATEWAY", "9s", "9s")
+    (route,) = of_kind(registrations, "VirtualService")
+    assert [http["timeout"] for http in route["spec"]["http"]] == ["12s"]

@@ -206,6 +206,10 @@ WEAKENINGS: list[tuple[str, Mutation, bool]] = [
         lambda d: labels(d).update({"pod-security.kubernetes.io/enforce-version": "latest"}))), False),
     ("namespace", Mutation("Gatekeeper ignore label", edit("Namespace", "", NS,
         lambda d: labels(d).update({"admission.gatekeeper.sh/ignore": "yes"}))), False),
+    ("mesh security", Mutation("request read timeout lifted", edit("EnvoyFilter", NS, "model-request-read-timeout",
+        lambda d: d["spec"]["configPatches"][0]["patch"]["value"]["typed_config"].update(request_timeout="0s"))), True),
+    ("mesh security", Mutation("gateway read timeout deleted",
+        delete("EnvoyFilter", "istio-ingress", "gateway-request-read-timeout")), True),
     ("namespace", Mutation("label lock deleted", delete("ValidatingAdmissionPolicy", "", LOCK)), False),
     ("namespace", Mutation("label lock loses a check", edit("ValidatingAdmissionPolicy", "", LOCK,
         lambda d: d["spec"]["validations"].pop())), False),
@@ -311,7 +315,7 @@ def _protections(render: Render) -> set[ObjectKey | str]:
         key
         for key, document in render.objects.items()
         if key.kind in {"ConstraintTemplate", "ExpansionTemplate", "PeerAuthentication", "Sidecar"}
-        or key.kind in {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+        or key.kind in {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "EnvoyFilter"}
         or key.kind in {"ResourceQuota", "LimitRange"}
         or str(document["apiVersion"]).startswith("constraints.gatekeeper.sh/")
     }

@@ -5,7 +5,9 @@ Istio allows every request to a workload that no ALLOW policy selects. The platf
 and ALLOW rules then name callers. So deleting `allow-nothing`, or all ALLOW policies, is a
 weakening (allow-all), while deleting one ALLOW rule is stricter and silent. A new or changed ALLOW
 rule is a weakening unless an old rule matched at least the same requests; a DENY rule that goes
-is a weakening. mTLS weakens when a mode leaves STRICT or the STRICT policy goes.
+is a weakening. mTLS weakens when a mode leaves STRICT or the STRICT policy goes. An EnvoyFilter
+patches the proxy's configuration beyond what the other APIs can say, so any new or changed one is
+flagged for review, and losing one (the platform's bound the request read time) is a weakening.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from tools.posture.render import Render, dig
 __all__ = ["AREA", "CHARTS", "GROUPS", "KINDS", "weakenings"]
 
 AREA = "mesh security"
-KINDS = frozenset({"PeerAuthentication", "AuthorizationPolicy"})
+KINDS = frozenset({"PeerAuthentication", "AuthorizationPolicy", "EnvoyFilter"})
 GROUPS: frozenset[str] = frozenset()
 CHARTS: frozenset[str] = frozenset()
 
@@ -167,7 +169,17 @@ def _authorization_weakenings(old: Render, new: Render) -> Iterator[Finding]:
             )
 
 
+def _envoy_filter_weakenings(old: Render, new: Render) -> Iterator[Finding]:
+    for key, was, now in pairs(old, new, "EnvoyFilter"):
+        if now is None:
+            yield removed_protection(AREA, key, "its bound on the proxy is gone")
+        elif was is None or was.get("spec") != now.get("spec"):
+            why = "patches the proxy beyond Istio's APIs: review what it changes"
+            yield Finding(AREA, str(key), "spec", "(absent)" if was is None else "as before", "changed", why)
+
+
 def weakenings(old: Render, new: Render) -> Iterator[Finding]:
     """Every mTLS and authorization weakening between two renders."""
+    yield from _envoy_filter_weakenings(old, new)
     yield from _peer_authentication_weakenings(old, new)
     yield from _authorization_weakenings(old, new)
