@@ -50,6 +50,7 @@ from components.workload import (
     HardenedModelDeployment,
     HardenedModelDeploymentArgs,
     IngressPeer,
+    ModelVerifier,
     NodePlacement,
     pod_shape,
 )
@@ -219,6 +220,11 @@ def deployment_args(
     model = settings.model
     autoscaling = model.autoscaling
     pool = model.node_pool
+    verifier = (
+        ModelVerifier(model.signing_certificate.chain, model.signing_certificate.signer_identity)
+        if model.signing_certificate
+        else ModelVerifier(model.signing_public_key or "")  # ModelSettings holds exactly one of the two
+    )
     return HardenedModelDeploymentArgs(
         namespace=settings.namespace.name,
         image=model.image,
@@ -256,13 +262,14 @@ def deployment_args(
             "PORT": str(model.port),
             "REQUEST_READ_TIMEOUT": str(model.request_read_timeout_seconds),
             "GUNICORN_GRACEFUL_TIMEOUT": str(model.shutdown.drain_seconds),
+            **verifier.env(),
         },
         pre_stop_seconds=model.shutdown.pre_stop_seconds,
         termination_grace_period_seconds=model.shutdown.termination_grace_period_seconds,
         secret_files=list(secret_files or []),
         secrets_checksum=secrets_checksum,
         pod_annotations=dict(PROXY_RESOURCE_ANNOTATIONS) if settings.mesh.enabled else {},
-        signing_public_key=model.signing_public_key,
+        verifier=verifier,
     )
 
 

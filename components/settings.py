@@ -277,6 +277,38 @@ def _ec_public_key(value: str) -> str:
 EcPublicKey = Annotated[str, Field(strict=True), AfterValidator(_ec_public_key)]
 
 
+def _certificates(value: str) -> str:
+    from cryptography import x509
+
+    try:
+        certificates = x509.load_pem_x509_certificates(value.strip().encode())
+    except ValueError:
+        raise ValueError("expected PEM certificates (-----BEGIN CERTIFICATE-----...)") from None
+    if not all(_is_ca(certificate) for certificate in certificates):
+        raise ValueError("expected CA certificates (basicConstraints CA:TRUE): the chain the signer's leaf ends in")
+    return value.strip() + "\n"
+
+
+def _is_ca(certificate: Any) -> bool:
+    from cryptography import x509
+
+    try:
+        return bool(certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+CaCertificates = Annotated[str, Field(strict=True), AfterValidator(_certificates)]
+
+
+class SigningCertificate(_Model):
+    """Certificate-mode model verification: the CA chain, and the one signer it accepts."""
+
+    chain: CaCertificates
+    signer_identity: Annotated[str, Field(strict=True, min_length=3, max_length=512)] = Field(alias="signerIdentity")
+    """The signing certificate's subject (RFC 4514) or one of its SANs (DNS, email, URI)."""
+
+
 class Shutdown(_Model):
     """How a model pod stops without dropping a request.
 
@@ -318,9 +350,19 @@ class ModelSettings(_Model):
     autoscaling: Autoscaling = Autoscaling()
     ingress_from: list[IngressSource] = Field(default_factory=list, alias="ingressFrom")
     node_pool: NodePool | None = Field(default=None, alias="nodePool")
-    signing_public_key: EcPublicKey = Field(alias="signingPublicKey")
+    signing_public_key: EcPublicKey | None = Field(default=None, alias="signingPublicKey")
+    signing_certificate: SigningCertificate | None = Field(default=None, alias="signingCertificate")
     request_read_timeout_seconds: int = Field(default=10, strict=True, ge=1, le=120, alias="requestReadTimeoutSeconds")
     shutdown: Shutdown = Shutdown()
+
+    @model_validator(mode="after")
+    def _one_verifier(self) -> ModelSettings:
+        if (self.signing_public_key is None) == (self.signing_certificate is None):
+            raise _KeyedError(
+                "model.signingPublicKey",
+                "set exactly one of signingPublicKey (key mode) or signingCertificate (chain and signerIdentity)",
+            )
+        return self
 
 
 class Quota(_Model):

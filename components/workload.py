@@ -38,6 +38,7 @@ from components.options import child_options
 from policies.parameters import MIN_ID
 
 __all__ = [
+    "CERTIFICATE_CHAIN_FILE",
     "MIN_UID",
     "MODEL_CONTAINER",
     "ROLLOUT_SURGE",
@@ -49,6 +50,7 @@ __all__ = [
     "HardenedModelDeployment",
     "HardenedModelDeploymentArgs",
     "IngressPeer",
+    "ModelVerifier",
     "NodePlacement",
     "pod_shape",
 ]
@@ -113,6 +115,35 @@ class NodePlacement:
     tolerations: list[dict[str, str]]
 
 
+CERTIFICATE_CHAIN_FILE = "chain.pem"
+"""The file the CA chain is projected to in certificate mode (beside SIGNING_KEY_FILE's place)."""
+
+
+@dataclass(frozen=True)
+class ModelVerifier:
+    """What the model server verifies the model's signature with: a public key, or (certificate
+    mode, when `signer_identity` is set) the CA chain and the one signer it accepts (its
+    certificate's subject or a SAN). The server's environment contract is app/config.py."""
+
+    pem: str
+    """The PEM public key, or the PEM CA certificates of the chain."""
+    signer_identity: str | None = None
+
+    @property
+    def file_name(self) -> str:
+        return CERTIFICATE_CHAIN_FILE if self.signer_identity else SIGNING_KEY_FILE
+
+    def env(self) -> dict[str, str]:
+        """The server's settings for this verifier (key mode is its default, at SIGNING_KEY_FILE)."""
+        if not self.signer_identity:
+            return {}
+        return {
+            "MODEL_VERIFY_METHOD": "certificate",
+            "MODEL_CERTIFICATE_CHAIN": f"{SIGNING_KEY_MOUNT_DIR}/{CERTIFICATE_CHAIN_FILE}",
+            "MODEL_SIGNER_IDENTITY": self.signer_identity,
+        }
+
+
 @dataclass(frozen=True)
 class HardenedModelDeploymentArgs:
     """Inputs of HardenedModelDeployment. Defaults are the hardened posture."""
@@ -153,8 +184,8 @@ class HardenedModelDeploymentArgs:
     """Changes when the mounted secrets' definitions change; set on the pod template to roll it."""
     pod_annotations: dict[str, str] = field(default_factory=dict)
     """More pod-template annotations (e.g. the mesh sidecar's resources)."""
-    signing_public_key: str | None = None
-    """PEM public key the server verifies the model's signature with; mounted read-only."""
+    verifier: ModelVerifier | None = None
+    """What the server verifies the model's signature with; mounted read-only."""
     pre_stop_seconds: int = 10
     """Sleep before SIGTERM while the pod leaves the endpoints (the server keeps serving)."""
     termination_grace_period_seconds: int = 40
@@ -284,7 +315,7 @@ def pod_spec(args: HardenedModelDeploymentArgs, selector: dict[str, str]) -> dic
             ),
             *(
                 [{"name": _SIGNING_KEY_VOLUME, "mountPath": SIGNING_KEY_MOUNT_DIR, "readOnly": True}]
-                if args.signing_public_key
+                if args.verifier
                 else []
             ),
         ],
@@ -322,13 +353,13 @@ def pod_spec(args: HardenedModelDeploymentArgs, selector: dict[str, str]) -> dic
                         "name": _SIGNING_KEY_VOLUME,
                         "configMap": {
                             "name": args.signing_key_config_map,
-                            "items": [{"key": SIGNING_KEY_DATA_KEY, "path": SIGNING_KEY_FILE}],
+                            "items": [{"key": SIGNING_KEY_DATA_KEY, "path": args.verifier.file_name}],
                             "defaultMode": 0o444,
                             "optional": False,
                         },
                     }
                 ]
-                if args.signing_public_key
+                if args.verifier
                 else []
             ),
         ],
@@ -367,8 +398,8 @@ def _template_metadata(args: HardenedModelDeploymentArgs, labels: dict[str, str]
     annotations = dict(args.pod_annotations)
     if args.secrets_checksum:
         annotations[SECRETS_CHECKSUM_ANNOTATION] = args.secrets_checksum
-    if args.signing_public_key:
-        annotations[SIGNING_KEY_ANNOTATION] = hashlib.sha256(args.signing_public_key.encode()).hexdigest()
+    if args.verifier:
+        annotations[SIGNING_KEY_ANNOTATION] = hashlib.sha256(args.verifier.pem.encode()).hexdigest()
     if annotations:
         metadata["annotations"] = annotations
     return metadata
@@ -416,11 +447,11 @@ class HardenedModelDeployment(pulumi.ComponentResource):
                     f"{name}-signing-key",
                     metadata=metadata(args.signing_key_config_map),
                     # Deployers may only read ConfigMaps (identity.py): nobody but `pulumi up` swaps it.
-                    data={SIGNING_KEY_DATA_KEY: args.signing_public_key},
+                    data={SIGNING_KEY_DATA_KEY: args.verifier.pem},
                     opts=child,
                 )
             ]
-            if args.signing_public_key
+            if args.verifier
             else []
         )
         deployment = k8s.apps.v1.Deployment(

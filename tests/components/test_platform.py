@@ -122,3 +122,59 @@ def test_the_server_gets_its_read_timeout_and_drain_by_the_names_it_reads(render
         drain = int(env[config.ENV_GRACEFUL_TIMEOUT])
         pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
         assert pre_stop + drain < spec["terminationGracePeriodSeconds"]
+
+
+def _certificate_mode_deployment(tmp_path, identity: str = "CN=acme model signer") -> tuple[dict, dict]:
+    """prod with certificate-mode verification: its model Deployment and signing ConfigMap."""
+    from tests.app.pki import make_pki
+
+    pki = make_pki(tmp_path, "acme")
+    config = stack_config("prod")
+    model = config["secure-model-serving:model"]
+    model.pop("signingPublicKey")
+    chain = pki.intermediate_cert.read_text() + pki.root_cert.read_text()
+    model["signingCertificate"] = {"chain": chain, "signerIdentity": identity}
+    mocks = RecordingMocks()
+    run_with_mocks(run, "prod", cli_config(config)[0], mocks=mocks)
+    (deployment,) = [r.inputs for r in mocks.registrations if r.inputs.get("kind") == "Deployment"]
+    (config_map,) = [
+        r.inputs
+        for r in mocks.registrations
+        if r.inputs.get("kind") == "ConfigMap" and "signing" in r.inputs["metadata"]["name"]
+    ]
+    return deployment, config_map
+
+
+def test_certificate_mode_gives_the_server_its_chain_and_the_one_signer_it_accepts(tmp_path) -> None:
+    from app import config
+
+    deployment, config_map = _certificate_mode_deployment(tmp_path)
+    spec = deployment["spec"]["template"]["spec"]
+    (container,) = [c for c in spec["containers"] if c["name"] == "model"]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert env[config.ENV_MODEL_VERIFY_METHOD] == config.VERIFY_METHOD_CERTIFICATE
+    assert env[config.ENV_MODEL_SIGNER_IDENTITY] == "CN=acme model signer"
+    # The chain lands where the server is told to read it: the mount, plus the projected path.
+    (volume,) = [v for v in spec["volumes"] if "configMap" in v]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    (item,) = volume["configMap"]["items"]
+    assert env[config.ENV_MODEL_CERTIFICATE_CHAIN] == f"{mount['mountPath']}/{item['path']}"
+    assert "BEGIN CERTIFICATE" in config_map["data"][item["key"]]
+    # The server accepts exactly this environment.
+    settings = config.Settings.from_env(env)
+    assert settings.signer_identity == "CN=acme model signer"
+
+
+@pytest.mark.parametrize("case", ["neither", "malformed", "a leaf, not a CA"])
+def test_certificate_mode_is_refused_when_ambiguous_or_malformed(tmp_path, case: str) -> None:
+    from tests.app.pki import make_pki
+
+    config = stack_config("prod")
+    model = config["secure-model-serving:model"]
+    model.pop("signingPublicKey")
+    chains = {"malformed": "not a certificate", "a leaf, not a CA": make_pki(tmp_path, "x").leaf_cert.read_text()}
+    if case in chains:
+        model["signingCertificate"] = {"chain": chains[case], "signerIdentity": "CN=x model signer"}
+    message = {"neither": "set exactly one of signingPublicKey", "malformed": "PEM certificates"}.get(case, "CA cert")
+    with pytest.raises(SettingsError, match=message):
+        run_with_mocks(run, "prod", cli_config(config)[0], mocks=RecordingMocks())

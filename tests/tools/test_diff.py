@@ -198,6 +198,8 @@ WEAKENINGS: list[tuple[str, Mutation, bool]] = [
     ("signing", Mutation("policy-controller removed", delete_release("policy-controller")), False),
     ("signing", Mutation("model verifier key swapped", edit("ConfigMap", NS, "fraud-detector-signing-key",
         lambda d: d["data"].update({"verifier.pem": "another key"}))), True),
+    ("signing", Mutation("model verified by another signer", edit(*DEPLOYMENT,
+        lambda d: container(d)["env"].append({"name": "MODEL_SIGNER_IDENTITY", "value": "CN=anyone"}))), True),
     ("namespace", Mutation("signature opt-in removed", edit("Namespace", "", NS,
         lambda d: labels(d).pop("policy.sigstore.dev/include"))), False),
     ("namespace", Mutation("PSA enforce baseline", edit("Namespace", "", NS,

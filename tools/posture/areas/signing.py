@@ -126,8 +126,35 @@ def _verifier_key_weakenings(old: Render, new: Render) -> Iterator[Finding]:
             )
 
 
+_VERIFIER_ENV = ("MODEL_VERIFY_METHOD", "MODEL_SIGNER_IDENTITY", "MODEL_CERTIFICATE_CHAIN")
+"""The model server's verification settings (app/config.py) as the Deployment passes them."""
+
+
+def _verifier_env(document: dict[str, Any] | None) -> dict[str, str]:
+    containers = dig(document or {}, "spec.template.spec.containers") or []
+    return {
+        f"{c.get('name')}: {e['name']}": str(e.get("value"))
+        for c in containers
+        for e in c.get("env") or []
+        if e.get("name") in _VERIFIER_ENV
+    }
+
+
+def _verifier_setting_weakenings(old: Render, new: Render) -> Iterator[Finding]:
+    """Another verification method, signer or chain path: which models load changes."""
+    for key, was, now in pairs(old, new, "Deployment"):
+        if was is None or now is None:
+            continue
+        before, after = _verifier_env(was), _verifier_env(now)
+        for name in sorted(before.keys() | after.keys()):
+            if before.get(name) != after.get(name):
+                why = "models signed by another signer (or checked another way) will load"
+                yield Finding(AREA, str(key), f"env {name}", short(before.get(name)), short(after.get(name)), why)
+
+
 def weakenings(old: Render, new: Render) -> Iterator[Finding]:
     """Every signing weakening between two renders."""
+    yield from _verifier_setting_weakenings(old, new)
     yield from _policy_weakenings(old, new)
     yield from _controller_weakenings(old, new)
     yield from _verifier_key_weakenings(old, new)
