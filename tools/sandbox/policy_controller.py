@@ -21,16 +21,22 @@ Run offline: `-disable-tuf` (the chart passes no flag, so in a cluster the webho
 public Sigstore TUF root at start). Key-based ClusterImagePolicies need no TUF root; keyless ones
 (Fulcio, Rekor) cannot be checked here and are covered by unit tests of the rendered policy.
 
-One limit of the real binary: its health-probe server listens on port 8080 of every interface
-(knative's default, no flag changes it), so one policy-controller runs per machine at a time.
+Two limits of the real binary: its health-probe server listens on port 8080 and its webhook on
+port 8443, both on every interface. Nothing moves the first (knative's default); the second has a
+flag, `-secure-port`, that v0.13.1 ignores (cmd/webhook copies the options into the context before
+it parses the flags). So one policy-controller runs per machine at a time, and both ports must be
+free.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import socket
 import ssl
+import urllib.request
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,15 +45,18 @@ from typing import Any
 from tools.sandbox.client import ApiClient
 from tools.sandbox.pki import CertPair, SandboxPki, server_certificate
 from tools.sandbox.processes import RunningProcess, free_port, start, wait_until
+from tools.sandbox.registry import OFFLINE_ENV
 from tools.toolchain import ensure
 
 __all__ = [
-    "HEALTH_PORT",
+    "FIXED_PORTS",
     "POLICY_CONTROLLER_CHART",
     "WEBHOOK_NAME",
+    "WEBHOOK_PORT",
     "PolicyControllerRelease",
     "compiled_policies",
     "config_maps",
+    "review_pod",
     "start_policy_controller",
     "webhook_configurations",
 ]
@@ -57,7 +66,9 @@ WEBHOOK_NAME = "policy.sigstore.dev"
 """The chart's `cosign.webhookName`: the validating and mutating webhooks for workloads."""
 _CIP_VALIDATING = "validating.clusterimagepolicy.sigstore.dev"
 _CIP_DEFAULTING = "defaulting.clusterimagepolicy.sigstore.dev"
-HEALTH_PORT = 8080
+WEBHOOK_PORT = 8443
+FIXED_PORTS = (8080, WEBHOOK_PORT)
+"""The health-probe and webhook ports the binary always takes (module docstring)."""
 _SERVICE = "webhook"  # the chart's Service, whose DNS name the webhook's certificate must carry
 _STARTUP_TIMEOUT = 120.0
 
@@ -275,9 +286,10 @@ def start_policy_controller(
 ) -> RunningProcess:
     """Create its ConfigMaps and certificate Secret, start the webhook, wait until it serves TLS,
     then register its webhook configurations. The namespace must exist."""
-    if not _port_free(HEALTH_PORT):
+    taken = [port for port in FIXED_PORTS if not _port_free(port)]
+    if taken:
         raise RuntimeError(
-            f"port {HEALTH_PORT} is taken: policy-controller's health server always listens there "
+            f"port {', '.join(map(str, taken))} taken: policy-controller always listens on {FIXED_PORTS} "
             "(one policy-controller per machine at a time); stop what holds it"
         )
     binary = ensure("policy-controller")
@@ -286,15 +298,16 @@ def start_policy_controller(
     )
     for obj in [*config_maps(release), _certs_secret(release, pki.ca.cert, serving)]:
         client.apply(obj)
-    port = free_port()
+    port = WEBHOOK_PORT
     home = root / "policy-controller-home"
     home.mkdir(exist_ok=True)
     process = start(
         "policy-controller",
-        [str(binary), f"-secure-port={port}", "-disable-tuf"],
+        [str(binary), "-disable-tuf"],
         logs / "policy-controller.log",
         env={
             **os.environ,
+            **OFFLINE_ENV,
             "KUBECONFIG": str(kubeconfig),
             "SYSTEM_NAMESPACE": release.namespace,
             "CONFIG_LOGGING_NAME": release.logging_config_map,
@@ -317,3 +330,34 @@ def start_policy_controller(
         process.stop()
         raise
     return process
+
+
+def review_pod(pod: Mapping[str, Any], ca: Path) -> tuple[bool, str]:
+    """policy-controller's own verdict on creating `pod`: an AdmissionReview sent straight to its
+    validating path, as the API server sends it (no other webhook, no mutation). Returns
+    (allowed, message)."""
+    review = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": str(uuid.uuid4()),
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "name": pod["metadata"]["name"],
+            "namespace": pod["metadata"]["namespace"],
+            "operation": "CREATE",
+            "userInfo": {"username": "sandbox-admin"},
+            "object": dict(pod),
+            "dryRun": True,
+        },
+    }
+    request = urllib.request.Request(
+        f"https://127.0.0.1:{WEBHOOK_PORT}/validations",
+        data=json.dumps(review).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    context = ssl.create_default_context(cafile=str(ca))
+    with urllib.request.urlopen(request, context=context, timeout=30) as reply:
+        response = json.loads(reply.read())["response"]
+    return bool(response.get("allowed")), str((response.get("status") or {}).get("message", ""))

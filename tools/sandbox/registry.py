@@ -26,6 +26,7 @@ from tools.sandbox.processes import RunningProcess, free_port, start, wait_until
 from tools.toolchain import ensure
 
 __all__ = [
+    "OFFLINE_ENV",
     "CosignKey",
     "ImageError",
     "LoopbackRegistry",
@@ -41,6 +42,19 @@ __all__ = [
 ]
 
 _TIMEOUT = 120.0
+
+OFFLINE_ENV = {
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "NO_PROXY": "127.0.0.1,localhost",
+}
+"""Environment that keeps the Sigstore tools on loopback: any request for another host goes to a
+closed loopback port and fails there, visibly, instead of leaving the machine (Go's HTTP client
+reads these; loopback is never proxied)."""
+
+# A Sigstore trusted root with no authorities: `cosign verify --key` then skips fetching the
+# public-good root from TUF (it needs none to check a key signature without a transparency log).
+_EMPTY_TRUSTED_ROOT = '{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1"}\n'
 
 
 class ImageError(RuntimeError):
@@ -79,7 +93,12 @@ def start_registry(logs: Path) -> LoopbackRegistry:
 def _run(tool: str, arguments: Sequence[str], env: Mapping[str, str] | None = None) -> str:
     command = [str(ensure(tool)), *arguments]
     result = subprocess.run(
-        command, capture_output=True, text=True, timeout=_TIMEOUT, check=False, env={**os.environ, **(env or {})}
+        command,
+        capture_output=True,
+        text=True,
+        timeout=_TIMEOUT,
+        check=False,
+        env={**os.environ, **OFFLINE_ENV, **(env or {})},
     )
     if result.returncode != 0:
         raise ImageError(f"{tool} {' '.join(arguments)} failed (exit {result.returncode}): {result.stderr.strip()}")
@@ -188,7 +207,15 @@ def cosign_sign(key: CosignKey, reference: str) -> None:
 
 def cosign_verify(key: CosignKey, reference: str) -> str:
     """`cosign verify` with the public key and no transparency log; returns cosign's JSON."""
+    trusted_root = key.public_key.with_name("empty-trusted-root.json")
+    trusted_root.write_text(_EMPTY_TRUSTED_ROOT, encoding="utf-8")
     return _run(
         "cosign",
-        ["verify", f"--key={key.public_key}", "--insecure-ignore-tlog=true", reference],
+        [
+            "verify",
+            f"--key={key.public_key}",
+            "--insecure-ignore-tlog=true",
+            f"--trusted-root={trusted_root}",
+            reference,
+        ],
     )
