@@ -4,9 +4,9 @@ really built, pushed to a loopback registry and signed with cosign (tests/e2e/su
 Each image case is judged twice: created in the stack's model namespace (every layer: Pod
 Security, Gatekeeper, policy-controller's mutation and validation), and sent as an AdmissionReview
 straight to policy-controller's validating path, where its verdict stands alone. The signed image
-by digest is admitted in both; every other variant of the same image is refused in both (one known
-defect: see TAG_RESOLVED). The model inside the image verifies against the key the stack mounts,
-and a model signed by another key never serves.
+by digest is admitted in both; every other variant of the same image is refused in both. The model
+inside the image verifies against the key the stack mounts, and a model signed by another key never
+serves.
 """
 
 from __future__ import annotations
@@ -40,24 +40,15 @@ REFUSED = {
     "bare-prefix": "bare-prefix",
 }
 """Variants of the signed model image that must never be admitted (supply_chain.prepare), with the
-summary group each counts in."""
-
-TAG_RESOLVED = (
-    "policy-controller's mutating webhook (the chart installs it, failurePolicy Fail) resolves a tag to "
-    "`repo:tag@sha256:...` before any validating webhook runs; the signed digest then passes the signature "
-    "policy, and Gatekeeper's digest rules accept a tag beside a digest (as the pinned mesh proxy's reference "
-    "has). The stored pod is pinned to the signed digest, but the tag reference itself is not refused"
-)
-"""Why the signed image referenced by tag is admitted (strict xfail: refusing it turns the test red)."""
+summary group each counts in. A tag is the subtle one: policy-controller's mutating webhook resolves
+it to `repo:tag@sha256:...` (the signed digest) before the validating webhooks run, so it is
+Gatekeeper's model-pod rule (a model image by digest alone, no tag) that refuses it."""
 
 
 def _cases() -> list[Any]:
     params = []
     for case, group in REFUSED.items():
-        marks = [pytest.mark.e2e_group(f"supply:{group}")]
-        if case == "tag":
-            marks.append(pytest.mark.xfail(strict=True, reason=TAG_RESOLVED))
-        params.append(pytest.param(case, marks=marks))
+        params.append(pytest.param(case, marks=pytest.mark.e2e_group(f"supply:{group}")))
     return params
 
 
@@ -131,6 +122,9 @@ def test_variant_is_refused(supply_env: SupplyEnv, case: str, record_property: C
     assert not in_model.admitted, in_model.summary()
     assert in_model.refused_by in ("gatekeeper", "policy-controller"), in_model.summary()
     assert not alone[0] and alone[1], alone
+    if case == "tag":
+        # Signed, and resolved to its digest by policy-controller: only the digest-alone rule is left.
+        assert in_model.refused_by == "gatekeeper" and "without a tag" in in_model.message, in_model.summary()
 
 
 @pytest.mark.e2e_group("supply:mesh-injected")
