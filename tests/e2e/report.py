@@ -2,7 +2,8 @@
 the summary lines, the last two of which are
 
     supply-chain: signed admitted S/S; unsigned refused U/U; other key refused K/K; tag refused T/T;
-        outside policy refused O/O; bare prefix refused B/B; model signature held V/V; mesh-injected admitted M/M
+        outside policy refused O/O; bare prefix refused B/B; model signature held V/V; mesh-injected admitted M/M;
+        keyless policy validated K/K
     e2e: applied N objects, E errors; attack denied A/A; legit admitted L/L; expansion refused X/X;
         rbac checks R/R; supply-chain C/C
 
@@ -31,6 +32,7 @@ SUPPLY_GROUPS = {
     "supply:bare-prefix": "bare prefix refused",
     "supply:model": "model signature held",
     "supply:mesh-injected": "mesh-injected admitted",
+    "supply:keyless": "keyless policy validated",
 }
 """The supply-chain cases (tests/e2e/test_supply_chain.py), in the order the summary prints them."""
 

@@ -28,6 +28,7 @@ from components.workload import SIGNING_KEY_DATA_KEY
 from tests.e2e.cases import Verdict, judge
 from tests.e2e.conftest import SupplyEnv
 from tests.support.mesh import injected_pod
+from tools.render import render_objects
 from tools.sandbox.policy_controller import review_pod
 from tools.sandbox.registry import ImageError, cosign_verify, export_files
 
@@ -186,3 +187,27 @@ def test_model_signed_by_another_key_never_serves(
     client = create_app(settings).test_client()
     assert client.get("/readyz").status_code == 503
     assert client.post("/v1/predict", json={"transactions": []}).status_code == 503
+
+
+@pytest.mark.e2e_group("supply:keyless")
+def test_the_stacks_keyless_policy_passes_the_real_controllers_validation(
+    supply_env: SupplyEnv, record_property: Callable[[str, Any], None]
+) -> None:
+    # Keyless signatures need Fulcio and Rekor; the policy the real stack renders is still judged
+    # by policy-controller's own ClusterImagePolicy webhook, and a broken copy of it is refused.
+    (policy,) = [
+        obj
+        for obj in render_objects(supply_env.stack)
+        if obj["kind"] == "ClusterImagePolicy" and "keyless" in obj["spec"]["authorities"][0]
+    ]
+    policy = {**policy, "metadata": {"name": "keyless-as-rendered"}}
+    accepted = judge(supply_env.client, policy)
+    broken = copy.deepcopy(policy)
+    broken["metadata"]["name"] = "keyless-and-key"
+    # Valid against the CRD's schema; only the controller knows an authority is one kind of signer.
+    broken["spec"]["authorities"][0]["key"] = {"data": supply_env.chain.image_key.public_pem}
+    refused = judge(supply_env.client, broken)
+    record_property("accepted", accepted.summary())
+    record_property("refused", refused.summary())
+    assert accepted.admitted, accepted.summary()
+    assert not refused.admitted and "validating.clusterimagepolicy.sigstore.dev" in refused.message, refused.summary()

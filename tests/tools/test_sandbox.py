@@ -223,6 +223,7 @@ def test_the_summary_line_counts_only_verdicts_that_held() -> None:
     )
     assert lines[-2] == (
         "supply-chain: signed admitted 1/1; unsigned refused 1/2; other key refused 0/0; tag refused 0/0; "
-        "outside policy refused 0/0; bare prefix refused 0/0; model signature held 0/0; mesh-injected admitted 1/1"
+        "outside policy refused 0/0; bare prefix refused 0/0; model signature held 0/0; mesh-injected admitted 1/1; "
+        "keyless policy validated 0/0"
     )
     assert lines[0].endswith("; 1 known defects (xfail); 1 not applicable (skipped)")
