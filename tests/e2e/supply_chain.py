@@ -100,10 +100,6 @@ class SupplyChain:
     """Image references by case: `signed`, `unsigned`, `other-key`, `tag` (of the signed image),
     `tag-unsigned` (of the unsigned copy), `outside`, `bare-prefix`."""
 
-    @property
-    def prefix(self) -> str:
-        return f"{self.registry.host}/{MODEL_PATH}"
-
     def stop(self) -> None:
         self.registry.stop()
 
