@@ -112,6 +112,11 @@ _GATEKEEPER = "github.com/open-policy-agent/gatekeeper/v3"
 _GATEKEEPER_VERSION = "v3.23.1"
 _GATEKEEPER_LDFLAGS = (f"-X {_GATEKEEPER}/pkg/version.Version={{version}}",)
 
+# Sigstore's programs learn their version from release-utils (else they report "devel").
+_SIGSTORE_VERSION_LDFLAGS = ("-X sigs.k8s.io/release-utils/version.gitVersion={version}",)
+_GO_CONTAINERREGISTRY = "github.com/google/go-containerregistry"
+_GO_CONTAINERREGISTRY_VERSION = "v0.22.1"
+
 TOOLS: dict[str, GoTool] = {
     tool.name: tool
     for tool in (
@@ -198,6 +203,40 @@ TOOLS: dict[str, GoTool] = {
             version_args=("version", "--client"),
             wrapper="kubernetes",
             ldflags=_KUBE_VERSION_LDFLAGS,
+        ),
+        # The supply-chain tier: the admission webhook that checks image signatures, the signer,
+        # and an OCI registry with a client that builds images without Docker. policy-controller
+        # is the app version its pinned chart ships (components/versions.py, a test holds them
+        # equal); cosign 2.x writes the signature format that policy-controller reads.
+        GoTool(
+            name="policy-controller",
+            module="github.com/sigstore/policy-controller",
+            package="github.com/sigstore/policy-controller/cmd/webhook",
+            wrapper="policy-controller",
+            version_args=(),
+            ldflags=_SIGSTORE_VERSION_LDFLAGS,
+        ),
+        GoTool(
+            name="cosign",
+            module="github.com/sigstore/cosign/v2",
+            package="github.com/sigstore/cosign/v2/cmd/cosign",
+            pinned="v2.6.5",
+            version_args=("version",),
+            ldflags=_SIGSTORE_VERSION_LDFLAGS,
+        ),
+        GoTool(
+            name="crane",
+            module=_GO_CONTAINERREGISTRY,
+            package=f"{_GO_CONTAINERREGISTRY}/cmd/crane",
+            pinned=_GO_CONTAINERREGISTRY_VERSION,
+            version_args=("version",),
+        ),
+        GoTool(
+            name="registry",
+            module=_GO_CONTAINERREGISTRY,
+            package=f"{_GO_CONTAINERREGISTRY}/cmd/registry",
+            pinned=_GO_CONTAINERREGISTRY_VERSION,
+            version_args=(),
         ),
     )
 }

@@ -18,6 +18,16 @@ violation contains {"msg": msg} if {
 
 # --- containers --------------------------------------------------------------
 
+# The model image is a digest and nothing else: policy-controller's mutating webhook rewrites a tag
+# into `repo:tag@sha256:...` before any validating webhook runs, so refusing the tag here is what
+# keeps a tag reference out (the digest it resolved to would pass every other check).
+violation contains {"msg": msg} if {
+	some entry in pods.containers
+	entry.container.name == model_name
+	regex.match(`:[^/@]*@`, entry.container.image)
+	msg := sprintf("%s image %v must be referenced by digest alone (repository@sha256:...), without a tag", [pods.describe(entry), entry.container.image])
+}
+
 violation contains {"msg": msg} if {
 	some entry in pods.containers
 	not entry.container.name in mesh_names

@@ -2,7 +2,7 @@
 
 Runs pytest on tests/e2e (serially: each stack's sandbox is brought up once, then torn down),
 writes the JSON report (`$SMS_E2E_REPORT`, default e2e-report.json) and prints the report's
-summary line as the very last line. Exits with pytest's status: non-zero on any failure.
+supply-chain line and its summary line, the very last line. Exits with pytest's status: non-zero on any failure.
 SIGTERM and SIGINT end the run through the fixtures' teardown, and any process the run started
 that is still alive at exit is killed, so nothing is left running.
 """
@@ -43,7 +43,8 @@ def main(argv: list[str]) -> int:
         summary = ["e2e: no report was written (the tier did not run); see the output above"]
         status = status or 1
     print(f"e2e: report in {report}; {elapsed:.0f}s wall time")
-    print(summary[-1])
+    for line in summary[-2:]:
+        print(line)
     return int(status)
 
 

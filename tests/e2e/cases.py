@@ -39,6 +39,7 @@ from tools.sandbox.client import ApiClient, ApiError, Identity
 __all__ = [
     "INVALID_OBJECTS",
     "KNOWN_DEFECTS",
+    "SIGNATURE_DENIAL",
     "STACK_DEFAULTED",
     "Fixture",
     "Verdict",
@@ -49,6 +50,7 @@ __all__ = [
 ]
 
 GATEKEEPER_DENIAL = 'admission webhook "validation.gatekeeper.sh" denied the request'
+SIGNATURE_DENIAL = 'admission webhook "policy.sigstore.dev" denied the request'
 _NAME_LIMIT = 52  # CronJob names are the shortest allowed
 
 INVALID_OBJECTS: dict[str, str] = {
@@ -121,11 +123,13 @@ class Verdict:
 
     @property
     def refused_by(self) -> str:
-        """`gatekeeper`, `pod-security`, `validation`, `other`, or "" when admitted."""
+        """`gatekeeper`, `policy-controller`, `pod-security`, `validation`, `other`, or "" when admitted."""
         if self.admitted:
             return ""
         if GATEKEEPER_DENIAL in self.message:
             return "gatekeeper"
+        if SIGNATURE_DENIAL in self.message:
+            return "policy-controller"
         if "violates PodSecurity" in self.message:
             return "pod-security"
         if self.status == 422:

@@ -22,12 +22,15 @@ import yaml
 from components.naming import ISOLATION_LABEL
 from tests.e2e.cases import fixture_cases
 from tests.e2e.report import Entry, summary_lines, write_report
+from tests.e2e.supply_chain import SignedModel, SupplyChain, prepare, signed_model
 from tools.mock_engine import REPO_ROOT
 from tools.sandbox.client import ApiClient
 from tools.sandbox.cluster import Sandbox, bring_up
 
 STACKS = tuple(os.environ.get("SMS_E2E_STACKS", "dev staging prod").split())
 """The stacks to bring up, in order (`SMS_E2E_STACKS="prod"` runs one)."""
+SUPPLY_STACKS = tuple(os.environ.get("SMS_E2E_SUPPLY_STACKS", "staging prod").split())
+"""The stacks whose supply chain is proved with policy-controller (the ones that enforce signatures)."""
 REPORT_ENV = "SMS_E2E_REPORT"
 _ENTRIES: dict[str, Entry] = {}
 
@@ -156,6 +159,51 @@ def stack_env(request: pytest.FixtureRequest) -> Iterator[StackEnv]:
         _progress(f"stack {stack} down after {time.monotonic() - started:.1f}s")
 
 
+@dataclass(frozen=True)
+class SupplyEnv:
+    """A sandbox running policy-controller beside Gatekeeper, for a stack pointed at the loopback
+    registry (tests/e2e/supply_chain.py)."""
+
+    sandbox: Sandbox
+    stack: str
+    chain: SupplyChain
+    namespace: str
+    deployment: dict[str, Any]
+
+    @property
+    def client(self) -> ApiClient:
+        return self.sandbox.client
+
+
+@pytest.fixture(scope="session")
+def model_signed(tmp_path_factory: pytest.TempPathFactory) -> SignedModel:
+    """The model, trained once and signed with the stacks' model-signing key."""
+    return signed_model(tmp_path_factory.mktemp("signed-model"))
+
+
+@pytest.fixture(scope="session", params=SUPPLY_STACKS)
+def supply_env(
+    request: pytest.FixtureRequest, model_signed: SignedModel, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SupplyEnv]:
+    """The stack with its registries and signer on loopback, installed with policy-controller."""
+    stack = request.param
+    started = time.monotonic()
+    chain = prepare(stack, tmp_path_factory.mktemp(f"supply-{stack}"), model_signed)
+    _progress(f"supply chain of {stack}: image {chain.images['signed']} built and signed")
+    try:
+        sandbox = bring_up(stack, config_file=chain.config_file, progress=_progress, signatures=True)
+        try:
+            (namespace,) = sandbox.plan.namespaces_with_label(ISOLATION_LABEL, "true")
+            (deployment,) = sandbox.plan.of_kind("Deployment")
+            _progress(f"stack {stack} with policy-controller up in {time.monotonic() - started:.1f}s")
+            yield SupplyEnv(sandbox, stack, chain, namespace, deployment)
+        finally:
+            sandbox.stop()
+    finally:
+        chain.stop()
+        _progress(f"supply chain of {stack} down after {time.monotonic() - started:.1f}s")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
@@ -169,7 +217,8 @@ def _entry(item: pytest.Item) -> Entry | None:
         return None
     if item.nodeid not in _ENTRIES:
         callspec = getattr(item, "callspec", None)
-        stack = callspec.params.get("stack_env", "?") if callspec else "?"
+        params = callspec.params if callspec else {}
+        stack = params.get("stack_env") or params.get("supply_env") or "?"
         _ENTRIES[item.nodeid] = Entry(item.nodeid, str(stack), str(group.args[0]))
     return _ENTRIES[item.nodeid]
 

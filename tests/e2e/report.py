@@ -1,7 +1,11 @@
 """The tier's report: one entry per test (stack, group, case, outcome, details), a JSON file and
-the summary lines, the last of which is
+the summary lines, the last two of which are
 
-    e2e: applied N objects, E errors; attack denied A/A; legit admitted L/L; expansion refused X/X; rbac checks R/R
+    supply-chain: signed admitted S/S; unsigned refused U/U; other key refused K/K; tag refused T/T;
+        outside policy refused O/O; bare prefix refused B/B; model signature held V/V; mesh-injected admitted M/M;
+        keyless policy validated K/K
+    e2e: applied N objects, E errors; attack denied A/A; legit admitted L/L; expansion refused X/X;
+        rbac checks R/R; supply-chain C/C
 
 Counts are of cases whose expected verdict held: an xfail (a known defect) counts in the total,
 never as held, and so does any failure or error. A case skipped because it does not apply to a
@@ -16,9 +20,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GROUPS", "Entry", "summary_lines", "write_report"]
+__all__ = ["GROUPS", "SUPPLY_GROUPS", "Entry", "summary_lines", "write_report"]
 
 GROUPS = ("apply", "attack", "legit", "expansion", "rbac", "runbook")
+SUPPLY_GROUPS = {
+    "supply:signed": "signed admitted",
+    "supply:unsigned": "unsigned refused",
+    "supply:other-key": "other key refused",
+    "supply:tag": "tag refused",
+    "supply:outside": "outside policy refused",
+    "supply:bare-prefix": "bare prefix refused",
+    "supply:model": "model signature held",
+    "supply:mesh-injected": "mesh-injected admitted",
+    "supply:keyless": "keyless policy validated",
+}
+"""The supply-chain cases (tests/e2e/test_supply_chain.py), in the order the summary prints them."""
 
 
 @dataclass
@@ -68,10 +84,16 @@ def summary_lines(entries: list[Entry]) -> list[str]:
     expansion, expansions = _counts(entries, "expansion")
     rbac, rbacs = _counts(entries, "rbac")
     runbook, runbooks = _counts(entries, "runbook")
+    supply = {group: _counts(entries, group) for group in SUPPLY_GROUPS}
+    lines.append(
+        "supply-chain: "
+        + "; ".join(f"{SUPPLY_GROUPS[group]} {held}/{total}" for group, (held, total) in supply.items())
+    )
     lines.append(
         f"e2e: applied {applied} objects, {errors} errors; attack denied {attack}/{attacks}; "
         f"legit admitted {legit}/{legits}; expansion refused {expansion}/{expansions}; rbac checks {rbac}/{rbacs}; "
-        f"runbook contained {runbook}/{runbooks}"
+        f"runbook contained {runbook}/{runbooks}; "
+        f"supply-chain {sum(held for held, _ in supply.values())}/{sum(total for _, total in supply.values())}"
     )
     return lines
 

@@ -211,10 +211,19 @@ def test_the_summary_line_counts_only_verdicts_that_held() -> None:
         Entry("d", "prod", "legit", "failed"),
         Entry("e", "prod", "rbac", "passed"),
         Entry("f", "prod", "attack", "skipped"),
+        Entry("g", "prod", "supply:signed", "passed"),
+        Entry("h", "prod", "supply:unsigned", "passed"),
+        Entry("i", "prod", "supply:unsigned", "failed"),
+        Entry("j", "prod", "supply:mesh-injected", "passed"),
     ]
     lines = summary_lines(entries)
     assert lines[-1] == (
         "e2e: applied 10 objects, 0 errors; attack denied 1/2; legit admitted 0/1; expansion refused 0/0; "
-        "rbac checks 1/1; runbook contained 0/0"
+        "rbac checks 1/1; runbook contained 0/0; supply-chain 3/4"
+    )
+    assert lines[-2] == (
+        "supply-chain: signed admitted 1/1; unsigned refused 1/2; other key refused 0/0; tag refused 0/0; "
+        "outside policy refused 0/0; bare prefix refused 0/0; model signature held 0/0; mesh-injected admitted 1/1; "
+        "keyless policy validated 0/0"
     )
     assert lines[0].endswith("; 1 known defects (xfail); 1 not applicable (skipped)")

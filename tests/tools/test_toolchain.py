@@ -123,3 +123,22 @@ def test_wrapped_tools_take_their_version_from_the_wrapper(tmp_path: Path) -> No
     assert toolchain.wrapper_requirement(go_mod, "example.com/tool") == "v1.2.3"
     with pytest.raises(ToolchainError, match=r"does not require example\.com/other"):
         toolchain.wrapper_requirement(go_mod, "example.com/other")
+
+
+def test_policy_controller_is_the_app_version_of_the_pinned_chart() -> None:
+    # The webhook the sandbox runs is the one the chart deploys: the image's tag is the chart's appVersion.
+    from components.versions import POLICY_CONTROLLER_IMAGE
+
+    tag = POLICY_CONTROLLER_IMAGE.split("@")[0].rsplit(":", 1)[1]
+    assert TOOLS["policy-controller"].version == tag
+
+
+def test_policy_controller_wrapper_copies_the_upstream_replacements() -> None:
+    # Without them `go build` resolves other versions than upstream's release was built with.
+    go_mod = (toolchain.WRAPPERS / "policy-controller" / "go.mod").read_text(encoding="utf-8")
+    for line in (
+        "github.com/golang/glog => github.com/jdolitsky/glog v0.0.0-20220729172235-78744e90d087",
+        "k8s.io/code-generator => k8s.io/code-generator v0.29.4",
+        "k8s.io/kube-openapi => k8s.io/kube-openapi v0.0.0-20231010175941-2dd684a91f00",
+    ):
+        assert line in go_mod

@@ -40,6 +40,7 @@ import yaml
 
 from tools.sandbox.client import ApiClient, ApiError, Identity, object_ref
 from tools.sandbox.pki import SandboxPki, create_pki
+from tools.sandbox.policy_controller import PolicyControllerRelease, compiled_policies, start_policy_controller
 from tools.sandbox.processes import RunningProcess, free_port, start, wait_until
 from tools.sandbox.stack import CONSTRAINT_PHASE, CrdIndex, GatekeeperRelease, StackPlan, apply_phase, crd_folder
 from tools.sandbox.state import SandboxState, new_state_dir
@@ -405,8 +406,23 @@ def _wait_status(
         client.wait_for(path, check, f"{object_ref(obj)} {what}", max(deadline - time.monotonic(), 1.0))
 
 
-def install_stack(client: ApiClient, plan: StackPlan, progress: Progress) -> list[AppliedObject]:
-    """Server-side apply every rendered object, phase by phase, waiting on Gatekeeper's status."""
+def _wait_compiled(client: ApiClient, release: PolicyControllerRelease, policies: list[dict[str, Any]]) -> None:
+    """Wait until policy-controller has compiled every ClusterImagePolicy: before that it judges
+    images against an incomplete set (and refuses what matches none)."""
+    names = {obj["metadata"]["name"] for obj in policies}
+    client.wait_for(
+        f"/api/v1/namespaces/{release.namespace}/configmaps/config-image-policies",
+        lambda config_map: names <= compiled_policies(config_map),
+        f"ClusterImagePolicies {sorted(names)} compiled by policy-controller",
+        _STATUS_TIMEOUT,
+    )
+
+
+def install_stack(
+    client: ApiClient, plan: StackPlan, progress: Progress, signatures: PolicyControllerRelease | None = None
+) -> list[AppliedObject]:
+    """Server-side apply every rendered object, phase by phase, waiting on Gatekeeper's status (and,
+    with `signatures`, on policy-controller's compiled policies)."""
     applied: list[AppliedObject] = []
     phases: dict[int, list[dict[str, Any]]] = {}
     for obj in plan.objects:
@@ -427,6 +443,10 @@ def install_stack(client: ApiClient, plan: StackPlan, progress: Progress) -> lis
         elif phase == CONSTRAINT_PHASE and accepted:
             progress(f"waiting until {len(accepted)} constraints are enforced")
             _wait_status(client, accepted, _constraint_enforced, "enforced")
+        policies = [obj for obj in accepted if obj.get("kind") == "ClusterImagePolicy"]
+        if signatures is not None and policies:
+            progress(f"waiting until policy-controller has compiled {len(policies)} ClusterImagePolicies")
+            _wait_compiled(client, signatures, policies)
     return applied
 
 
@@ -444,8 +464,14 @@ def bring_up(
     config_file: Path | None = None,
     root: Path | None = None,
     progress: Progress = print,
+    signatures: bool = False,
 ) -> Sandbox:
-    """Start a sandbox for `stack` and install it; on any failure stop what was started and re-raise."""
+    """Start a sandbox for `stack` and install it; on any failure stop what was started and re-raise.
+
+    With `signatures`, Sigstore policy-controller runs too, as the stack's release configures it
+    (tools/sandbox/policy_controller.py): every image of the stack must then be reachable and
+    signed as its ClusterImagePolicies demand (tests/e2e/supply_chain.py prepares such a stack).
+    """
     from tools.sandbox.stack import load_plan
 
     progress(f"rendering stack {stack!r}")
@@ -453,7 +479,9 @@ def bring_up(
     crds = CrdIndex(crd_folder()).needed(plan.objects)
     for skipped in plan.skipped:
         progress(f"skipping {skipped}: a Helm release record (the sandbox stands in for Gatekeeper's)")
-    for tool in ("etcd", "kube-apiserver", "gatekeeper"):
+    if signatures and plan.policy_controller is None:
+        raise ValueError(f"stack {stack!r} renders no policy-controller release: signatures cannot be checked")
+    for tool in ("etcd", "kube-apiserver", "gatekeeper", *(["policy-controller"] if signatures else [])):
         ensure(tool)  # a missing tool fails here, with the toolchain's message, before anything starts
 
     state = SandboxState(root=root or new_state_dir(), stack=stack)
@@ -481,9 +509,19 @@ def bring_up(
         _start_gatekeeper(state, plan, pki, progress)
         client.apply(webhook_configuration(plan.gatekeeper, state.ports["webhook"], pki.ca.cert.read_bytes()))
 
+        release = plan.policy_controller if signatures else None
+        if release is not None:
+            progress(f"starting policy-controller ({release.namespace}, failurePolicy {release.failure_policy})")
+            state.processes.append(
+                start_policy_controller(
+                    client, release, pki=pki, kubeconfig=state.kubeconfig, root=state.root, logs=state.logs
+                )
+            )
+            state.save()
+
         progress(f"applying {len(plan.objects)} rendered objects (server-side apply)")
         sandbox = Sandbox(state, plan, client)
-        sandbox.applied = install_stack(client, plan, progress)
+        sandbox.applied = install_stack(client, plan, progress, release)
         from components.naming import ISOLATION_LABEL
 
         state.model_namespaces = plan.namespaces_with_label(ISOLATION_LABEL, "true")

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["CertPair", "SandboxPki", "create_pki"]
+__all__ = ["CertPair", "SandboxPki", "create_pki", "server_certificate"]
 
 _VALIDITY = dt.timedelta(days=2)
 _LOOPBACK = ipaddress.IPv4Address("127.0.0.1")
@@ -93,6 +93,7 @@ def _leaf(
     subject: x509.Name,
     *,
     server: bool,
+    dns_names: tuple[str, ...] = (),
 ) -> CertPair:
     key = ec.generate_private_key(ec.SECP256R1())
     usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
@@ -102,7 +103,7 @@ def _leaf(
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     )
     if server:
-        names = [x509.IPAddress(_LOOPBACK), x509.DNSName("localhost")]
+        names = [x509.IPAddress(_LOOPBACK), *(x509.DNSName(name) for name in ("localhost", *dns_names))]
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
     return CertPair(
@@ -160,3 +161,13 @@ def create_pki(directory: Path) -> SandboxPki:
             private=False,
         ),
     )
+
+
+def server_certificate(pki: SandboxPki, directory: Path, stem: str, dns_names: tuple[str, ...] = ()) -> CertPair:
+    """One more serving certificate from the sandbox's CA, for 127.0.0.1, localhost and `dns_names`
+    (a webhook that checks its certificate names its in-cluster Service)."""
+    ca_key = serialization.load_pem_private_key(pki.ca.key.read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"{pki.ca.key}: not the sandbox's elliptic-curve CA key")
+    ca_name = x509.load_pem_x509_certificate(pki.ca.cert.read_bytes()).subject
+    return _leaf(directory, stem, ca_key, ca_name, _name(stem), server=True, dns_names=dns_names)

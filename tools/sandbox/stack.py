@@ -3,7 +3,8 @@ Gatekeeper settings its Helm release would give the manager and the webhook conf
 
 The stack is rendered in process (the same program as `tools.render`). Helm releases (and the
 cert-manager component) are records, not objects: the sandbox itself stands in for the
-Gatekeeper release and skips the others, naming them. The CRDs come from the shared upstream
+Gatekeeper release (and, when asked, the policy-controller release: tools/sandbox/policy_controller.py)
+and skips the others, naming them. The CRDs come from the shared upstream
 folder (`../shared/crds` beside the checkout, or `$SMS_CRDS_DIR`): every CRD one of the stack's
 objects needs, and all of Gatekeeper's.
 """
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from tools.mock_engine import REPO_ROOT
+from tools.sandbox.policy_controller import POLICY_CONTROLLER_CHART, PolicyControllerRelease
 
 if TYPE_CHECKING:
     from tools.render import Rendered
@@ -128,6 +130,8 @@ class StackPlan:
     skipped: tuple[str, ...]
     """`type name` of each Helm release or remote component the sandbox does not install."""
     gatekeeper: GatekeeperRelease
+    policy_controller: PolicyControllerRelease | None = None
+    """The policy-controller release's settings, when the stack installs it."""
 
     @property
     def namespaces(self) -> list[str]:
@@ -160,6 +164,7 @@ def plan_from_render(stack: str, rendered: Iterable[Rendered]) -> StackPlan:
     objects: list[dict[str, Any]] = []
     skipped: list[str] = []
     gatekeeper: GatekeeperRelease | None = None
+    policy_controller: PolicyControllerRelease | None = None
     for item in rendered:
         if item.document is None:
             continue  # a component resource: nothing of its own to apply
@@ -169,10 +174,12 @@ def plan_from_render(stack: str, rendered: Iterable[Rendered]) -> StackPlan:
         skipped.append(f"{item.registration.type} {item.registration.name}")
         if item.document.get("chart") == _GATEKEEPER_CHART:
             gatekeeper = GatekeeperRelease.from_record(item.document)
+        elif item.document.get("chart") == POLICY_CONTROLLER_CHART:
+            policy_controller = PolicyControllerRelease.from_record(item.document)
     if gatekeeper is None:
         raise ValueError(f"stack {stack!r} renders no Gatekeeper release: nothing would enforce its constraints")
     objects.sort(key=apply_phase)  # stable: the render's order within a phase
-    return StackPlan(stack, tuple(objects), tuple(sorted(skipped)), gatekeeper)
+    return StackPlan(stack, tuple(objects), tuple(sorted(skipped)), gatekeeper, policy_controller)
 
 
 class CrdIndex:
