@@ -52,6 +52,7 @@ __all__ = [
     "AppliedObject",
     "Sandbox",
     "bring_up",
+    "start_platform",
     "webhook_configuration",
 ]
 
@@ -259,7 +260,9 @@ def gatekeeper_arguments(release: GatekeeperRelease, state: SandboxState, kubeco
     ]
 
 
-def _start_gatekeeper(state: SandboxState, plan: StackPlan, pki: SandboxPki, progress: Progress) -> RunningProcess:
+def _start_gatekeeper(
+    state: SandboxState, release: GatekeeperRelease, pki: SandboxPki, progress: Progress
+) -> RunningProcess:
     binary = ensure("gatekeeper")
     kubeconfig = state.root / "gatekeeper.kubeconfig"
     _kubeconfig(
@@ -268,9 +271,9 @@ def _start_gatekeeper(state: SandboxState, plan: StackPlan, pki: SandboxPki, pro
     progress(f"starting the Gatekeeper manager (webhook on 127.0.0.1:{state.ports['webhook']})")
     process = start(
         "gatekeeper",
-        [str(binary), *gatekeeper_arguments(plan.gatekeeper, state, kubeconfig)],
+        [str(binary), *gatekeeper_arguments(release, state, kubeconfig)],
         state.logs / "gatekeeper.log",
-        env={**os.environ, "POD_NAMESPACE": plan.gatekeeper.namespace},
+        env={**os.environ, "POD_NAMESPACE": release.namespace},
     )
     state.processes.append(process)
     state.save()
@@ -438,24 +441,22 @@ def _default_service_accounts(client: ApiClient, namespaces: list[str]) -> None:
         )
 
 
-def bring_up(
-    stack: str,
+def start_platform(
+    release: GatekeeperRelease,
+    crds: list[dict[str, Any]],
+    namespaces: list[dict[str, Any]],
     *,
-    config_file: Path | None = None,
     root: Path | None = None,
+    stack: str = "",
     progress: Progress = print,
-) -> Sandbox:
-    """Start a sandbox for `stack` and install it; on any failure stop what was started and re-raise."""
-    from tools.sandbox.stack import load_plan
+) -> SandboxState:
+    """Start etcd, kube-apiserver and the Gatekeeper manager (as `release` would configure it), with
+    `crds` installed and `namespaces` created; on any failure stop what was started and re-raise.
 
-    progress(f"rendering stack {stack!r}")
-    plan = load_plan(stack, config_file)
-    crds = CrdIndex(crd_folder()).needed(plan.objects)
-    for skipped in plan.skipped:
-        progress(f"skipping {skipped}: a Helm release record (the sandbox stands in for Gatekeeper's)")
+    Nothing of a stack is applied: `bring_up` applies the rendered objects, the real `pulumi up`
+    tier lets the Pulumi engine create them."""
     for tool in ("etcd", "kube-apiserver", "gatekeeper"):
         ensure(tool)  # a missing tool fails here, with the toolchain's message, before anything starts
-
     state = SandboxState(root=root or new_state_dir(), stack=stack)
     state.root.mkdir(parents=True, exist_ok=True)
     state.root.chmod(0o700)
@@ -472,18 +473,39 @@ def bring_up(
         client = admin_client(state)
         _install_crds(client, crds, progress)
 
-        namespaces = plan.of_kind("Namespace")
         progress(f"creating {len(namespaces)} namespaces and their default ServiceAccounts")
         for namespace in namespaces:
             client.apply(namespace)
-        _default_service_accounts(client, ["default", *plan.namespaces])
+        _default_service_accounts(client, ["default", *(item["metadata"]["name"] for item in namespaces)])
 
-        _start_gatekeeper(state, plan, pki, progress)
-        client.apply(webhook_configuration(plan.gatekeeper, state.ports["webhook"], pki.ca.cert.read_bytes()))
+        _start_gatekeeper(state, release, pki, progress)
+        client.apply(webhook_configuration(release, state.ports["webhook"], pki.ca.cert.read_bytes()))
+        return state
+    except BaseException:
+        state.stop()
+        raise
 
+
+def bring_up(
+    stack: str,
+    *,
+    config_file: Path | None = None,
+    root: Path | None = None,
+    progress: Progress = print,
+) -> Sandbox:
+    """Start a sandbox for `stack` and install it; on any failure stop what was started and re-raise."""
+    from tools.sandbox.stack import load_plan
+
+    progress(f"rendering stack {stack!r}")
+    plan = load_plan(stack, config_file)
+    crds = CrdIndex(crd_folder()).needed(plan.objects)
+    for skipped in plan.skipped:
+        progress(f"skipping {skipped}: a Helm release record (the sandbox stands in for Gatekeeper's)")
+    state = start_platform(plan.gatekeeper, crds, plan.of_kind("Namespace"), root=root, stack=stack, progress=progress)
+    try:
         progress(f"applying {len(plan.objects)} rendered objects (server-side apply)")
-        sandbox = Sandbox(state, plan, client)
-        sandbox.applied = install_stack(client, plan, progress)
+        sandbox = Sandbox(state, plan, admin_client(state))
+        sandbox.applied = install_stack(sandbox.client, plan, progress)
         from components.naming import ISOLATION_LABEL
 
         state.model_namespaces = plan.namespaces_with_label(ISOLATION_LABEL, "true")
