@@ -13,6 +13,8 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -340,6 +342,15 @@ def _say(message: str) -> None:
     print(f"e2e-pulumi: {message}", flush=True)
 
 
+@contextmanager
+def _timed(what: str) -> Iterator[None]:
+    """Say how long `what` took (the README's measured times come from these lines)."""
+    started = time.monotonic()
+    _say(what)
+    yield
+    _say(f"{what}: {time.monotonic() - started:.0f}s")
+
+
 def main() -> int:
     """Run the tier; print the summary line last. Exit status 1 when a check fails."""
     started = time.monotonic()
@@ -353,21 +364,26 @@ def main() -> int:
         sandbox_root = root / "sandbox"
         kubeconfig = sandbox_root / "kubeconfig"
         config = e2e_stack_config(production_config(), kubeconfig)
-        settings = settings_of({**config, f"{PROJECT}:alertUrl": {"secure": "placeholder"}})
-        state = start_sandbox({**config, f"{PROJECT}:alertUrl": {"secure": "placeholder"}}, settings, sandbox_root)
+        # As the renderer sees the stack once the secret is set: a `secure:` value it cannot read.
+        with_secret = {**config, f"{PROJECT}:alertUrl": {"secure": "placeholder"}}
+        settings = settings_of(with_secret)
+        with _timed("sandbox up"):
+            state = start_sandbox(with_secret, settings, sandbox_root)
         client = admin_client(state)
         pulumi = Pulumi(write_project(root / "project", REPO_ROOT / ".venv"), root, state.kubeconfig)
         init_stack(pulumi, config, f"https://hooks.example.com/services/{marker}")
-        _say("pulumi up")
-        created = check_up(up(pulumi, "up"), client, results)
+        with _timed("pulumi up"):
+            created = check_up(up(pulumi, "up"), client, results)
         check_ordering(created, client, results)
-        _say("second preview, the policy pack's previews, an image digest change")
-        check_second_preview(pulumi, results)
-        check_policy_pack(pulumi, results)
-        check_digest_change(pulumi, client, settings, results)
+        with _timed("second preview"):
+            check_second_preview(pulumi, results)
+        with _timed("the policy pack's two previews"):
+            check_policy_pack(pulumi, results)
+        with _timed("image digest change (preview and up)"):
+            check_digest_change(pulumi, client, settings, results)
         check_secret(pulumi, client, marker, results)
-        _say("pulumi destroy of the protected stack")
-        check_destroy(pulumi, state, results)
+        with _timed("pulumi destroy of the protected stack"):
+            check_destroy(pulumi, state, results)
     except (CheckFailedError, RuntimeError, OSError, ValueError) as error:
         status = 1
         print(f"e2e-pulumi: FAILED: {error}", flush=True)
