@@ -14,7 +14,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PACK_VENV := policy_pack/venv
 PACK_STAMP := $(PACK_VENV)/.installed
 
-.PHONY: setup render render-all test test-fast lint lock clean tools verify-policies e2e crds
+.PHONY: setup render render-all test test-fast lint lock clean tools verify-policies e2e e2e-pulumi crds
 
 setup: $(DEV_STAMP) $(CHECKOV_STAMP) $(PACK_STAMP)
 
@@ -50,8 +50,8 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-## test: the whole suite, as CI runs it: the fast tiers, then the real-API-server tier
-test: test-fast e2e
+## test: the whole suite, as CI runs it: the fast tiers, the real-API-server tier, the real `pulumi up` tier
+test: test-fast e2e e2e-pulumi
 
 ## test-fast: lint, the policy suites, then the unit, policy, app and conformance tests
 test-fast: setup lint verify-policies
@@ -73,6 +73,12 @@ verify-policies: $(DEV_STAMP)
 ## writes e2e-report.json and ends with the summary line. Builds the engines on first use.
 e2e: $(DEV_STAMP)
 	$(BIN)/python -m tests.e2e
+
+## e2e-pulumi: the real `pulumi up` tier (tests/e2e_pulumi): the Pulumi CLI, engine and Kubernetes
+## provider against a sandbox, offline (file backend, passphrase secrets); ends with the summary line.
+e2e-pulumi: setup
+	$(PYTHON) -m tools.toolchain ensure pulumi pulumi-language-python pulumi-resource-kubernetes >/dev/null
+	$(BIN)/python -m tests.e2e_pulumi
 
 ## crds: the upstream CRD schemas at the pinned versions into $(CRDS_DIR), for a machine without
 ## ../shared/crds (hosted CI; needs the internet). Point SMS_CRDS_DIR at the folder.

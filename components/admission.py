@@ -82,6 +82,9 @@ class AdmissionControlArgs:
     """Labels selecting the namespaces the constraints apply to."""
     protect: bool = False
     """Protect the release and the templates from deletion (production)."""
+    preinstalled: bool = False
+    """Gatekeeper already runs in `namespace` (the cluster's platform installed it): create neither
+    its namespace nor its Helm release, only the templates, ExpansionTemplates and constraints."""
     model_pod_shapes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Per model namespace, the pod shape the platform deploys there (workload.pod_shape, plus the
     mesh's injected parts): a deployer may change the image digest, replicas and resources only."""
@@ -155,24 +158,30 @@ class AdmissionControl(pulumi.ComponentResource):
         # Fixtures are a test concern (tests/policies requires them); installs need only the Rego.
         policies = load_policies(require_fixtures=False)
 
-        namespace = system_namespace(
-            f"{name}-namespace",
-            args.namespace,
-            pod_security_labels(args.pod_security_version),
-            child_options(self, opts, protect=args.protect),
-        )
-        release = pinned_release(
-            f"{name}-gatekeeper",
-            GATEKEEPER,
-            args.namespace,
-            gatekeeper_values(args),
-            child_options(self, opts, depends_on=[namespace], protect=args.protect),
-        )
+        installed: list[pulumi.Resource] = []
+        self.namespace = pulumi.Output.from_input(args.namespace)
+        if not args.preinstalled:
+            namespace = system_namespace(
+                f"{name}-namespace",
+                args.namespace,
+                pod_security_labels(args.pod_security_version),
+                child_options(self, opts, protect=args.protect),
+            )
+            self.namespace = namespace.metadata.name
+            installed.append(
+                pinned_release(
+                    f"{name}-gatekeeper",
+                    GATEKEEPER,
+                    args.namespace,
+                    gatekeeper_values(args),
+                    child_options(self, opts, depends_on=[namespace], protect=args.protect),
+                )
+            )
         templates = {
             policy.kind: custom_resource(
                 f"{name}-template-{policy.name}",
                 _with_wait_annotation(constraint_template(policy)),
-                child_options(self, opts, depends_on=[release], protect=args.protect),
+                child_options(self, opts, depends_on=installed, protect=args.protect),
             )
             for policy in policies
         }
@@ -183,7 +192,7 @@ class AdmissionControl(pulumi.ComponentResource):
             custom_resource(
                 f"{name}-{document['metadata']['name']}",
                 document,
-                child_options(self, opts, depends_on=[release], **guarded),
+                child_options(self, opts, depends_on=installed, **guarded),
             )
             for document in expansion_templates()
         ]
@@ -196,7 +205,6 @@ class AdmissionControl(pulumi.ComponentResource):
             )
             self.constraint_names.append(f"{policy.kind}/{document['metadata']['name']}")
 
-        self.namespace = namespace.metadata.name
         self.register_outputs({"namespace": self.namespace, "constraint_names": self.constraint_names})
 
 

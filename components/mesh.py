@@ -154,6 +154,9 @@ class ServiceMeshArgs:
     mesh_wide_registry_only: bool = False
     """outboundTrafficPolicy REGISTRY_ONLY for the whole mesh. Off by default on a shared cluster;
     each model namespace's Sidecar is registry-only anyway."""
+    preinstalled: bool = False
+    """Istio already runs (the cluster's platform installed it): create neither its namespaces nor
+    its Helm releases, only the mesh-wide policy the stack chooses."""
 
 
 def istiod_values(args: ServiceMeshArgs) -> dict[str, Any]:
@@ -196,47 +199,52 @@ class ServiceMesh(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServiceMeshArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:mesh:ServiceMesh", name, None, opts)
         guarded = {"protect": args.protect}
-        control = system_namespace(
-            f"{name}-namespace",
-            args.namespace,
-            # The charts' pods are not all verified for `restricted`: enforce baseline, audit restricted.
-            pod_security_labels_enforcing(args.pod_security_version, "baseline"),
-            child_options(self, opts, **guarded),
-        )
-        cni_namespace = system_namespace(
-            f"{name}-cni-namespace",
-            args.cni_namespace,
-            # The one explicit exception: the CNI agent edits node networking and must be privileged.
-            pod_security_labels_enforcing(args.pod_security_version, "privileged"),
-            child_options(self, opts, **guarded),
-        )
-        base = pinned_release(
-            f"{name}-base",
-            ISTIO_BASE,
-            args.namespace,
-            {"defaultRevision": "default"},
-            child_options(self, opts, depends_on=[control], **guarded),
-            release_name="istio-base",
-        )
-        istiod = pinned_release(
-            f"{name}-istiod",
-            ISTIOD,
-            args.namespace,
-            istiod_values(args),
-            child_options(self, opts, depends_on=[base], **guarded),
-        )
-        pinned_release(
-            f"{name}-cni",
-            ISTIO_CNI,
-            args.cni_namespace,
-            {
-                "excludeNamespaces": [args.namespace, "kube-system"],
-                "seccompProfile": {"type": "RuntimeDefault"},
-                # system-node-critical outside kube-system needs a quota that admits it.
-                "resourceQuotas": {"enabled": True},
-            },
-            child_options(self, opts, depends_on=[cni_namespace, istiod], **guarded),
-        )
+        installed: list[pulumi.Resource] = []
+        self.namespace = pulumi.Output.from_input(args.namespace)
+        if not args.preinstalled:
+            control = system_namespace(
+                f"{name}-namespace",
+                args.namespace,
+                # The charts' pods are not all verified for `restricted`: enforce baseline, audit restricted.
+                pod_security_labels_enforcing(args.pod_security_version, "baseline"),
+                child_options(self, opts, **guarded),
+            )
+            self.namespace = control.metadata.name
+            cni_namespace = system_namespace(
+                f"{name}-cni-namespace",
+                args.cni_namespace,
+                # The one explicit exception: the CNI agent edits node networking and must be privileged.
+                pod_security_labels_enforcing(args.pod_security_version, "privileged"),
+                child_options(self, opts, **guarded),
+            )
+            base = pinned_release(
+                f"{name}-base",
+                ISTIO_BASE,
+                args.namespace,
+                {"defaultRevision": "default"},
+                child_options(self, opts, depends_on=[control], **guarded),
+                release_name="istio-base",
+            )
+            istiod = pinned_release(
+                f"{name}-istiod",
+                ISTIOD,
+                args.namespace,
+                istiod_values(args),
+                child_options(self, opts, depends_on=[base], **guarded),
+            )
+            installed.append(istiod)
+            pinned_release(
+                f"{name}-cni",
+                ISTIO_CNI,
+                args.cni_namespace,
+                {
+                    "excludeNamespaces": [args.namespace, "kube-system"],
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                    # system-node-critical outside kube-system needs a quota that admits it.
+                    "resourceQuotas": {"enabled": True},
+                },
+                child_options(self, opts, depends_on=[cni_namespace, istiod], **guarded),
+            )
         if args.mesh_wide_strict_mtls:
             k8s.apiextensions.CustomResource(
                 f"{name}-strict-mtls",
@@ -245,9 +253,8 @@ class ServiceMesh(pulumi.ComponentResource):
                 # In the root namespace, without a selector: the mesh-wide default.
                 metadata={"name": "default", "namespace": args.namespace},
                 spec={"mtls": {"mode": "STRICT"}},
-                opts=child_options(self, opts, depends_on=[istiod], **guard(args.protect)),
+                opts=child_options(self, opts, depends_on=installed, **guard(args.protect)),
             )
-        self.namespace = control.metadata.name
         self.register_outputs({"namespace": self.namespace})
 
 

@@ -40,7 +40,7 @@ from components.secrets import (
     SecretsOperatorArgs,
     VaultKubernetesAuth,
 )
-from components.settings import AcmeDns01, AlertOutput, Quota, SecretProvider, StackSettings
+from components.settings import AcmeDns01, Addon, AlertOutput, Quota, SecretProvider, StackSettings
 from components.supply_chain import OPT_IN_LABEL, ImageSignaturePolicy, ImageSignaturePolicyArgs
 from components.tls import CloudDnsSolver, EdgeTls, EdgeTlsArgs, Route53Solver
 from components.versions import ISTIO_PROXY_IMAGE
@@ -137,6 +137,7 @@ def runtime_args(settings: StackSettings) -> RuntimeDetectionArgs:
         alerts=None if alerts.output is AlertOutput.NONE else alert_target(settings),
         pod_security_version=settings.pod_security_version,
         protect=settings.environment.is_production,
+        preinstalled=settings.preinstalled(Addon.FALCO),
     )
 
 
@@ -206,6 +207,7 @@ def admission_args(settings: StackSettings) -> AdmissionControlArgs:
         exempt_images=[*admission.exempt_images, *([ISTIO_PROXY_IMAGE] if settings.mesh.enabled else [])],
         audit_interval_seconds=admission.audit_interval_seconds,
         protect=settings.environment.is_production,
+        preinstalled=settings.preinstalled(Addon.GATEKEEPER),
         model_pod_shapes={settings.namespace.name: model_pod_shape(settings)},
     )
 
@@ -288,6 +290,7 @@ def signature_policy_args(settings: StackSettings) -> ImageSignaturePolicyArgs |
         mode=supply_chain.mode.value,
         namespace=supply_chain.namespace,
         protect=settings.environment.is_production,
+        preinstalled=settings.preinstalled(Addon.POLICY_CONTROLLER),
         # The injected sidecar is in every model pod; with no policy covering it, none would start.
         pinned_images=[ISTIO_PROXY_IMAGE] if settings.mesh.enabled else [],
     )
@@ -385,6 +388,7 @@ class SecureModelPlatform(pulumi.ComponentResource):
                     namespace=settings.secrets.namespace,
                     pod_security_version=settings.pod_security_version,
                     protect=settings.environment.is_production,
+                    preinstalled=settings.preinstalled(Addon.EXTERNAL_SECRETS),
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
@@ -402,6 +406,7 @@ class SecureModelPlatform(pulumi.ComponentResource):
                     protect=settings.environment.is_production,
                     mesh_wide_strict_mtls=settings.mesh.mesh_wide.strict_mtls,
                     mesh_wide_registry_only=settings.mesh.mesh_wide.registry_only,
+                    preinstalled=settings.preinstalled(Addon.ISTIO),
                 ),
                 pulumi.ResourceOptions(parent=self),
             )

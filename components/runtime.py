@@ -137,6 +137,9 @@ class RuntimeDetectionArgs:
     """Pinned Pod Security Standards version of the namespace labels."""
     protect: bool = False
     """Protect the namespace and release from deletion (production)."""
+    preinstalled: bool = False
+    """Falco already runs in `namespace` (the cluster's platform installed it): create neither its
+    namespace nor its Helm release, only the alert URL's Secret when the stack holds the URL."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -223,14 +226,20 @@ class RuntimeDetection(pulumi.ComponentResource):
 
     Outputs:
         namespace: Falco's namespace.
-        release_name: the Helm release's name.
+        release_name: the Helm release's name (None when Falco is preinstalled).
     """
 
     namespace: pulumi.Output[str]
-    release_name: pulumi.Output[str]
+    release_name: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: RuntimeDetectionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:runtime:RuntimeDetection", name, None, opts)
+        if args.preinstalled:
+            self._alert_url_secret(name, args, child_options(self, opts))
+            self.namespace = pulumi.Output.from_input(args.namespace)
+            self.release_name = None
+            self.register_outputs({"namespace": self.namespace})
+            return
         namespace = system_namespace(
             f"{name}-namespace",
             args.namespace,

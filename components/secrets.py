@@ -131,6 +131,9 @@ class SecretsOperatorArgs:
     """Pinned Pod Security Standards version of the namespace labels."""
     protect: bool = False
     """Protect the namespace and release (their CRDs own every synced Secret)."""
+    preinstalled: bool = False
+    """The operator already runs in `namespace` (the cluster's platform installed it): create
+    neither its namespace nor its Helm release."""
 
     def __post_init__(self) -> None:
         for label, value in (("namespace", self.namespace), ("served_namespace", self.served_namespace)):
@@ -308,20 +311,22 @@ class SecretsOperator(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SecretsOperatorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:secrets:SecretsOperator", name, None, opts)
-        namespace = system_namespace(
-            f"{name}-namespace",
-            args.namespace,
-            pod_security_labels(args.pod_security_version),
-            child_options(self, opts, protect=args.protect),
-        )
-        self.release = pinned_release(
-            f"{name}-external-secrets",
-            EXTERNAL_SECRETS,
-            args.namespace,
-            operator_values(args.served_namespace),
-            child_options(self, opts, depends_on=[namespace], protect=args.protect),
-        )
-        self.namespace = namespace.metadata.name
+        self.namespace = pulumi.Output.from_input(args.namespace)
+        if not args.preinstalled:
+            namespace = system_namespace(
+                f"{name}-namespace",
+                args.namespace,
+                pod_security_labels(args.pod_security_version),
+                child_options(self, opts, protect=args.protect),
+            )
+            pinned_release(
+                f"{name}-external-secrets",
+                EXTERNAL_SECRETS,
+                args.namespace,
+                operator_values(args.served_namespace),
+                child_options(self, opts, depends_on=[namespace], protect=args.protect),
+            )
+            self.namespace = namespace.metadata.name
         self.register_outputs({"namespace": self.namespace})
 
 

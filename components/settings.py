@@ -61,6 +61,7 @@ from components.workload import ROLLOUT_SURGE
 __all__ = [
     "SECRET_ONLY_KEYS",
     "UNDECRYPTED_SECRET",
+    "Addon",
     "AdmissionSettings",
     "AlertOutput",
     "EnforcementAction",
@@ -783,6 +784,16 @@ class ClusterDns(_Model):
     pod_labels: Labels = Field(default={"k8s-app": "kube-dns"}, alias="podLabels", min_length=1)
 
 
+class Addon(StrEnum):
+    """An add-on whose Helm release (and namespace) a stack can leave to the cluster's platform."""
+
+    GATEKEEPER = "gatekeeper"
+    FALCO = "falco"
+    EXTERNAL_SECRETS = "external-secrets"
+    ISTIO = "istio"
+    POLICY_CONTROLLER = "policy-controller"
+
+
 class StackSettings(_Model):
     """Everything one stack (environment) configures."""
 
@@ -805,6 +816,10 @@ class StackSettings(_Model):
     supply_chain: SupplyChainSettings | None = Field(default=None, alias="supplyChain")
     # A credential: accepted only as a Pulumi secret (see SECRET_ONLY_KEYS), never rendered.
     alert_url: AlertUrl | None = Field(default=None, alias="alertUrl")
+    # Add-ons already running on the cluster (a shared cluster's platform installed them, or the
+    # real `pulumi up` tier's sandbox stands in for them): the stack installs neither their Helm
+    # release nor their namespace, only its own configuration of them. By default it installs all.
+    preinstalled_addons: list[Addon] = Field(default_factory=list, alias="preinstalledAddons")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StackSettings:
@@ -832,7 +847,28 @@ class StackSettings(_Model):
         if self.secrets.items and self.namespace.quota.secrets < len(self.secrets.items):
             raise _KeyedError("namespace.quota.secrets", "the quota is below the number of secrets.items")
         self._alerts_have_one_url_source()
+        self._preinstalled_addons_are_used()
         return self
+
+    def preinstalled(self, addon: Addon) -> bool:
+        """True when `addon` already runs on the cluster and the stack does not install it."""
+        return addon in self.preinstalled_addons
+
+    def _preinstalled_addons_are_used(self) -> None:
+        """Each listed add-on must be one the stack uses: a stale entry would hide a mistake."""
+        assert self.supply_chain is not None  # checked first in _cross_checks
+        used = {
+            Addon.GATEKEEPER: True,
+            Addon.FALCO: self.runtime.enabled,
+            Addon.EXTERNAL_SECRETS: self.secrets.provider is not None,
+            Addon.ISTIO: self.mesh.enabled,
+            Addon.POLICY_CONTROLLER: self.supply_chain.enabled,
+        }
+        for index, addon in enumerate(self.preinstalled_addons):
+            if not used[addon]:
+                raise _KeyedError(f"preinstalledAddons[{index}]", f"{addon.value} is not used by this stack")
+            if addon in self.preinstalled_addons[:index]:
+                raise _KeyedError(f"preinstalledAddons[{index}]", f"{addon.value} is listed twice")
 
     def peak_pods(self) -> int:
         """Model pods at once at worst: the autoscaler's maximum (or the replicas) plus a rollout's surge."""

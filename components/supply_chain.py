@@ -64,6 +64,9 @@ class ImageSignaturePolicyArgs:
     """The controller's namespace."""
     protect: bool = False
     """Protect the release from deletion (production)."""
+    preinstalled: bool = False
+    """policy-controller already runs in `namespace` (the cluster's platform installed it): create
+    neither its namespace nor its Helm release, only the ClusterImagePolicies."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -141,19 +144,23 @@ class ImageSignaturePolicy(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ImageSignaturePolicyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:supplychain:ImageSignaturePolicy", name, None, opts)
-        namespace = system_namespace(
-            f"{name}-namespace",
-            args.namespace,
-            pod_security_labels_enforcing(args.pod_security_version, "baseline"),
-            child_options(self, opts, protect=args.protect),
-        )
-        release = pinned_release(
-            f"{name}-policy-controller",
-            POLICY_CONTROLLER,
-            args.namespace,
-            policy_controller_values(),
-            child_options(self, opts, depends_on=[namespace], protect=args.protect),
-        )
+        installed: list[pulumi.Resource] = []
+        if not args.preinstalled:
+            namespace = system_namespace(
+                f"{name}-namespace",
+                args.namespace,
+                pod_security_labels_enforcing(args.pod_security_version, "baseline"),
+                child_options(self, opts, protect=args.protect),
+            )
+            installed.append(
+                pinned_release(
+                    f"{name}-policy-controller",
+                    POLICY_CONTROLLER,
+                    args.namespace,
+                    policy_controller_values(),
+                    child_options(self, opts, depends_on=[namespace], protect=args.protect),
+                )
+            )
         self.policy_name = "model-images-signed"
         k8s.apiextensions.CustomResource(
             f"{name}-cluster-image-policy",
@@ -165,7 +172,7 @@ class ImageSignaturePolicy(pulumi.ComponentResource):
                 "authorities": [_authority(args)],
                 "mode": args.mode,
             },
-            opts=child_options(self, opts, depends_on=[release], **guard(args.protect)),
+            opts=child_options(self, opts, depends_on=installed, **guard(args.protect)),
         )
         if args.pinned_images:
             k8s.apiextensions.CustomResource(
@@ -179,6 +186,6 @@ class ImageSignaturePolicy(pulumi.ComponentResource):
                     "authorities": [{"name": "pinned-digest", "static": {"action": "pass"}}],
                     "mode": args.mode,
                 },
-                opts=child_options(self, opts, depends_on=[release], **guard(args.protect)),
+                opts=child_options(self, opts, depends_on=installed, **guard(args.protect)),
             )
         self.register_outputs({"policy_name": self.policy_name})

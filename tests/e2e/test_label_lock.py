@@ -11,6 +11,7 @@ API server evaluates itself) stands between it and an unprotected namespace.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -58,9 +59,29 @@ def namespace_editors(stack_env: StackEnv) -> Iterator[None]:
     objects = _cluster_rbac()
     for obj in objects:
         stack_env.client.apply(obj)
+    _wait_until_allowed(stack_env, OTHER_TEAM)
     yield
     for obj in reversed(objects):
         stack_env.client.delete(obj)
+
+
+def _wait_until_allowed(stack_env: StackEnv, identity: Identity, timeout: float = 15.0) -> None:
+    """The RBAC authorizer reads a cache: ask it (as `identity`) until the new binding is seen."""
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {"verb": "patch", "resource": "namespaces", "name": stack_env.namespace}},
+    }
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = stack_env.client.request(
+            "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review, identity=identity
+        )
+        if answer.body.get("status", {}).get("allowed"):
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"RBAC still refuses {identity.user} after {timeout}s")
+        time.sleep(0.2)
 
 
 def _relabel(stack_env: StackEnv, labels: dict[str, str | None], identity: Identity) -> str:

@@ -53,6 +53,7 @@ __all__ = [
     "AppliedObject",
     "Sandbox",
     "bring_up",
+    "start_platform",
     "webhook_configuration",
 ]
 
@@ -260,7 +261,9 @@ def gatekeeper_arguments(release: GatekeeperRelease, state: SandboxState, kubeco
     ]
 
 
-def _start_gatekeeper(state: SandboxState, plan: StackPlan, pki: SandboxPki, progress: Progress) -> RunningProcess:
+def _start_gatekeeper(
+    state: SandboxState, release: GatekeeperRelease, pki: SandboxPki, progress: Progress
+) -> RunningProcess:
     binary = ensure("gatekeeper")
     kubeconfig = state.root / "gatekeeper.kubeconfig"
     _kubeconfig(
@@ -269,9 +272,9 @@ def _start_gatekeeper(state: SandboxState, plan: StackPlan, pki: SandboxPki, pro
     progress(f"starting the Gatekeeper manager (webhook on 127.0.0.1:{state.ports['webhook']})")
     process = start(
         "gatekeeper",
-        [str(binary), *gatekeeper_arguments(plan.gatekeeper, state, kubeconfig)],
+        [str(binary), *gatekeeper_arguments(release, state, kubeconfig)],
         state.logs / "gatekeeper.log",
-        env={**os.environ, "POD_NAMESPACE": plan.gatekeeper.namespace},
+        env={**os.environ, "POD_NAMESPACE": release.namespace},
     )
     state.processes.append(process)
     state.save()
@@ -458,6 +461,64 @@ def _default_service_accounts(client: ApiClient, namespaces: list[str]) -> None:
         )
 
 
+def start_platform(
+    release: GatekeeperRelease,
+    crds: list[dict[str, Any]],
+    namespaces: list[dict[str, Any]],
+    *,
+    root: Path | None = None,
+    stack: str = "",
+    progress: Progress = print,
+    policy_controller: PolicyControllerRelease | None = None,
+) -> SandboxState:
+    """Start etcd, kube-apiserver and the Gatekeeper manager (as `release` would configure it), with
+    `crds` installed and `namespaces` created, and Sigstore policy-controller when its release is
+    given; on any failure stop what was started and re-raise.
+
+    Nothing of a stack is applied: `bring_up` applies the rendered objects, the real `pulumi up`
+    tier lets the Pulumi engine create them."""
+    for tool in ("etcd", "kube-apiserver", "gatekeeper", *(["policy-controller"] if policy_controller else [])):
+        ensure(tool)  # a missing tool fails here, with the toolchain's message, before anything starts
+    state = SandboxState(root=root or new_state_dir(), stack=stack)
+    state.root.mkdir(parents=True, exist_ok=True)
+    state.root.chmod(0o700)
+    try:
+        state.logs.mkdir(exist_ok=True)
+        pki = create_pki(state.pki)
+        for name in ("etcd", "etcd-peer", "apiserver", "webhook", "gatekeeper-health", "gatekeeper-metrics"):
+            state.ports[name] = free_port()
+        state.server = f"https://127.0.0.1:{state.ports['apiserver']}"
+        state.save()
+        _start_etcd(state, progress)
+        _start_apiserver(state, pki, progress)
+        _kubeconfig(state.kubeconfig, state.server, pki.ca.cert, pki.admin.cert, pki.admin.key, "sandbox-admin")
+        client = admin_client(state)
+        _install_crds(client, crds, progress)
+
+        progress(f"creating {len(namespaces)} namespaces and their default ServiceAccounts")
+        for namespace in namespaces:
+            client.apply(namespace)
+        _default_service_accounts(client, ["default", *(item["metadata"]["name"] for item in namespaces)])
+
+        _start_gatekeeper(state, release, pki, progress)
+        client.apply(webhook_configuration(release, state.ports["webhook"], pki.ca.cert.read_bytes()))
+        if policy_controller is not None:
+            progress(
+                f"starting policy-controller ({policy_controller.namespace}, "
+                f"failurePolicy {policy_controller.failure_policy})"
+            )
+            state.processes.append(
+                start_policy_controller(
+                    client, policy_controller, pki=pki, kubeconfig=state.kubeconfig, root=state.root, logs=state.logs
+                )
+            )
+            state.save()
+        return state
+    except BaseException:
+        state.stop()
+        raise
+
+
 def bring_up(
     stack: str,
     *,
@@ -481,47 +542,20 @@ def bring_up(
         progress(f"skipping {skipped}: a Helm release record (the sandbox stands in for Gatekeeper's)")
     if signatures and plan.policy_controller is None:
         raise ValueError(f"stack {stack!r} renders no policy-controller release: signatures cannot be checked")
-    for tool in ("etcd", "kube-apiserver", "gatekeeper", *(["policy-controller"] if signatures else [])):
-        ensure(tool)  # a missing tool fails here, with the toolchain's message, before anything starts
-
-    state = SandboxState(root=root or new_state_dir(), stack=stack)
-    state.root.mkdir(parents=True, exist_ok=True)
-    state.root.chmod(0o700)
+    release = plan.policy_controller if signatures else None
+    state = start_platform(
+        plan.gatekeeper,
+        crds,
+        plan.of_kind("Namespace"),
+        root=root,
+        stack=stack,
+        progress=progress,
+        policy_controller=release,
+    )
     try:
-        state.logs.mkdir(exist_ok=True)
-        pki = create_pki(state.pki)
-        for name in ("etcd", "etcd-peer", "apiserver", "webhook", "gatekeeper-health", "gatekeeper-metrics"):
-            state.ports[name] = free_port()
-        state.server = f"https://127.0.0.1:{state.ports['apiserver']}"
-        state.save()
-        _start_etcd(state, progress)
-        _start_apiserver(state, pki, progress)
-        _kubeconfig(state.kubeconfig, state.server, pki.ca.cert, pki.admin.cert, pki.admin.key, "sandbox-admin")
-        client = admin_client(state)
-        _install_crds(client, crds, progress)
-
-        namespaces = plan.of_kind("Namespace")
-        progress(f"creating {len(namespaces)} namespaces and their default ServiceAccounts")
-        for namespace in namespaces:
-            client.apply(namespace)
-        _default_service_accounts(client, ["default", *plan.namespaces])
-
-        _start_gatekeeper(state, plan, pki, progress)
-        client.apply(webhook_configuration(plan.gatekeeper, state.ports["webhook"], pki.ca.cert.read_bytes()))
-
-        release = plan.policy_controller if signatures else None
-        if release is not None:
-            progress(f"starting policy-controller ({release.namespace}, failurePolicy {release.failure_policy})")
-            state.processes.append(
-                start_policy_controller(
-                    client, release, pki=pki, kubeconfig=state.kubeconfig, root=state.root, logs=state.logs
-                )
-            )
-            state.save()
-
         progress(f"applying {len(plan.objects)} rendered objects (server-side apply)")
-        sandbox = Sandbox(state, plan, client)
-        sandbox.applied = install_stack(client, plan, progress, release)
+        sandbox = Sandbox(state, plan, admin_client(state))
+        sandbox.applied = install_stack(sandbox.client, plan, progress, release)
         from components.naming import ISOLATION_LABEL
 
         state.model_namespaces = plan.namespaces_with_label(ISOLATION_LABEL, "true")

@@ -1,0 +1,398 @@
+"""The real `pulumi up` tier, step by step; each step returns the numbers the summary prints.
+
+`main` brings the sandbox up (etcd, kube-apiserver, the Gatekeeper manager, the CRDs of
+../shared/crds, the preinstalled add-ons' namespaces), then drives the Pulumi CLI against it:
+`up`, a second `preview`, the policy pack's previews, an image-digest change, the secret's scan,
+`destroy` of the protected production stack. A check that does not hold raises `CheckFailedError`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.admission import gatekeeper_values
+from components.platform import admission_args
+from components.settings import StackSettings
+from tests.e2e_pulumi.cli import Pulumi
+from tests.e2e_pulumi.collector import ForegroundDeletion
+from tests.e2e_pulumi.events import (
+    Step,
+    changes,
+    finished_before_started,
+    policy_violations,
+    read_events,
+    refused_deletes,
+    steps,
+    summary_counts,
+)
+from tests.e2e_pulumi.program import PRIVILEGED_ENV
+from tests.e2e_pulumi.project import (
+    PROJECT,
+    STACK,
+    addon_namespaces,
+    e2e_stack_config,
+    production_config,
+    settings_of,
+    write_project,
+)
+from tests.e2e_pulumi.secrets_scan import holders, list_all_objects, plaintext_count
+from tools.mock_engine import REPO_ROOT
+from tools.render import render_config
+from tools.sandbox.client import ApiClient, ApiError
+from tools.sandbox.cluster import admin_client, start_platform
+from tools.sandbox.stack import CrdIndex, GatekeeperRelease, crd_folder
+from tools.sandbox.state import SandboxState
+
+__all__ = ["CheckFailedError", "Results", "main"]
+
+_CONSTRAINT_GROUP = "constraints.gatekeeper.sh/"
+_TEMPLATE_TYPE = "kubernetes:templates.gatekeeper.sh/v1:ConstraintTemplate"
+_EXPANSION_TYPE = "kubernetes:expansion.gatekeeper.sh/v1beta1:ExpansionTemplate"
+_DEPLOYMENT_TYPE = "kubernetes:apps/v1:Deployment"
+
+
+class CheckFailedError(AssertionError):
+    """A property of the tier did not hold; the message says which and why."""
+
+
+@dataclass
+class Results:
+    """The numbers of the summary line, filled in step by step."""
+
+    created: int = 0
+    found_in_cluster: int = 0
+    second_preview_changes: int = -1
+    digest_changes: list[str] = field(default_factory=list)
+    ordering: dict[str, tuple[int, int]] = field(default_factory=dict)
+    state_markers: int = -1
+    state_ciphertexts: int = 0
+    marker_in_secrets: list[str] = field(default_factory=list)
+    marker_elsewhere: list[str] = field(default_factory=list)
+    scanned_objects: int = 0
+    clean_violations: int = -1
+    privileged_violations: int = 0
+    privileged_refused: bool = False
+    protected: int = 0
+    protected_kept: int = 0
+    refused_deletes: int = 0
+    destroy_refused: bool = False
+
+    def summary(self) -> str:
+        order = ", ".join(f"{name} {held}/{total}" for name, (held, total) in self.ordering.items())
+        return (
+            f"pulumi: up {self.created} resources ({self.found_in_cluster} objects in the API server); "
+            f"second preview {self.second_preview_changes} changes; "
+            f"state {self.state_markers} plaintext secret markers ({self.state_ciphertexts} ciphertexts); "
+            f"API objects with the marker {len(self.marker_in_secrets)} Secret, {len(self.marker_elsewhere)} other "
+            f"(of {self.scanned_objects}); "
+            f"digest change updated {len(self.digest_changes)} ({', '.join(self.digest_changes) or 'none'}); "
+            f"ordering {order}; "
+            f"policy pack clean preview {self.clean_violations} violations, privileged preview "
+            f"{'refused' if self.privileged_refused else 'PASSED'} with {self.privileged_violations} violations; "
+            f"destroy {'refused' if self.destroy_refused else 'NOT refused'} "
+            f"({self.refused_deletes} protected deletes refused), protected {self.protected_kept}/{self.protected} kept"
+        )
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise CheckFailedError(message)
+
+
+# --- setting up -----------------------------------------------------------------------------
+
+
+def gatekeeper_release(settings: StackSettings) -> GatekeeperRelease:
+    """What the stack's Gatekeeper release would configure, for the sandbox's manager."""
+    args = admission_args(settings)
+    return GatekeeperRelease.from_record({"namespace": args.namespace, "values": gatekeeper_values(args)})
+
+
+def start_sandbox(config: dict[str, Any], settings: StackSettings, root: Path) -> SandboxState:
+    """The sandbox for the stack: the CRDs its objects need, the add-ons' namespaces, Gatekeeper."""
+    rendered = render_config(STACK, config)
+    objects = [item.document for item in rendered if item.document and "apiVersion" in item.document]
+    crds = CrdIndex(crd_folder()).needed(objects)
+    namespaces = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}} for name in addon_namespaces(settings)
+    ]
+    return start_platform(gatekeeper_release(settings), crds, namespaces, root=root, stack=STACK, progress=_say)
+
+
+def init_stack(pulumi: Pulumi, config: dict[str, Any], alert_url: str) -> None:
+    """Create the stack (passphrase secrets provider), write its config, set the alert URL secret."""
+    pulumi.run("stack", "init", STACK, "--secrets-provider", "passphrase")
+    stack_file = pulumi.project / f"Pulumi.{STACK}.yaml"
+    document = yaml.safe_load(stack_file.read_text(encoding="utf-8")) or {}
+    document["config"] = config
+    stack_file.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    pulumi.run("config", "set", "--secret", f"{PROJECT}:alertUrl", alert_url)
+
+
+# --- the checks -------------------------------------------------------------------------------
+
+
+def _log(pulumi: Pulumi, name: str) -> Path:
+    return pulumi.root / f"events-{name}.jsonl"
+
+
+def up(pulumi: Pulumi, name: str) -> list[dict[str, Any]]:
+    """`pulumi up`; return its engine events."""
+    log = _log(pulumi, name)
+    pulumi.run("up", "--yes", "--skip-preview", "--event-log", str(log))
+    return read_events(log)
+
+
+def preview(
+    pulumi: Pulumi, name: str, *extra: str, env: dict[str, str] | None = None
+) -> tuple[int, list[dict[str, Any]]]:
+    """`pulumi preview`; return its exit status and its engine events."""
+    log = _log(pulumi, name)
+    result = pulumi.run("preview", "--event-log", str(log), *extra, check=False, env=env)
+    return result.returncode, read_events(log)
+
+
+def kubernetes_objects(created: list[Step]) -> list[dict[str, Any]]:
+    """The Kubernetes objects among the created resources, as their outputs describe them."""
+    return [dict(step.outputs) for step in created if step.outputs.get("apiVersion") and step.outputs.get("kind")]
+
+
+def exists(client: ApiClient, obj: dict[str, Any]) -> bool:
+    _, path = client.paths(obj)
+    try:
+        client.get(path)
+    except ApiError as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def check_up(events: list[dict[str, Any]], client: ApiClient, results: Results) -> list[Step]:
+    """a. every resource created, none failed, each Kubernetes object there in the API server."""
+    done = steps(events)
+    failed = [event for event in events if "resOpFailedEvent" in event]
+    _check(not failed, f"pulumi up: {len(failed)} resource operations failed")
+    # The engine's summary leaves out the default provider, a resource of the engine's own.
+    created = [step for step in done if step.op == "create" and not step.type.startswith("pulumi:providers:")]
+    _check(all(step.finished is not None for step in created), "pulumi up: a create produced no outputs")
+    counts = summary_counts(events)
+    _check(counts.get("create", 0) == len(created), f"pulumi up: summary {counts} vs {len(created)} creates")
+    client.forget_discovery()
+    objects = kubernetes_objects(created)
+    missing = [f"{obj['kind']} {obj['metadata'].get('name')}" for obj in objects if not exists(client, obj)]
+    _check(not missing, f"created but not in the API server: {missing}")
+    results.created = len(created)
+    results.found_in_cluster = len(objects)
+    return created
+
+
+def check_ordering(created: list[Step], client: ApiClient, results: Results) -> None:
+    """b. templates finished (Gatekeeper reported the CRD created) before their constraints
+    started; each custom resource's CRD older than it; every constraint and ExpansionTemplate
+    finished before the workload started."""
+    templates = {
+        str(step.outputs["spec"]["crd"]["spec"]["names"]["kind"]): step
+        for step in created
+        if step.type == _TEMPLATE_TYPE
+    }
+    constraints = [step for step in created if str(step.outputs.get("apiVersion", "")).startswith(_CONSTRAINT_GROUP)]
+    pairs = [(templates.get(str(step.outputs["kind"])), step) for step in constraints]
+    held = sum(1 for template, constraint in pairs if template and finished_before_started(template, constraint))
+    created_status = sum(1 for step in templates.values() if (step.outputs.get("status") or {}).get("created") is True)
+    _check(held == len(pairs) > 0, f"templates before constraints: {held}/{len(pairs)}")
+    _check(created_status == len(templates), f"templates reported created: {created_status}/{len(templates)}")
+    results.ordering["templates->constraints"] = (held, len(pairs))
+
+    crds = {
+        (crd["spec"]["group"], crd["spec"]["names"]["kind"]): crd
+        for crd in client.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")["items"]
+    }
+    custom = [(crds[_group_kind(step.outputs)], step) for step in created if _group_kind(step.outputs) in crds]
+    older = sum(1 for crd, step in custom if _not_newer(crd, client, step.outputs))
+    _check(older == len(custom) > 0, f"CRDs before custom resources: {older}/{len(custom)}")
+    results.ordering["CRDs->custom resources"] = (older, len(custom))
+
+    workloads = [step for step in created if step.type == _DEPLOYMENT_TYPE]
+    admission = [*constraints, *(step for step in created if step.type == _EXPANSION_TYPE)]
+    pairs_w = [(gate, workload) for workload in workloads for gate in admission]
+    held_w = sum(1 for gate, workload in pairs_w if finished_before_started(gate, workload))
+    _check(held_w == len(pairs_w) > 0, f"admission before the workload: {held_w}/{len(pairs_w)}")
+    results.ordering["admission->workload"] = (held_w, len(pairs_w))
+
+
+def _group_kind(obj: Any) -> tuple[str, str]:
+    return str(obj.get("apiVersion", "")).rpartition("/")[0], str(obj.get("kind", ""))
+
+
+def _not_newer(crd: dict[str, Any], client: ApiClient, obj: Any) -> bool:
+    """The CRD was created no later than the custom resource (the API server's timestamps)."""
+    _, path = client.paths(obj)
+    live = client.get(path)
+    return str(crd["metadata"]["creationTimestamp"]) <= str(live["metadata"]["creationTimestamp"])
+
+
+def check_second_preview(pulumi: Pulumi, results: Results) -> None:
+    """a. a second preview changes nothing."""
+    status, events = preview(pulumi, "preview-2", "--expect-no-changes")
+    results.second_preview_changes = changes(events)
+    _check(status == 0 and results.second_preview_changes == 0, f"second preview: {summary_counts(events)}")
+
+
+def check_policy_pack(pulumi: Pulumi, results: Results) -> None:
+    """e. the pack runs at preview: a clean preview passes, one adding `privileged: true` fails."""
+    pack = str(REPO_ROOT / "policy_pack")
+    status, events = preview(pulumi, "preview-pack", "--policy-pack", pack)
+    results.clean_violations = len(policy_violations(events))
+    _check(status == 0 and results.clean_violations == 0, f"clean preview under the pack: exit {status}")
+    status, events = preview(pulumi, "preview-privileged", "--policy-pack", pack, env={PRIVILEGED_ENV: "1"})
+    violations = policy_violations(events)
+    mandatory = [item for item in violations if item.get("enforcementLevel") == "mandatory"]
+    results.privileged_violations = len(mandatory)
+    results.privileged_refused = status != 0 and bool(mandatory)
+    mentions = [item for item in mandatory if "privileged" in str(item.get("message", "")).lower()]
+    _check(results.privileged_refused and bool(mentions), f"privileged preview: exit {status}, {violations}")
+
+
+def check_digest_change(pulumi: Pulumi, client: ApiClient, settings: StackSettings, results: Results) -> None:
+    """a. a new image digest updates the Deployment, and nothing else."""
+    repository = settings.model.image.partition("@")[0]
+    image = f"{repository}@sha256:{secrets.token_hex(32)}"
+    pulumi.run("config", "set", "--path", f"{PROJECT}:model.image", image)
+    status, events = preview(pulumi, "preview-digest")
+    changed = [step for step in steps(events) if step.op not in ("same", "read")]
+    results.digest_changes = [f"{step.type.rpartition(':')[2]} {step.op}" for step in changed]
+    _check(
+        status == 0 and [(step.type, step.op) for step in changed] == [(_DEPLOYMENT_TYPE, "update")],
+        f"digest change: {results.digest_changes}",
+    )
+    up(pulumi, "up-digest")
+    live = client.get(f"/apis/apps/v1/namespaces/{settings.namespace.name}/deployments/{settings.model.name}")
+    images = [container["image"] for container in live["spec"]["template"]["spec"]["containers"]]
+    _check(image in images, f"the Deployment runs {images}, not {image}")
+
+
+def check_secret(pulumi: Pulumi, client: ApiClient, marker: str, results: Results) -> None:
+    """c. the alert URL: encrypted in state, in the API server only inside a Secret."""
+    state_files = sorted((pulumi.root / "backend").rglob(f"{STACK}.json"))
+    _check(bool(state_files), "no state file in the file backend")
+    text = "".join(path.read_text(encoding="utf-8") for path in state_files)
+    results.state_markers = plaintext_count(text, marker)
+    results.state_ciphertexts = text.count('"ciphertext"')
+    _check(results.state_markers == 0, f"the marker is in plain text in the state {results.state_markers} times")
+    _check(results.state_ciphertexts > 0, "the state holds no encrypted value: the secret never reached it")
+    stack_file = (pulumi.project / f"Pulumi.{STACK}.yaml").read_text(encoding="utf-8")
+    _check(marker not in stack_file, "the marker is in plain text in the stack file")
+    objects = list_all_objects(client)
+    results.scanned_objects = len(objects)
+    results.marker_in_secrets, results.marker_elsewhere = holders(objects, marker)
+    _check(not results.marker_elsewhere, f"the marker is in plain text in {results.marker_elsewhere}")
+    _check(len(results.marker_in_secrets) == 1, f"Secrets holding the URL: {results.marker_in_secrets}")
+
+
+def exported_resources(pulumi: Pulumi) -> list[dict[str, Any]]:
+    """The resources of the stack's state (`pulumi stack export`; secrets stay encrypted)."""
+    return list(json.loads(pulumi.run("stack", "export").stdout)["deployment"]["resources"])
+
+
+def check_destroy(pulumi: Pulumi, state: SandboxState, results: Results) -> None:
+    """d. `pulumi destroy` of the production stack fails: the engine refuses every protected
+    resource it reaches, and every protected resource stays, in the state and in the API server."""
+    resources = exported_resources(pulumi)
+    protected = [item for item in resources if item.get("protect")]
+    results.protected = len(protected)
+    _check(results.protected > 0, "the production stack protects nothing")
+    objects = [item["outputs"] for item in resources if (item.get("outputs") or {}).get("kind")]
+    client = admin_client(state)
+    client.forget_discovery()
+    collector = ForegroundDeletion(admin_client(state), objects)
+    collector.start()
+    try:
+        log = _log(pulumi, "destroy")
+        result = pulumi.run("destroy", "--yes", "--skip-preview", "--event-log", str(log), check=False)
+    finally:
+        collector.stop()
+    refused = refused_deletes(read_events(log))
+    results.destroy_refused = result.returncode != 0 and bool(refused)
+    results.refused_deletes = len(refused)
+    _check(refused <= {item["urn"] for item in protected}, f"refused deletes of unprotected resources: {refused}")
+    remaining = {item["urn"] for item in exported_resources(pulumi) if item.get("protect")}
+    kept = [item for item in protected if item["urn"] in remaining]
+    live = [item for item in kept if not (item.get("outputs") or {}).get("kind") or exists(client, item["outputs"])]
+    results.protected_kept = len(live)
+    _check(results.destroy_refused, f"pulumi destroy was not refused (exit {result.returncode})")
+    _check(results.protected_kept == results.protected, f"protected kept {results.protected_kept}/{results.protected}")
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+def _say(message: str) -> None:
+    print(f"e2e-pulumi: {message}", flush=True)
+
+
+@contextmanager
+def _timed(what: str) -> Iterator[None]:
+    """Say how long `what` took (the README's measured times come from these lines)."""
+    started = time.monotonic()
+    _say(what)
+    yield
+    _say(f"{what}: {time.monotonic() - started:.0f}s")
+
+
+def main() -> int:
+    """Run the tier; print the summary line last. Exit status 1 when a check fails."""
+    started = time.monotonic()
+    root = Path(tempfile.mkdtemp(prefix="sms-e2e-pulumi-"))
+    results = Results()
+    marker = f"marker-{secrets.token_hex(12)}"
+    state: SandboxState | None = None
+    pulumi: Pulumi | None = None
+    status = 0
+    try:
+        sandbox_root = root / "sandbox"
+        kubeconfig = sandbox_root / "kubeconfig"
+        config = e2e_stack_config(production_config(), kubeconfig)
+        # As the renderer sees the stack once the secret is set: a `secure:` value it cannot read.
+        with_secret = {**config, f"{PROJECT}:alertUrl": {"secure": "placeholder"}}
+        settings = settings_of(with_secret)
+        with _timed("sandbox up"):
+            state = start_sandbox(with_secret, settings, sandbox_root)
+        client = admin_client(state)
+        pulumi = Pulumi(write_project(root / "project", REPO_ROOT / ".venv"), root, state.kubeconfig)
+        init_stack(pulumi, config, f"https://hooks.example.com/services/{marker}")
+        with _timed("pulumi up"):
+            created = check_up(up(pulumi, "up"), client, results)
+        check_ordering(created, client, results)
+        with _timed("second preview"):
+            check_second_preview(pulumi, results)
+        with _timed("the policy pack's two previews"):
+            check_policy_pack(pulumi, results)
+        with _timed("image digest change (preview and up)"):
+            check_digest_change(pulumi, client, settings, results)
+        check_secret(pulumi, client, marker, results)
+        with _timed("pulumi destroy of the protected stack"):
+            check_destroy(pulumi, state, results)
+    except (CheckFailedError, RuntimeError, OSError, ValueError) as error:
+        status = 1
+        print(f"e2e-pulumi: FAILED: {error}", flush=True)
+        if pulumi is not None and pulumi.log:
+            print(pulumi.log[-1][-4000:], flush=True)
+    finally:
+        if state is not None:
+            state.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"e2e-pulumi: {time.monotonic() - started:.0f}s wall time")
+    print(results.summary())
+    return status

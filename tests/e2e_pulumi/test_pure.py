@@ -1,0 +1,136 @@
+"""The pure parts of the real `pulumi up` tier: event-log reading, the stack's config, the secret
+scan and the program's transforms (the tier itself runs with `make e2e-pulumi`)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.settings import Addon
+from tests.e2e_pulumi.collector import without_foreground
+from tests.e2e_pulumi.events import (
+    changes,
+    finished_before_started,
+    policy_violations,
+    read_events,
+    refused_deletes,
+    steps,
+)
+from tests.e2e_pulumi.program import privileged, skip_await
+from tests.e2e_pulumi.project import PROJECT, addon_namespaces, e2e_stack_config, production_config, settings_of
+from tests.e2e_pulumi.secrets_scan import holders, marker_in_secret, plaintext_count
+
+MARKER = "marker-0123"
+
+
+def pre(sequence: int, urn: str, op: str = "create") -> dict[str, Any]:
+    return {"sequence": sequence, "resourcePreEvent": {"metadata": {"urn": urn, "type": urn.split("::")[2], "op": op}}}
+
+
+def out(sequence: int, urn: str, outputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    metadata = {"urn": urn, "op": "create", "new": {"outputs": outputs or {}}}
+    return {"sequence": sequence, "resOutputsEvent": {"metadata": metadata}}
+
+
+TEMPLATE = "urn:pulumi:prod::p::kubernetes:templates.gatekeeper.sh/v1:ConstraintTemplate::t"
+CONSTRAINT = "urn:pulumi:prod::p::kubernetes:constraints.gatekeeper.sh/v1beta1:K8sX::c"
+
+
+def test_steps_pair_each_start_with_its_outputs_in_engine_order() -> None:
+    events = [pre(1, TEMPLATE), pre(2, CONSTRAINT), out(3, TEMPLATE, {"a": 1}), out(4, CONSTRAINT)]
+    template, constraint = steps(events)
+    assert (template.started, template.finished, template.outputs) == (1, 3, {"a": 1})
+    assert template.name == "t" and constraint.type.endswith(":K8sX")
+    # Started before the template's outputs came: the ordering check must see it.
+    assert not finished_before_started(template, constraint)
+    events = [pre(1, TEMPLATE), out(2, TEMPLATE), pre(3, CONSTRAINT), out(4, CONSTRAINT)]
+    assert finished_before_started(*steps(events))
+
+
+def test_a_step_without_outputs_never_counts_as_finished_first() -> None:
+    (template,) = steps([pre(1, TEMPLATE)])
+    (constraint,) = steps([pre(5, CONSTRAINT)])
+    assert template.finished is None and not finished_before_started(template, constraint)
+
+
+def test_changes_count_every_operation_but_same() -> None:
+    assert changes([{"summaryEvent": {"resourceChanges": {"same": 40}}}]) == 0
+    assert changes([{"summaryEvent": {"resourceChanges": {"same": 39, "update": 1, "create": 2}}}]) == 3
+    with pytest.raises(ValueError, match="no summary event"):
+        changes([pre(1, TEMPLATE)])
+
+
+def test_policy_violations_and_reading_a_log(tmp_path: Path) -> None:
+    log = tmp_path / "events.jsonl"
+    violation = {"policyName": "p", "message": "privileged", "enforcementLevel": "mandatory"}
+    log.write_text(json.dumps(pre(1, TEMPLATE)) + "\n\n" + json.dumps({"sequence": 2, "policyEvent": violation}) + "\n")
+    events = read_events(log)
+    assert len(events) == 2 and policy_violations(events) == [violation]
+
+
+def test_the_e2e_stack_is_production_minus_what_the_sandbox_cannot_serve(tmp_path: Path) -> None:
+    prod = production_config()
+    config = e2e_stack_config(prod, tmp_path / "kubeconfig")
+    assert "kubernetes:context" not in config and config["kubernetes:kubeconfig"] == str(tmp_path / "kubeconfig")
+    assert f"{PROJECT}:secrets" not in config and config[f"{PROJECT}:mesh"]["gateway"] == {"enabled": False}
+    assert "secretName" not in config[f"{PROJECT}:runtime"]["alerts"]
+    assert "secretName" in prod[f"{PROJECT}:runtime"]["alerts"]  # the original is untouched
+    settings = settings_of({**config, f"{PROJECT}:alertUrl": {"secure": "v1:abc"}})
+    assert settings.environment.is_production
+    assert set(settings.preinstalled_addons) == {Addon.GATEKEEPER, Addon.FALCO, Addon.ISTIO, Addon.POLICY_CONTROLLER}
+    assert addon_namespaces(settings) == ["cosign-system", "falco", "gatekeeper-system", "istio-cni", "istio-system"]
+
+
+def test_the_marker_counts_only_inside_a_secret() -> None:
+    encoded = base64.b64encode(f"https://hooks.example.com/{MARKER}".encode()).decode()
+    secret = {"kind": "Secret", "metadata": {"name": "s", "namespace": "falco"}, "data": {"url": encoded}}
+    leak = {"kind": "ConfigMap", "metadata": {"name": "c", "namespace": "falco"}, "data": {"url": MARKER}}
+    annotated = {"kind": "Secret", "metadata": {"name": "a", "annotations": {"note": MARKER}}, "data": {}}
+    clean = {"kind": "Deployment", "metadata": {"name": "d"}}
+    assert marker_in_secret(secret, MARKER) and not marker_in_secret(leak, MARKER)
+    # A Secret carrying the value outside its data (an annotation) is a leak too.
+    both = {**secret, "metadata": {"name": "b", "annotations": {"url": MARKER}}}
+    found = holders([secret, leak, annotated, clean, both], MARKER)
+    assert found == (["Secret falco/s", "Secret -/b"], ["ConfigMap falco/c", "Secret -/a", "Secret -/b"])
+    assert plaintext_count(f"a{MARKER}b{MARKER}", MARKER) == 2 and plaintext_count("ciphertext", MARKER) == 0
+
+
+def test_the_transforms_add_skip_await_and_privileged_and_keep_the_rest() -> None:
+    props = {
+        "metadata": {"name": "m", "annotations": {"a": "b"}},
+        "spec": {"template": {"spec": {"containers": [{"name": "model", "securityContext": {"runAsNonRoot": True}}]}}},
+    }
+    skipped = skip_await(props)
+    assert skipped["metadata"]["annotations"] == {"a": "b", "pulumi.com/skipAwait": "true"}
+    assert props["metadata"]["annotations"] == {"a": "b"}  # not mutated
+    (container,) = privileged(props)["spec"]["template"]["spec"]["containers"]
+    assert container["securityContext"] == {"runAsNonRoot": True, "privileged": True}
+    assert "privileged" not in props["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+
+
+def test_refused_deletes_are_read_from_the_engines_diagnostics() -> None:
+    urn = "urn:pulumi:prod::secure-model-serving::kubernetes:core/v1:Namespace::fraud-model"
+    message = f'resource "{urn}" cannot be deleted\nbecause it is protected. To unprotect the resource, ...'
+    other = {"diagnosticEvent": {"message": "error: timed out waiting for the condition"}}
+    assert refused_deletes([{"diagnosticEvent": {"message": message}}, other]) == {urn}
+    assert refused_deletes([other]) == set()
+
+
+@pytest.mark.parametrize(
+    ("metadata", "kept"),
+    [
+        ({"deletionTimestamp": "t", "finalizers": ["foregroundDeletion"]}, []),
+        ({"deletionTimestamp": "t", "finalizers": ["foregroundDeletion", "example.com/keep"]}, ["example.com/keep"]),
+        # Not being deleted, or waiting on someone else's finalizer: left alone.
+        ({"finalizers": ["foregroundDeletion"]}, None),
+        ({"deletionTimestamp": "t", "finalizers": ["kubernetes"]}, None),
+    ],
+)
+def test_the_collector_stand_in_removes_only_the_foreground_finalizer(
+    metadata: dict[str, Any], kept: list[str] | None
+) -> None:
+    assert without_foreground({"metadata": metadata}) == kept
