@@ -29,7 +29,7 @@ import pulumi
 from components.namespace import pod_security_labels
 from components.naming import ISOLATION_LABEL, TYPE_PREFIX
 from components.options import child_options, guard
-from components.system import custom_resource, pinned_release, system_namespace
+from components.system import addon_install, custom_resource
 from components.versions import GATEKEEPER
 from policies import NamespaceScope, Policy, constraint, constraint_template, expansion_templates, load_policies
 from policies.parameters import (
@@ -158,25 +158,17 @@ class AdmissionControl(pulumi.ComponentResource):
         # Fixtures are a test concern (tests/policies requires them); installs need only the Rego.
         policies = load_policies(require_fixtures=False)
 
-        installed: list[pulumi.Resource] = []
-        self.namespace = pulumi.Output.from_input(args.namespace)
-        if not args.preinstalled:
-            namespace = system_namespace(
-                f"{name}-namespace",
-                args.namespace,
-                pod_security_labels(args.pod_security_version),
-                child_options(self, opts, protect=args.protect),
-            )
-            self.namespace = namespace.metadata.name
-            installed.append(
-                pinned_release(
-                    f"{name}-gatekeeper",
-                    GATEKEEPER,
-                    args.namespace,
-                    gatekeeper_values(args),
-                    child_options(self, opts, depends_on=[namespace], protect=args.protect),
-                )
-            )
+        self.namespace, installed = addon_install(
+            name,
+            self,
+            opts,
+            GATEKEEPER,
+            args.namespace,
+            pod_security_labels(args.pod_security_version),
+            gatekeeper_values(args),
+            protect=args.protect,
+            preinstalled=args.preinstalled,
+        )
         templates = {
             policy.kind: custom_resource(
                 f"{name}-template-{policy.name}",

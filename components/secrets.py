@@ -40,7 +40,7 @@ from components.formats import is_dns_label
 from components.namespace import pod_security_labels
 from components.naming import MANAGED_BY, PART_OF, TYPE_PREFIX
 from components.options import child_options
-from components.system import custom_resource, pinned_release, system_namespace
+from components.system import addon_install, custom_resource
 from components.versions import EXTERNAL_SECRETS, POD_SECURITY_VERSION
 
 __all__ = [
@@ -311,22 +311,17 @@ class SecretsOperator(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SecretsOperatorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:secrets:SecretsOperator", name, None, opts)
-        self.namespace = pulumi.Output.from_input(args.namespace)
-        if not args.preinstalled:
-            namespace = system_namespace(
-                f"{name}-namespace",
-                args.namespace,
-                pod_security_labels(args.pod_security_version),
-                child_options(self, opts, protect=args.protect),
-            )
-            pinned_release(
-                f"{name}-external-secrets",
-                EXTERNAL_SECRETS,
-                args.namespace,
-                operator_values(args.served_namespace),
-                child_options(self, opts, depends_on=[namespace], protect=args.protect),
-            )
-            self.namespace = namespace.metadata.name
+        self.namespace, _ = addon_install(
+            name,
+            self,
+            opts,
+            EXTERNAL_SECRETS,
+            args.namespace,
+            pod_security_labels(args.pod_security_version),
+            operator_values(args.served_namespace),
+            protect=args.protect,
+            preinstalled=args.preinstalled,
+        )
         self.register_outputs({"namespace": self.namespace})
 
 

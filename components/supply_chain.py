@@ -23,7 +23,7 @@ import pulumi_kubernetes as k8s
 from components.formats import ImageRef
 from components.naming import TYPE_PREFIX
 from components.options import child_options, guard
-from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
+from components.system import addon_install, pod_security_labels_enforcing
 from components.versions import POLICY_CONTROLLER, POLICY_CONTROLLER_IMAGE
 
 __all__ = [
@@ -144,23 +144,17 @@ class ImageSignaturePolicy(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ImageSignaturePolicyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:supplychain:ImageSignaturePolicy", name, None, opts)
-        installed: list[pulumi.Resource] = []
-        if not args.preinstalled:
-            namespace = system_namespace(
-                f"{name}-namespace",
-                args.namespace,
-                pod_security_labels_enforcing(args.pod_security_version, "baseline"),
-                child_options(self, opts, protect=args.protect),
-            )
-            installed.append(
-                pinned_release(
-                    f"{name}-policy-controller",
-                    POLICY_CONTROLLER,
-                    args.namespace,
-                    policy_controller_values(),
-                    child_options(self, opts, depends_on=[namespace], protect=args.protect),
-                )
-            )
+        _, installed = addon_install(
+            name,
+            self,
+            opts,
+            POLICY_CONTROLLER,
+            args.namespace,
+            pod_security_labels_enforcing(args.pod_security_version, "baseline"),
+            policy_controller_values(),
+            protect=args.protect,
+            preinstalled=args.preinstalled,
+        )
         self.policy_name = "model-images-signed"
         k8s.apiextensions.CustomResource(
             f"{name}-cluster-image-policy",

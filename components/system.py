@@ -16,9 +16,16 @@ import pulumi_kubernetes as k8s
 
 from components.namespace import pod_security_labels
 from components.naming import MANAGED_BY, PART_OF
+from components.options import child_options
 from components.versions import HelmChart
 
-__all__ = ["custom_resource", "pinned_release", "pod_security_labels_enforcing", "system_namespace"]
+__all__ = [
+    "addon_install",
+    "custom_resource",
+    "pinned_release",
+    "pod_security_labels_enforcing",
+    "system_namespace",
+]
 
 
 def pod_security_labels_enforcing(version: str, level: str) -> dict[str, str]:
@@ -64,6 +71,35 @@ def pinned_release(
         values=values,
         opts=opts,
     )
+
+
+def addon_install(
+    name: str,
+    component: pulumi.ComponentResource,
+    opts: pulumi.ResourceOptions | None,
+    chart: HelmChart,
+    namespace: str,
+    labels: Mapping[str, str],
+    values: dict[str, Any],
+    *,
+    protect: bool,
+    preinstalled: bool,
+) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
+    """An add-on's namespace and its pinned release, children of `component` (named after its
+    logical `name`); nothing where the cluster already runs the add-on (`preinstalled`). Returns
+    the namespace's name (resolved once it exists) and what to wait for before the add-on's own
+    objects."""
+    if preinstalled:
+        return pulumi.Output.from_input(namespace), []
+    created = system_namespace(f"{name}-namespace", namespace, labels, child_options(component, opts, protect=protect))
+    release = pinned_release(
+        f"{name}-{chart.name}",
+        chart,
+        namespace,
+        values,
+        child_options(component, opts, depends_on=[created], protect=protect),
+    )
+    return created.metadata.name, [release]
 
 
 def custom_resource(
