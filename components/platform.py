@@ -184,7 +184,8 @@ def model_pod_shape(settings: StackSettings) -> dict[str, Any]:
     args = deployment_args(
         settings, service_account_name=settings.model.name, secret_files=model_secret_files(settings)
     )
-    shape = pod_shape(args)
+    # Its own registries only: the platform's allow-list is every tenant's.
+    shape = {**pod_shape(args), "modelRegistries": list(settings.registries)}
     if settings.mesh.enabled:
         injected = injected_pod_shape()
         shape = {**shape, **injected, "volumes": [*shape["volumes"], *injected["volumes"]]}

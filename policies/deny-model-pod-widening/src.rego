@@ -28,6 +28,21 @@ violation contains {"msg": msg} if {
 	msg := sprintf("%s image %v must be referenced by digest alone (repository@sha256:...), without a tag", [pods.describe(entry), entry.container.image])
 }
 
+# A tenant's model runs its own images only: on a shared cluster the platform's registry allow-list
+# is every tenant's, so this per-namespace constraint keeps another tenant's model image out.
+violation contains {"msg": msg} if {
+	some entry in pods.containers
+	entry.container.name == model_name
+	not own_image(entry.container.image)
+	msg := sprintf("%s image %v is not below this model's registries %v", [pods.describe(entry), entry.container.image, object.get(params, "modelRegistries", [])])
+}
+
+own_image(image) if {
+	repository := pods.parse_image(image).repository
+	some prefix in object.get(params, "modelRegistries", [])
+	pods.repository_below(repository, prefix)
+}
+
 violation contains {"msg": msg} if {
 	some entry in pods.containers
 	not entry.container.name in mesh_names
