@@ -4,7 +4,8 @@ Import the components into your own Pulumi program and give each its typed Args:
 
     from components import HardenedModelDeployment, HardenedModelDeploymentArgs, IsolatedNamespace
 
-or build the whole platform from validated stack settings with `SecureModelPlatform`.
+or build the whole platform and its model tenants from validated stack settings with
+`SecureModelPlatform` (one `ModelTenant` per model).
 """
 
 from components.admission import AdmissionControl, AdmissionControlArgs
@@ -24,7 +25,8 @@ from components.secrets import (
     VaultKubernetesAuth,
 )
 from components.settings import Environment, SettingsError, StackSettings, load_settings, parse_settings
-from components.supply_chain import ImageSignaturePolicy, ImageSignaturePolicyArgs
+from components.supply_chain import ImageSignaturePolicy, ImageSignaturePolicyArgs, ModelImagePolicyArgs
+from components.tenant import ModelTenant, PlatformParts
 from components.tls import EdgeTls, EdgeTlsArgs
 from components.workload import (
     AutoscalingPolicy,
@@ -59,9 +61,12 @@ __all__ = [
     "MeshPoliciesArgs",
     "ModelIdentity",
     "ModelIdentityArgs",
+    "ModelImagePolicyArgs",
     "ModelSecrets",
     "ModelSecretsArgs",
+    "ModelTenant",
     "NodePlacement",
+    "PlatformParts",
     "RuntimeDetection",
     "RuntimeDetectionArgs",
     "SecretItem",

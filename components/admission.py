@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import pulumi
@@ -45,6 +46,7 @@ __all__ = [
     "AdmissionControlArgs",
     "constraint_parameters",
     "gatekeeper_values",
+    "model_constraints",
 ]
 
 ALWAYS_EXEMPT_NAMESPACES = ("kube-system",)
@@ -85,9 +87,6 @@ class AdmissionControlArgs:
     preinstalled: bool = False
     """Gatekeeper already runs in `namespace` (the cluster's platform installed it): create neither
     its namespace nor its Helm release, only the templates, ExpansionTemplates and constraints."""
-    model_pod_shapes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    """Per model namespace, the pod shape the platform deploys there (workload.pod_shape, plus the
-    mesh's injected parts): a deployer may change the image digest, replicas and resources only."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -103,6 +102,13 @@ class AdmissionControlArgs:
             problems.append("model_namespace_labels must not be empty (it would match every namespace)")
         if problems:
             raise ValueError("AdmissionControlArgs: " + "; ".join(problems))
+
+
+@lru_cache(maxsize=1)
+def installed_policies() -> tuple[Policy, ...]:
+    """The policies as installed (their Rego; fixtures are a test concern), read once per program:
+    every tenant adds constraints of the same policies."""
+    return tuple(load_policies(require_fixtures=False))
 
 
 def exempt_namespaces(args: AdmissionControlArgs) -> list[str]:
@@ -156,7 +162,7 @@ class AdmissionControl(pulumi.ComponentResource):
     def __init__(self, name: str, args: AdmissionControlArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:admission:AdmissionControl", name, None, opts)
         # Fixtures are a test concern (tests/policies requires them); installs need only the Rego.
-        policies = load_policies(require_fixtures=False)
+        policies = installed_policies()
 
         self.namespace, installed = addon_install(
             name,
@@ -201,28 +207,42 @@ class AdmissionControl(pulumi.ComponentResource):
 
 
 def _constraints(policies: Sequence[Policy], args: AdmissionControlArgs) -> list[tuple[Policy, str, dict[str, Any]]]:
-    """(policy, resource name, Constraint) of every constraint: one per policy, and one per model
-    namespace for an `each-model` policy (its parameters that model's pod shape), matching that
-    namespace only."""
+    """(policy, resource name, Constraint) of every cluster-wide constraint: one per policy but the
+    `each-model` ones, which each model tenant adds for its own namespace (model_constraints)."""
     found = []
     for policy in policies:
-        match = model_namespace_match(policy, args.model_namespace_labels)
-        if policy.namespaces is not NamespaceScope.EACH_MODEL:
-            parameters = constraint_parameters(policy, args.registries, args.exempt_images)
-            document = constraint(
-                policy, parameters=parameters, enforcement_action=args.enforcement_action, match=match
-            )
-            found.append((policy, policy.name, document))
+        if policy.namespaces is NamespaceScope.EACH_MODEL:
             continue
-        for namespace, shape in sorted(args.model_pod_shapes.items()):
-            document = constraint(
-                policy,
-                f"{policy.name}-{namespace}",
-                parameters=dict(shape),
-                enforcement_action=args.enforcement_action,
-                match={**match, "namespaces": [namespace]},
-            )
-            found.append((policy, f"{policy.name}-{namespace}", document))
+        parameters = constraint_parameters(policy, args.registries, args.exempt_images)
+        match = model_namespace_match(policy, args.model_namespace_labels)
+        document = constraint(policy, parameters=parameters, enforcement_action=args.enforcement_action, match=match)
+        found.append((policy, policy.name, document))
+    return found
+
+
+def model_constraints(
+    namespace: str,
+    pod_shape: Mapping[str, Any],
+    enforcement_action: str = "deny",
+    namespace_labels: Mapping[str, str] | None = None,
+) -> list[tuple[Policy, str, dict[str, Any]]]:
+    """(policy, resource name, Constraint) of each `each-model` policy for one model namespace: its
+    parameters that model's pod shape (workload.pod_shape, the mesh's injected parts, its
+    registries), matching that namespace only. The ConstraintTemplates are the platform's."""
+    found = []
+    for policy in installed_policies():
+        if policy.namespaces is not NamespaceScope.EACH_MODEL:
+            continue
+        match = model_namespace_match(policy, namespace_labels)
+        name = f"{policy.name}-{namespace}"
+        document = constraint(
+            policy,
+            name,
+            parameters=dict(pod_shape),
+            enforcement_action=enforcement_action,
+            match={**match, "namespaces": [namespace]},
+        )
+        found.append((policy, name, document))
     return found
 
 

@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,7 @@ _FILLED_LISTS = (
     "model_allowed_egress_cidrs",
 )
 _PROCESS_RULE = "Unexpected process in model container"
+_TENANT_MACRO = "model_tenant_image"
 _PROCESS_EXCEPTION = "model_server_processes"
 _RULES_KEY = "model-serving-rules.yaml"
 
@@ -117,6 +118,9 @@ class RuntimeDetectionArgs:
     model_image_repositories: Sequence[str] = ()
     """Registry prefixes of the model images: the rules watch the model container, by its name and
     its image, never the injected mesh proxy (at least one)."""
+    tenant_repositories: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """Per model namespace, its own tenant's registries: a model container there running an image
+    from elsewhere alerts. A namespace not listed is paired with every model_image_repositories."""
     namespace: str = "falco"
     """Falco's own namespace (privileged PSA, exempt from admission)."""
     requests: dict[str, str] = field(
@@ -150,6 +154,9 @@ class RuntimeDetectionArgs:
         for name in (*self.model_namespaces, self.namespace):
             if not is_dns_label(name):
                 problems.append(f"namespace {name!r} is not a DNS label")
+        strangers = sorted(set(self.tenant_repositories) - set(self.model_namespaces))
+        if strangers:
+            problems.append(f"tenant_repositories names namespaces that are not model namespaces: {strangers}")
         if self.namespace in self.model_namespaces:
             problems.append("Falco's namespace must not be a model namespace")
         if not self.allowed_processes:
@@ -181,7 +188,19 @@ def model_rules(args: RuntimeDetectionArgs) -> list[dict[str, Any]]:
             for exception in document["exceptions"]:
                 if exception["name"] == _PROCESS_EXCEPTION:
                     exception["values"] = [[process] for process in args.allowed_processes]
+        if document.get("macro") == _TENANT_MACRO:
+            document["condition"] = _tenant_condition(args)
     return documents
+
+
+def _tenant_condition(args: RuntimeDetectionArgs) -> str:
+    """Each model namespace and its own registries, as one Falco condition."""
+    clauses = [
+        f"(k8s.ns.name = {namespace} and container.image.repository pmatch ({', '.join(sorted(repositories))}))"
+        for namespace in sorted(args.model_namespaces)
+        for repositories in [args.tenant_repositories.get(namespace, args.model_image_repositories)]
+    ]
+    return "(" + " or ".join(clauses) + ")"
 
 
 def falco_values(args: RuntimeDetectionArgs) -> dict[str, Any]:

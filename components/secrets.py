@@ -123,8 +123,10 @@ class SecretItem:
 class SecretsOperatorArgs:
     """Inputs of SecretsOperator."""
 
-    served_namespace: str
-    """The one model namespace the operator reconciles in and may write Secrets to."""
+    served_namespace: str | None
+    """The one model namespace the operator reconciles in and may write Secrets to. None when
+    several model tenants sync secrets: the operator then watches every namespace (its chart's
+    ClusterRole); each tenant's store still has its own identity and reads its own keys only."""
     namespace: str = "external-secrets"
     """The operator's namespace (PSA restricted)."""
     pod_security_version: str = POD_SECURITY_VERSION
@@ -137,7 +139,7 @@ class SecretsOperatorArgs:
 
     def __post_init__(self) -> None:
         for label, value in (("namespace", self.namespace), ("served_namespace", self.served_namespace)):
-            if not is_dns_label(value):
+            if value is not None and not is_dns_label(value):
                 raise ValueError(f"SecretsOperatorArgs: {label} {value!r} is not a DNS label")
 
 
@@ -179,8 +181,9 @@ class ModelSecretsArgs:
             raise ValueError("ModelSecretsArgs: " + "; ".join(problems))
 
 
-def operator_values(served_namespace: str) -> dict[str, Any]:
-    """Helm values of the external-secrets chart, its controller scoped to `served_namespace`."""
+def operator_values(served_namespace: str | None) -> dict[str, Any]:
+    """Helm values of the external-secrets chart, its controller scoped to `served_namespace` (None:
+    every namespace, for several tenants; the chart's scoping takes one namespace only)."""
     requests = {"cpu": "50m", "memory": "128Mi"}
     limits = {"cpu": "500m", "memory": "256Mi"}
     return {
@@ -203,8 +206,7 @@ def operator_values(served_namespace: str) -> dict[str, Any]:
         # The controller watches and writes Secrets in the model namespace only: its RBAC becomes a
         # Role there instead of a ClusterRole over every Secret of the cluster (a compromised
         # operator then reaches one namespace's secrets, not all of them).
-        "scopedNamespace": served_namespace,
-        "scopedRBAC": True,
+        **({"scopedNamespace": served_namespace, "scopedRBAC": True} if served_namespace else {}),
         # Not folded into the cluster's view/edit roles: editors of any namespace would otherwise
         # gain ExternalSecrets, a way to pull from whatever store their namespace can name.
         "rbac": {"aggregateToView": False, "aggregateToEdit": False},

@@ -27,6 +27,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     model_validator,
@@ -72,6 +73,7 @@ __all__ = [
     "SecretsSettings",
     "SettingsError",
     "StackSettings",
+    "TenantModel",
     "load_settings",
     "parse_settings",
 ]
@@ -697,6 +699,8 @@ class GatewaySettings(_Model):
         default="https://acme-v02.api.letsencrypt.org/directory", alias="acmeServer"
     )
     acme_dns01: AcmeDns01 | None = Field(default=None, alias="acmeDns01")
+    model: DnsLabel | None = None
+    """The model (its name) the gateway routes to: required when the stack serves several."""
 
     @model_validator(mode="after")
     def _complete(self) -> GatewaySettings:
@@ -770,12 +774,6 @@ class SupplyChainSettings(_Model):
     mode: SupplyChainMode = SupplyChainMode.ENFORCE
     image_signer: ImageSigner | None = Field(default=None, alias="imageSigner")
 
-    @model_validator(mode="after")
-    def _signer_when_enabled(self) -> SupplyChainSettings:
-        if self.enabled and self.image_signer is None:
-            raise _KeyedError("supplyChain.imageSigner", "is required while supplyChain is enabled")
-        return self
-
 
 class ClusterDns(_Model):
     """Where cluster DNS runs; the only egress every model namespace gets."""
@@ -794,6 +792,58 @@ class Addon(StrEnum):
     POLICY_CONTROLLER = "policy-controller"
 
 
+class TenantSecrets(_Model):
+    """A tenant's secrets: the items its namespace syncs, and optionally its own identity at the
+    platform's store provider (a role or account of its own, so one tenant's store cannot read
+    another's keys)."""
+
+    items: list[ModelSecret] = Field(default_factory=list)
+    vault: VaultSettings | None = None
+    aws: AwsSettings | None = None
+    gcp: GcpSettings | None = None
+
+
+class TenantModel(ModelSettings):
+    """One entry of `models:`: a model tenant of a shared cluster, with everything that is its own.
+
+    Every key of `model`, plus its namespace (with quota), RBAC groups, secrets, mesh callers,
+    image signer and registries. The platform (add-ons, templates, cluster-wide policy) is shared.
+    """
+
+    namespace: NamespaceSettings
+    rbac: Rbac = Rbac()
+    secrets: TenantSecrets = TenantSecrets()
+    callers: list[MeshCaller] = Field(default_factory=list)
+    image_signer: ImageSigner | None = Field(default=None, alias="imageSigner")
+    registries: list[RegistryPrefix] = Field(min_length=1)
+
+    def model_settings(self) -> ModelSettings:
+        """The `model` part of the entry (already validated)."""
+        return ModelSettings.model_construct(**{name: getattr(self, name) for name in ModelSettings.model_fields})
+
+
+_TENANT_KEYS = (
+    ("model.", ""),
+    ("namespace", "namespace"),
+    ("rbac", "rbac"),
+    ("secrets.items", "secrets.items"),
+    ("mesh.callers", "callers"),
+    ("supplyChain.imageSigner", "imageSigner"),
+    ("registries", "registries"),
+)
+"""How a key of the single-model form is spelled inside a `models:` entry."""
+
+
+def _tenant_key(key: str, index: int) -> str:
+    """`key` (as the single-model form names it) for entry `index` of `models:`."""
+    for single, entry in _TENANT_KEYS:
+        if key.startswith(single):
+            rest = key[len(single) :]
+            joined = f"{entry}{rest}" if entry else rest
+            return f"models[{index}].{joined}"
+    return key
+
+
 class StackSettings(_Model):
     """Everything one stack (environment) configures."""
 
@@ -803,7 +853,10 @@ class StackSettings(_Model):
         default=KUBERNETES_TARGET, alias="kubernetesVersion"
     )
     registries: list[RegistryPrefix] = Field(min_length=1)
-    model: ModelSettings
+    # One model (`model` with the top-level namespace, rbac, secrets.items, mesh.callers and
+    # supplyChain.imageSigner), or many tenants of a shared cluster (`models`, each entry holding its own).
+    model: ModelSettings | None = None
+    models: list[TenantModel] | None = Field(default=None, min_length=1)
     namespace: NamespaceSettings = NamespaceSettings()
     rbac: Rbac = Rbac()
     cluster_dns: ClusterDns = Field(default=ClusterDns(), alias="clusterDns")
@@ -820,6 +873,7 @@ class StackSettings(_Model):
     # real `pulumi up` tier's sandbox stands in for them): the stack installs neither their Helm
     # release nor their namespace, only its own configuration of them. By default it installs all.
     preinstalled_addons: list[Addon] = Field(default_factory=list, alias="preinstalledAddons")
+    _in_model_list: bool = PrivateAttr(default=False)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StackSettings:
@@ -828,7 +882,94 @@ class StackSettings(_Model):
                 "supplyChain.imageSigner",
                 "is required (image signatures are verified unless supplyChain.enabled: false)",
             )
+        self._one_form()
         self._supported_by_addons()
+        if self.models is None:
+            self._tenant_checks()
+        else:
+            self._tenants_apart()
+        if self.environment.is_production:
+            self._admission_fails_closed()
+            self._runtime_detection_reports()
+            self._mesh_is_strict()
+        if self.environment is not Environment.DEV:
+            self._only_signed_images()
+        self._alerts_have_one_url_source()
+        self._preinstalled_addons_are_used()
+        self._gateway_names_a_model()
+        return self
+
+    def _one_form(self) -> None:
+        """`model` or `models`, and in the list form nothing of a tenant left at the top level."""
+        if (self.model is None) == (self.models is None):
+            raise _KeyedError("models", "set exactly one of model (one model) or models (a list of tenants)")
+        if self.models is None:
+            return
+        assert self.supply_chain is not None  # checked first in _cross_checks
+        misplaced = {
+            "namespace": "namespace" in self.model_fields_set,
+            "rbac": "rbac" in self.model_fields_set,
+            "secrets.items": bool(self.secrets.items),
+            "mesh.callers": bool(self.mesh.callers),
+            "supplyChain.imageSigner": self.supply_chain.image_signer is not None,
+        }
+        for key, present in misplaced.items():
+            if present:
+                raise _KeyedError(key, "belongs to each entry of models (set it there, per model)")
+
+    @property
+    def in_model_list(self) -> bool:
+        """True for the view of one entry of `models` (its cluster-wide objects carry its namespace
+        in their names; a stack of one `model` keeps the names it always had)."""
+        return self._in_model_list
+
+    def tenants(self) -> list[StackSettings]:
+        """Each model tenant as a one-model view of these settings: the tenant's own model,
+        namespace, RBAC, secrets, callers, signer and registries over the shared platform settings.
+        The single `model` form is its own one tenant."""
+        if self.models is None:
+            return [self]
+        assert self.supply_chain is not None  # checked first in _cross_checks
+        views = [
+            self.model_copy(
+                update={
+                    "model": entry.model_settings(),
+                    "models": None,
+                    "namespace": entry.namespace,
+                    "rbac": entry.rbac,
+                    "registries": entry.registries,
+                    "secrets": self.secrets.model_copy(
+                        update={
+                            "items": entry.secrets.items,
+                            **{
+                                provider.value: getattr(entry.secrets, provider.value)
+                                for provider in SecretProvider
+                                if getattr(entry.secrets, provider.value) is not None
+                            },
+                        }
+                    ),
+                    "mesh": self.mesh.model_copy(update={"callers": entry.callers}),
+                    "supply_chain": self.supply_chain.model_copy(update={"image_signer": entry.image_signer}),
+                }
+            )
+            for entry in self.models
+        ]
+        for view in views:
+            view._in_model_list = True
+        return views
+
+    @property
+    def tenant(self) -> ModelSettings:
+        """The model of a one-model view (see tenants())."""
+        if self.model is None:
+            raise ValueError("a stack with models: has one view per tenant; use tenants()")
+        return self.model
+
+    def _tenant_checks(self) -> None:
+        """What must hold for each model: its image, replicas, quota, signer, a judged namespace."""
+        assert self.supply_chain is not None and self.model is not None
+        if self.supply_chain.enabled and self.supply_chain.image_signer is None:
+            raise _KeyedError("supplyChain.imageSigner", "is required while supplyChain is enabled")
         self._model_namespace_is_judged()
         repository = ImageRef.parse(self.model.image).repository
         if not any(registry_allows(prefix, repository) for prefix in self.registries):
@@ -838,17 +979,66 @@ class StackSettings(_Model):
                 raise _KeyedError("model.replicas", "production stacks need at least 2 replicas")
             if self.model.autoscaling.enabled and self.model.autoscaling.min_replicas < 2:
                 raise _KeyedError("model.autoscaling.minReplicas", "production stacks need at least 2 replicas")
-            self._admission_fails_closed()
-            self._runtime_detection_reports()
-            self._mesh_is_strict()
-        if self.environment is not Environment.DEV:
-            self._only_signed_images()
         self._quota_holds_the_peak()
         if self.secrets.items and self.namespace.quota.secrets < len(self.secrets.items):
             raise _KeyedError("namespace.quota.secrets", "the quota is below the number of secrets.items")
-        self._alerts_have_one_url_source()
-        self._preinstalled_addons_are_used()
-        return self
+        if self.secrets.provider is None and any(
+            getattr(self.secrets, provider.value) is not None for provider in SecretProvider
+        ):
+            raise _KeyedError("secrets.provider", "a tenant's store section needs the platform's secrets.provider")
+
+    def _tenants_apart(self) -> None:
+        """Each tenant checked as its own model, and no two sharing a name, a namespace or a registry
+        path (a signer trusted for one tenant's path would sign for another's), every tenant's
+        registries within the platform's allow-list."""
+        assert self.models is not None
+        seen: dict[str, dict[str, int]] = {"name": {}, "namespace": {}}
+        claimed: list[tuple[str, int]] = []
+        for index, (entry, view) in enumerate(zip(self.models, self.tenants(), strict=True)):
+            try:
+                view._tenant_checks()
+            except _KeyedError as error:
+                raise _KeyedError(_tenant_key(error.key, index), str(error)) from None
+            for what, value in (("name", entry.name), ("namespace", entry.namespace.name)):
+                if value in seen[what]:
+                    key = "name" if what == "name" else "namespace.name"
+                    raise _KeyedError(f"models[{index}].{key}", f"{value} is already models[{seen[what][value]}]'s")
+                seen[what][value] = index
+            for position, prefix in enumerate(entry.registries):
+                if not any(_within(allowed, prefix) for allowed in self.registries):
+                    raise _KeyedError(
+                        f"models[{index}].registries[{position}]",
+                        f"{prefix} is not within the platform's registries {self.registries}",
+                    )
+                for other, owner in claimed:
+                    if owner != index and (_within(other, prefix) or _within(prefix, other)):
+                        raise _KeyedError(
+                            f"models[{index}].registries[{position}]",
+                            f"{prefix} overlaps models[{owner}]'s {other}: each tenant's signer is trusted for "
+                            "its own registry paths only",
+                        )
+            claimed += [(prefix, index) for prefix in entry.registries]
+
+    @property
+    def gateway_model(self) -> str | None:
+        """The model the edge gateway routes to (None without a gateway)."""
+        gateway = self.mesh.gateway
+        if not (self.mesh.enabled and gateway.enabled):
+            return None
+        if gateway.model is not None:
+            return gateway.model
+        names = [tenant.tenant.name for tenant in self.tenants()]
+        return names[0] if len(names) == 1 else None
+
+    def _gateway_names_a_model(self) -> None:
+        gateway = self.mesh.gateway
+        if not (self.mesh.enabled and gateway.enabled):
+            return
+        names = [tenant.tenant.name for tenant in self.tenants()]
+        if gateway.model is None and len(names) > 1:
+            raise _KeyedError("mesh.gateway.model", f"name the model the gateway routes to, one of {names}")
+        if gateway.model is not None and gateway.model not in names:
+            raise _KeyedError("mesh.gateway.model", f"{gateway.model} is not a model of this stack ({names})")
 
     def preinstalled(self, addon: Addon) -> bool:
         """True when `addon` already runs on the cluster and the stack does not install it."""
@@ -872,13 +1062,13 @@ class StackSettings(_Model):
 
     def peak_pods(self) -> int:
         """Model pods at once at worst: the autoscaler's maximum (or the replicas) plus a rollout's surge."""
-        autoscaling = self.model.autoscaling
-        return (autoscaling.max_replicas if autoscaling.enabled else self.model.replicas) + ROLLOUT_SURGE
+        autoscaling = self.tenant.autoscaling
+        return (autoscaling.max_replicas if autoscaling.enabled else self.tenant.replicas) + ROLLOUT_SURGE
 
     def pod_resources(self, kind: str) -> dict[str, Decimal]:
         """What one model pod requests (`kind` requests) or may use (limits): the model container,
         and the injected sidecar, whose ephemeral storage the namespace's LimitRange defaults."""
-        model = getattr(self.model.resources, kind).as_kubernetes()
+        model = getattr(self.tenant.resources, kind).as_kubernetes()
         total = {name: parse_quantity(value) for name, value in model.items()}
         if self.mesh.enabled:
             defaults = self.namespace.container_defaults
@@ -1044,6 +1234,10 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
     location = _format_location(error["loc"])
     context_error = (error.get("ctx") or {}).get("error")
     if isinstance(context_error, _KeyedError):
+        # A `models:` entry's own validators name keys as the single-model form does.
+        loc = error["loc"]
+        if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
+            return _tenant_key(context_error.key, loc[1]), str(context_error)
         return context_error.key, str(context_error)
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -1137,6 +1331,11 @@ def parse_settings(raw: Mapping[str, Any], namespace: str, secret_keys: Collecti
             return settings
     lines = sorted({f"  {namespace}:{key}: {message}" for key, message in problems})
     raise SettingsError("invalid stack configuration:\n" + "\n".join(lines))
+
+
+def _within(prefix: str, other: str) -> bool:
+    """True when registry path `other` is `prefix` or lies below it."""
+    return other == prefix or registry_allows(prefix, other)
 
 
 def _top_level(key: str) -> str:

@@ -30,8 +30,10 @@ __all__ = [
     "OPT_IN_LABEL",
     "ImageSignaturePolicy",
     "ImageSignaturePolicyArgs",
+    "ModelImagePolicyArgs",
     "digest_glob",
     "image_globs",
+    "model_image_policy",
     "policy_controller_values",
 ]
 
@@ -42,19 +44,45 @@ _MODES = ("enforce", "warn")
 
 
 @dataclass(frozen=True)
-class ImageSignaturePolicyArgs:
-    """Inputs of ImageSignaturePolicy: which images, signed by whom, and how strictly."""
+class ModelImagePolicyArgs:
+    """One model tenant's ClusterImagePolicy: the images below its registries, signed by its signer."""
 
     registries: Sequence[str]
-    """Registry prefixes whose images must be signed."""
-    pod_security_version: str
-    """Pinned Pod Security Standards version of the controller's namespace."""
+    """Registry prefixes whose images must be signed by this signer (the tenant's own paths)."""
     public_key: str | None = None
     """PEM cosign public key (key-based signing)."""
     keyless_issuer: str | None = None
     """OIDC issuer of a keyless signer, e.g. https://token.actions.githubusercontent.com."""
     keyless_subject: str | None = None
     """Subject of the keyless signer, e.g. the CI workflow that builds the image."""
+    mode: str = "enforce"
+    """enforce (refuse unsigned images) or warn."""
+    policy_name: str = "model-images-signed"
+    """Name of the ClusterImagePolicy (one per tenant on a shared cluster)."""
+    protect: bool = False
+    """Protect the policy from deletion and retain it if dropped (production)."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        keyless = self.keyless_issuer is not None or self.keyless_subject is not None
+        if (self.public_key is None) == (not keyless):
+            problems.append("set exactly one of public_key or keyless_issuer + keyless_subject")
+        if keyless and not (self.keyless_issuer and self.keyless_subject):
+            problems.append("keyless signing needs both keyless_issuer and keyless_subject")
+        if self.mode not in _MODES:
+            problems.append(f"mode must be one of {_MODES}")
+        if not self.registries:
+            problems.append("registries must name at least one registry")
+        if problems:
+            raise ValueError("ModelImagePolicyArgs: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class ImageSignaturePolicyArgs:
+    """Inputs of ImageSignaturePolicy: the controller, and the images the platform pins by digest."""
+
+    pod_security_version: str
+    """Pinned Pod Security Standards version of the controller's namespace."""
     mode: str = "enforce"
     """enforce (refuse unsigned images) or warn."""
     pinned_images: Sequence[str] = ()
@@ -70,15 +98,8 @@ class ImageSignaturePolicyArgs:
 
     def __post_init__(self) -> None:
         problems = []
-        keyless = self.keyless_issuer is not None or self.keyless_subject is not None
-        if (self.public_key is None) == (not keyless):
-            problems.append("set exactly one of public_key or keyless_issuer + keyless_subject")
-        if keyless and not (self.keyless_issuer and self.keyless_subject):
-            problems.append("keyless signing needs both keyless_issuer and keyless_subject")
         if self.mode not in _MODES:
             problems.append(f"mode must be one of {_MODES}")
-        if not self.registries:
-            problems.append("registries must name at least one registry")
         for image in self.pinned_images:
             try:
                 ImageRef.parse(image)
@@ -123,7 +144,7 @@ def image_globs(registries: Sequence[str]) -> list[str]:
     return [f"{prefix}/**" for prefix in sorted(registries)]
 
 
-def _authority(args: ImageSignaturePolicyArgs) -> dict[str, Any]:
+def _authority(args: ModelImagePolicyArgs) -> dict[str, Any]:
     if args.public_key is not None:
         return {"name": "cosign-key", "key": {"data": args.public_key, "hashAlgorithm": "sha256"}}
     return {
@@ -133,14 +154,36 @@ def _authority(args: ImageSignaturePolicyArgs) -> dict[str, Any]:
     }
 
 
+def model_image_policy(
+    name: str, args: ModelImagePolicyArgs, opts: pulumi.ResourceOptions
+) -> k8s.apiextensions.CustomResource:
+    """The ClusterImagePolicy of one model tenant: every image below its registries must carry its
+    signer's signature. Tenants' registries never overlap (the settings refuse it), so a tenant's
+    signer is trusted for its own paths only."""
+    return k8s.apiextensions.CustomResource(
+        name,
+        api_version="policy.sigstore.dev/v1beta1",
+        kind="ClusterImagePolicy",
+        metadata={"name": args.policy_name},
+        spec={
+            "images": [{"glob": glob} for glob in image_globs(args.registries)],
+            "authorities": [_authority(args)],
+            "mode": args.mode,
+        },
+        opts=opts,
+    )
+
+
 class ImageSignaturePolicy(pulumi.ComponentResource):
-    """policy-controller and a ClusterImagePolicy for the model registries.
+    """policy-controller, and a ClusterImagePolicy for the images the platform pins by digest.
+
+    Each model tenant adds its own ClusterImagePolicy (model_image_policy).
 
     Outputs:
-        policy_name: name of the ClusterImagePolicy.
+        installed: what a tenant's policies wait for (the controller's release).
     """
 
-    policy_name: str
+    installed: list[pulumi.Resource]
 
     def __init__(self, name: str, args: ImageSignaturePolicyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:supplychain:ImageSignaturePolicy", name, None, opts)
@@ -155,19 +198,7 @@ class ImageSignaturePolicy(pulumi.ComponentResource):
             protect=args.protect,
             preinstalled=args.preinstalled,
         )
-        self.policy_name = "model-images-signed"
-        k8s.apiextensions.CustomResource(
-            f"{name}-cluster-image-policy",
-            api_version="policy.sigstore.dev/v1beta1",
-            kind="ClusterImagePolicy",
-            metadata={"name": self.policy_name},
-            spec={
-                "images": [{"glob": glob} for glob in image_globs(args.registries)],
-                "authorities": [_authority(args)],
-                "mode": args.mode,
-            },
-            opts=child_options(self, opts, depends_on=installed, **guard(args.protect)),
-        )
+        self.installed = list(installed)
         if args.pinned_images:
             k8s.apiextensions.CustomResource(
                 f"{name}-pinned-images",
@@ -182,4 +213,4 @@ class ImageSignaturePolicy(pulumi.ComponentResource):
                 },
                 opts=child_options(self, opts, depends_on=installed, **guard(args.protect)),
             )
-        self.register_outputs({"policy_name": self.policy_name})
+        self.register_outputs({})

@@ -20,7 +20,16 @@ from pulumi.runtime.mocks import MockMonitor
 
 from components.settings import UNDECRYPTED_SECRET
 
-__all__ = ["PROJECT", "REPO_ROOT", "RecordingMocks", "Registration", "ResourceFlags", "cli_config", "run_with_mocks"]
+__all__ = [
+    "PROJECT",
+    "REPO_ROOT",
+    "AliasSpec",
+    "RecordingMocks",
+    "Registration",
+    "ResourceFlags",
+    "cli_config",
+    "run_with_mocks",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,6 +71,20 @@ class ResourceFlags:
     depends_on: tuple[str, ...]
     """URNs of explicit and implied dependencies."""
     ignore_changes: tuple[str, ...]
+    parent: str = ""
+    """URN of the parent resource ("" for none)."""
+    aliases: tuple[AliasSpec, ...] = ()
+    """The aliases the program gave (old names, types or parents the resource answers to)."""
+
+
+@dataclass(frozen=True)
+class AliasSpec:
+    """One alias as the engine receives it: the parts that differ from the resource's own."""
+
+    name: str = ""
+    type: str = ""
+    parent_urn: str = ""
+    no_parent: bool = False
 
 
 class _UrnRecordingMonitor(MockMonitor):
@@ -88,6 +111,12 @@ class _UrnRecordingMonitor(MockMonitor):
             retain_on_delete=bool(request.retainOnDelete),
             depends_on=tuple(sorted(request.dependencies)),
             ignore_changes=tuple(request.ignoreChanges),
+            parent=request.parent,
+            aliases=tuple(
+                AliasSpec(alias.spec.name, alias.spec.type, alias.spec.parentUrn, alias.spec.noParent)
+                for alias in request.aliases
+                if alias.HasField("spec")
+            ),
         )
         self.seen[(request.type, request.name)] = (response.urn, flags)
         return response

@@ -10,6 +10,7 @@ from components.admission import (
     IMAGE_EXEMPTIBLE_POLICIES,
     AdmissionControl,
     AdmissionControlArgs,
+    model_constraints,
 )
 from components.naming import ISOLATION_LABEL
 from components.versions import GATEKEEPER, POD_SECURITY_VERSION
@@ -123,13 +124,12 @@ def test_workloads_are_expanded_into_pods(installed: list[Registration]) -> None
     assert {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"} <= expanded
 
 
-def test_each_model_namespace_gets_its_own_pod_shape_constraint(run_program) -> None:
+def test_each_model_namespace_gets_its_own_pod_shape_constraint() -> None:
     shapes = {"fraud-model": {"serviceAccountName": "fraud-detector"}, "churn": {"serviceAccountName": "churn"}}
-    registered = run_program(lambda: AdmissionControl("admission", args(model_pod_shapes=shapes)))
     pinned = {
-        item.inputs["metadata"]["name"]: item.inputs["spec"]
-        for item in constraints(registered)
-        if item.inputs["metadata"]["name"].startswith(SHAPE_POLICY)
+        name: document["spec"]
+        for namespace, shape in shapes.items()
+        for _, name, document in model_constraints(namespace, shape)
     }
     assert set(pinned) == {f"{SHAPE_POLICY}-fraud-model", f"{SHAPE_POLICY}-churn"}
     for namespace, shape in shapes.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 import yaml
 
@@ -13,8 +14,10 @@ from components.supply_chain import (
     OPT_IN_LABEL,
     ImageSignaturePolicy,
     ImageSignaturePolicyArgs,
+    ModelImagePolicyArgs,
     digest_glob,
     image_globs,
+    model_image_policy,
     policy_controller_values,
 )
 from components.versions import POD_SECURITY_VERSION, POLICY_CONTROLLER, POLICY_CONTROLLER_IMAGE
@@ -33,12 +36,21 @@ KEY = "-----BEGIN PUBLIC KEY-----\nMFkw...\n-----END PUBLIC KEY-----\n"
 
 
 def args(**changes: Any) -> ImageSignaturePolicyArgs:
-    values: dict[str, Any] = {
-        "registries": ["registry.example.com/models"],
-        "pod_security_version": POD_SECURITY_VERSION,
-        "public_key": KEY,
-    }
-    return ImageSignaturePolicyArgs(**(values | changes))
+    return ImageSignaturePolicyArgs(**({"pod_security_version": POD_SECURITY_VERSION} | changes))
+
+
+def model_args(**changes: Any) -> ModelImagePolicyArgs:
+    return ModelImagePolicyArgs(**({"registries": ["registry.example.com/models"], "public_key": KEY} | changes))
+
+
+def controller_and_model(controller: ImageSignaturePolicyArgs, model: ModelImagePolicyArgs) -> None:
+    """The controller, and one tenant's policy waiting for it (as a ModelTenant adds it)."""
+    installed = ImageSignaturePolicy("supply-chain", controller)
+    model_image_policy(
+        "model-image-policy",
+        model,
+        pulumi.ResourceOptions(depends_on=[installed], protect=model.protect, retain_on_delete=model.protect),
+    )
 
 
 def cluster_image_policies(registrations: list[Registration]) -> list[dict[str, Any]]:
@@ -46,21 +58,25 @@ def cluster_image_policies(registrations: list[Registration]) -> list[dict[str, 
 
 
 def policy_of(registrations: list[Registration]) -> dict[str, Any]:
-    (found,) = [item.inputs for item in registrations if item.inputs.get("kind") == "ClusterImagePolicy"]
+    (found,) = [
+        item.inputs
+        for item in registrations
+        if item.inputs.get("kind") == "ClusterImagePolicy" and item.inputs["metadata"]["name"] != "pinned-by-digest"
+    ]
     return found
 
 
 def test_key_based_policy_covers_every_registry_image(run_program) -> None:
-    registrations = run_program(lambda: ImageSignaturePolicy("supply-chain", args()))
+    registrations = run_program(lambda: controller_and_model(args(), model_args()))
     spec = policy_of(registrations)["spec"]
     assert spec["images"] == [{"glob": "registry.example.com/models/**"}]
     assert spec["authorities"] == [{"name": "cosign-key", "key": {"data": KEY, "hashAlgorithm": "sha256"}}]
     assert spec["mode"] == "enforce"
     release = next(item for item in registrations if item.type == "kubernetes:helm.sh/v3:Release")
     assert (release.inputs["chart"], release.inputs["version"]) == (POLICY_CONTROLLER.name, POLICY_CONTROLLER.version)
-    assert (
-        release.urn in next(i for i in registrations if i.inputs.get("kind") == "ClusterImagePolicy").options.depends_on
-    )
+    # Waiting for the controller component is waiting for its release (the SDK expands it).
+    policy = next(i for i in registrations if i.inputs.get("kind") == "ClusterImagePolicy")
+    assert release.urn in policy.options.depends_on
 
 
 def test_controller_runs_the_pinned_image_by_digest_and_fails_closed(run_program) -> None:
@@ -81,8 +97,8 @@ def test_keyless_policy_names_issuer_and_subject(run_program) -> None:
         "https://github.com/o/r/.github/workflows/r.yml@refs/heads/main",
     )
     registrations = run_program(
-        lambda: ImageSignaturePolicy(
-            "supply-chain", args(public_key=None, keyless_issuer=issuer, keyless_subject=subject, mode="warn")
+        lambda: controller_and_model(
+            args(mode="warn"), model_args(public_key=None, keyless_issuer=issuer, keyless_subject=subject, mode="warn")
         )
     )
     spec = policy_of(registrations)["spec"]
@@ -102,8 +118,13 @@ def test_keyless_policy_names_issuer_and_subject(run_program) -> None:
     ],
 )
 def test_ambiguous_or_missing_signers_are_refused(changes: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match="ImageSignaturePolicyArgs"):
-        args(**changes)
+    with pytest.raises(ValueError, match="ModelImagePolicyArgs"):
+        model_args(**changes)
+
+
+def test_an_unknown_controller_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="ImageSignaturePolicyArgs: mode"):
+        args(mode="audit")
 
 
 def test_globs_stop_at_the_registry_boundary() -> None:
@@ -144,7 +165,7 @@ def test_rendered_stacks_verify_images_and_mount_the_model_key(render_dirs: dict
 
 def test_the_pinned_proxy_has_a_policy_of_its_own_by_digest(run_program) -> None:
     proxy = "docker.io/istio/proxyv2:1.31.1@sha256:" + "d8" * 32
-    registered = run_program(lambda: ImageSignaturePolicy("sc", args(pinned_images=[proxy])))
+    registered = run_program(lambda: controller_and_model(args(pinned_images=[proxy]), model_args()))
     policies = {item["metadata"]["name"]: item["spec"] for item in cluster_image_policies(registered)}
     pinned = policies["pinned-by-digest"]
     # policy-controller compares globs with the fully qualified name, without the tag.
@@ -155,7 +176,7 @@ def test_the_pinned_proxy_has_a_policy_of_its_own_by_digest(run_program) -> None
 
 
 def test_no_pinned_images_no_static_policy(run_program) -> None:
-    registered = run_program(lambda: ImageSignaturePolicy("sc", args()))
+    registered = run_program(lambda: controller_and_model(args(), model_args()))
     assert [item["metadata"]["name"] for item in cluster_image_policies(registered)] == ["model-images-signed"]
 
 
@@ -184,7 +205,9 @@ def test_the_image_policies_are_protected_and_retained_in_production(run_program
     proxy = "docker.io/istio/proxyv2:1.31.1@sha256:" + "d8" * 32
     for protect in (True, False):
         registered = run_program(
-            lambda protect=protect: ImageSignaturePolicy("sc", args(pinned_images=[proxy], protect=protect))
+            lambda protect=protect: controller_and_model(
+                args(pinned_images=[proxy], protect=protect), model_args(protect=protect)
+            )
         )
         policies = [item for item in registered if item.inputs.get("kind") == "ClusterImagePolicy"]
         assert len(policies) == 2
