@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import pulumi
@@ -30,9 +29,10 @@ import pulumi
 from components.namespace import pod_security_labels
 from components.naming import ISOLATION_LABEL, TYPE_PREFIX
 from components.options import child_options, guard
+from components.policy_set import installed_policies
 from components.system import addon_install, custom_resource
 from components.versions import GATEKEEPER
-from policies import NamespaceScope, Policy, constraint, constraint_template, expansion_templates, load_policies
+from policies import NamespaceScope, Policy, constraint, constraint_template, expansion_templates
 from policies.parameters import (
     IMAGE_EXEMPTIBLE_POLICIES,
     constraint_parameters,
@@ -102,13 +102,6 @@ class AdmissionControlArgs:
             problems.append("model_namespace_labels must not be empty (it would match every namespace)")
         if problems:
             raise ValueError("AdmissionControlArgs: " + "; ".join(problems))
-
-
-@lru_cache(maxsize=1)
-def installed_policies() -> tuple[Policy, ...]:
-    """The policies as installed (their Rego; fixtures are a test concern), read once per program:
-    every tenant adds constraints of the same policies."""
-    return tuple(load_policies(require_fixtures=False))
 
 
 def exempt_namespaces(args: AdmissionControlArgs) -> list[str]:

@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 
 from components.naming import TYPE_PREFIX, workload_labels
 from components.options import child_options
-from policies import load_policies
+from components.policy_set import installed_policies
 
 __all__ = [
     "AUDITOR_RULES",
@@ -85,7 +85,7 @@ def auditor_cluster_rules() -> list[dict[str, list[str]]]:
     """Read the admission posture that judges the namespace, which lives cluster-wide: every
     constraint (its parameters and its status: enforced, violations), the templates, the
     ExpansionTemplates, Gatekeeper's per-pod status and the image-signature policies."""
-    constraint_resources = sorted(policy.kind.lower() for policy in load_policies(require_fixtures=False))
+    constraint_resources = sorted(policy.kind.lower() for policy in installed_policies())
     return [
         {"apiGroups": ["constraints.gatekeeper.sh"], "resources": constraint_resources, "verbs": _READ},
         {"apiGroups": ["templates.gatekeeper.sh"], "resources": ["constrainttemplates"], "verbs": _READ},

@@ -178,8 +178,10 @@ class SecureModelPlatform(pulumi.ComponentResource):
 
         single = settings.models is None
         parts = PlatformParts(
-            # Admission stays first: a tenant's own constraint waits for its template.
-            waits_for=[part for part in (admission, mesh, image_policy, operator) if part is not None],
+            admission=admission,
+            mesh=mesh,
+            image_policy=image_policy,
+            secrets_operator=operator,
             # A stack of one `model` predates tenants: its resources keep their URNs through aliases.
             previous_parent=self if single else None,
             previous_admission=admission if single else None,

@@ -13,7 +13,6 @@ of one `model` and each entry of `models` are built by the same code.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -306,17 +305,29 @@ def _acme_solver(dns01: AcmeDns01 | None) -> Route53Solver | CloudDnsSolver | No
 
 @dataclass(frozen=True)
 class PlatformParts:
-    """The shared platform a tenant is added to: what its objects wait for, and (for a stack that
-    predates tenants) the components its resources used to be children of."""
+    """The shared platform a tenant is added to: what its objects wait for (None where another
+    stack runs that part, or the stack has none), and, for a stack that predates tenants, the
+    components its resources used to be children of."""
 
-    waits_for: Sequence[pulumi.Resource] = ()
-    """Admission control, the mesh and the signature controller: a model pod created before them
-    would start unjudged, without its sidecar, or unverified. Empty when another stack runs them."""
+    admission: pulumi.Resource | None = None
+    """The templates a tenant's constraints instantiate; a model pod created before it is unjudged."""
+    mesh: pulumi.Resource | None = None
+    """The injector and the mesh CRDs: a pod created before it starts without its sidecar."""
+    image_policy: pulumi.Resource | None = None
+    """The signature controller: a pod admitted before it exists was never verified."""
+    secrets_operator: pulumi.Resource | None = None
+    """The External Secrets CRDs the tenant's store and ExternalSecrets are."""
     previous_parent: pulumi.Resource | None = None
     """Where a one-`model` stack's tenant components were created before tenants existed: given,
     they carry aliases to their old URNs, so upgrading replaces and deletes nothing."""
     previous_admission: pulumi.Resource | None = None
     previous_image_policy: pulumi.Resource | None = None
+
+    @property
+    def before_any_pod(self) -> list[pulumi.Resource]:
+        """Everything that must exist before the model's first pod."""
+        parts = (self.admission, self.mesh, self.image_policy, self.secrets_operator)
+        return [part for part in parts if part is not None]
 
 
 def _moved(parent: pulumi.Resource | None, name: str | None = None) -> list[pulumi.Alias]:
@@ -358,12 +369,11 @@ class ModelTenant(pulumi.ComponentResource):
 
         namespace = IsolatedNamespace(namespace_name, namespace_args(settings), here(aliases=_moved(old)))
         # The tenant's own admission objects: cluster-scoped, so they are guarded like the platform's.
-        admission = [*platform.waits_for[:1]]
         constraints = [
             custom_resource(
                 f"admission-constraint-{resource_name}",
                 document,
-                here(*admission, aliases=_moved(platform.previous_admission), **guard(production)),
+                here(platform.admission, aliases=_moved(platform.previous_admission), **guard(production)),
             )
             for _policy, resource_name, document in model_constraints(
                 namespace_name, model_pod_shape(settings), settings.admission.enforcement_action.value
@@ -375,7 +385,7 @@ class ModelTenant(pulumi.ComponentResource):
                 f"{model_name}-image-policy",
                 signatures,
                 here(
-                    *platform.waits_for,
+                    platform.image_policy,
                     aliases=_moved(platform.previous_image_policy, "supply-chain-cluster-image-policy"),
                     **guard(production),
                 ),
@@ -396,7 +406,7 @@ class ModelTenant(pulumi.ComponentResource):
         secrets_args = model_secrets_args(settings)
         model_secrets = (
             ModelSecrets(
-                f"{model_name}-secrets", secrets_args, here(namespace, *platform.waits_for, aliases=_moved(old))
+                f"{model_name}-secrets", secrets_args, here(namespace, platform.secrets_operator, aliases=_moved(old))
             )
             if secrets_args is not None
             else None
@@ -411,17 +421,23 @@ class ModelTenant(pulumi.ComponentResource):
             ),
             # Judged, injected and verified: admission, the mesh and the signature policies exist first.
             here(
-                namespace, identity, model_secrets, image_policy, *constraints, *platform.waits_for, aliases=_moved(old)
+                namespace,
+                identity,
+                model_secrets,
+                image_policy,
+                *constraints,
+                *platform.before_any_pod,
+                aliases=_moved(old),
             ),
         )
         if settings.mesh.enabled:
             MeshPolicies(
                 f"{model_name}-mesh",
                 mesh_policies_args(settings, workload.selector),
-                here(namespace, *platform.waits_for, aliases=_moved(old)),
+                here(namespace, platform.mesh, aliases=_moved(old)),
             )
             if settings.gateway_model == model_name:
-                EdgeTls("edge", edge_tls_args(settings), here(*platform.waits_for, aliases=_moved(old)))
+                EdgeTls("edge", edge_tls_args(settings), here(platform.mesh, aliases=_moved(old)))
 
         self.namespace = namespace.namespace_name
         self.service_account = identity.service_account_name

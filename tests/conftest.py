@@ -9,13 +9,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tools.crd_schema import CrdCatalog
 from tools.mock_engine import Registration, run_with_mocks
 from tools.render import Rendered, render_stack, write_render
 from tools.sandbox.stack import crd_folder
 
-STACKS = ("dev", "staging", "prod")
+STACKS = ("dev", "staging", "prod", "shared")
+"""Every stack file: the three environments, and `shared` (a production cluster of three tenants)."""
+
+
+def stack_environment(stack: str) -> str:
+    """The `environment` a stack file sets."""
+    from tools.mock_engine import PROJECT
+    from tools.render import stack_file
+
+    return yaml.safe_load(stack_file(stack).read_text())["config"][f"{PROJECT}:environment"]
+
+
+PRODUCTION_STACKS = tuple(stack for stack in STACKS if stack_environment(stack) == "prod")
 SHARED_CRDS = crd_folder()
 
 

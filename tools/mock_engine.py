@@ -12,11 +12,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pulumi
 import yaml
+from pulumi.runtime import resource as sdk_resource
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.proto import source_pb2
 
 from components.settings import UNDECRYPTED_SECRET
 
@@ -177,7 +180,14 @@ def run_with_mocks(
     def _run() -> None:
         program()
 
-    _run()
+    # The SDK walks the Python stack at every registration to tell the engine where a resource was
+    # declared; the mock engine never reads it, and on a stack of many tenants it is a sixth of
+    # the render. Skipped here only: a real engine still gets it.
+    with (
+        patch.object(sdk_resource, "_get_stack_trace", source_pb2.StackTrace),
+        patch.object(sdk_resource, "_get_source_position", lambda _trace: None),
+    ):
+        _run()
     return [
         replace(item, urn=monitor.seen[(item.type, item.name)][0], options=monitor.seen[(item.type, item.name)][1])
         for item in mocks.registrations

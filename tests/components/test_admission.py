@@ -15,7 +15,7 @@ from components.admission import (
 from components.naming import ISOLATION_LABEL
 from components.versions import GATEKEEPER, POD_SECURITY_VERSION
 from policies import POLICY_DIR, NamespaceScope, load_policies
-from tests.conftest import STACKS
+from tests.conftest import PRODUCTION_STACKS, STACKS
 from tools.mock_engine import Registration
 from tools.render import Rendered
 from tools.toolchain import TOOLS
@@ -205,7 +205,7 @@ def test_stacks_differ_in_strictness(rendered: dict[str, list[Rendered]]) -> Non
 def test_production_protects_what_keeps_the_constraints(rendered: dict[str, list[Rendered]], stack: str) -> None:
     registrations = [item.registration for item in rendered[stack]]
     guarded = [release(registrations), *of_kind(registrations, "ConstraintTemplate")]
-    assert {item.options.protect for item in guarded} == {stack == "prod"}
+    assert {item.options.protect for item in guarded} == {stack in PRODUCTION_STACKS}
 
 
 def test_model_namespace_carries_the_label_the_constraints_select(rendered: dict[str, list[Rendered]]) -> None:

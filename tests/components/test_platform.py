@@ -8,7 +8,7 @@ import pytest
 from components.program import run
 from components.settings import SettingsError
 from tests.components.test_settings import stack_config
-from tests.conftest import STACKS
+from tests.conftest import PRODUCTION_STACKS, STACKS
 from tools.mock_engine import RecordingMocks, cli_config, run_with_mocks
 from tools.render import Rendered
 
@@ -41,9 +41,9 @@ def test_every_resource_hangs_under_the_platform(rendered, stack: str) -> None:
 def test_only_production_protects_its_namespaces(rendered) -> None:
     for stack in STACKS:
         model = registration(rendered[stack], "kubernetes:core/v1:Namespace", "fraud-model").options
-        assert model.protect is model.retain_on_delete is (stack == "prod")
+        assert model.protect is model.retain_on_delete is (stack in PRODUCTION_STACKS)
         admission = registration(rendered[stack], "kubernetes:core/v1:Namespace", "admission-namespace").options
-        assert admission.protect is (stack == "prod")
+        assert admission.protect is (stack in PRODUCTION_STACKS)
 
 
 def test_workload_waits_for_its_namespace_and_identity(rendered) -> None:

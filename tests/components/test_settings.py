@@ -11,7 +11,7 @@ import yaml
 
 from components.settings import SHUTDOWN_MARGIN_SECONDS, Environment, SettingsError, StackSettings, parse_settings
 from components.versions import KUBERNETES_TARGET, POD_SECURITY_VERSION
-from tests.conftest import STACKS
+from tests.conftest import STACKS, stack_environment
 from tools.mock_engine import PROJECT, cli_config
 from tools.render import stack_file
 
@@ -40,7 +40,8 @@ def minimal() -> dict[str, Any]:
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_stack_file_is_valid(stack: str) -> None:
     settings = parse(stack_config(stack))
-    assert settings.environment == Environment(stack)
+    assert settings.environment == Environment(stack_environment(stack))
+    assert settings.environment.value == stack or stack == "shared"  # the shared cluster is a prod stack
 
 
 def test_minimal_config_gets_the_hardened_defaults() -> None:

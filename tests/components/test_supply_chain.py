@@ -7,9 +7,9 @@ from typing import Any
 
 import pulumi
 import pytest
-import yaml
 
 from app import config as app_config
+from components.settings import parse_settings
 from components.supply_chain import (
     OPT_IN_LABEL,
     ImageSignaturePolicy,
@@ -27,10 +27,10 @@ from components.workload import (
     SIGNING_KEY_FILE,
     SIGNING_KEY_MOUNT_DIR,
 )
+from tests.components.test_settings import stack_config
 from tests.conftest import STACKS
-from tools.mock_engine import Registration
+from tools.mock_engine import PROJECT, Registration, cli_config
 from tools.policy import load_manifests
-from tools.render import stack_file
 
 KEY = "-----BEGIN PUBLIC KEY-----\nMFkw...\n-----END PUBLIC KEY-----\n"
 
@@ -141,26 +141,38 @@ def test_the_workload_mounts_the_key_where_the_app_reads_it() -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_rendered_stacks_verify_images_and_mount_the_model_key(render_dirs: dict[str, Path], stack: str) -> None:
     objects = load_manifests([render_dirs[stack]])
+    tenants = parse_settings(cli_config(stack_config(stack))[0], namespace=PROJECT).tenants()
     policies = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ClusterImagePolicy"}
-    assert set(policies) == {"model-images-signed", "pinned-by-digest"}  # every stack runs the mesh
+    # Every stack runs the mesh (the pinned proxy's policy); one policy per tenant, named for it
+    # when the stack lists its models.
+    expected = {"pinned-by-digest"} | {
+        f"model-images-signed-{tenant.namespace.name}" if tenant.in_model_list else "model-images-signed"
+        for tenant in tenants
+    }
+    assert set(policies) == expected
     for policy in policies.values():
         assert policy["spec"]["mode"] == ("warn" if stack == "dev" else "enforce")
-    model_namespace = next(o for o in objects if o["kind"] == "Namespace" and o["metadata"]["name"] == "fraud-model")
-    assert OPT_IN_LABEL.items() <= model_namespace["metadata"]["labels"].items()
-    deployment = next(o for o in objects if o["kind"] == "Deployment")
-    template = deployment["spec"]["template"]
-    (mount,) = [m for m in template["spec"]["containers"][0]["volumeMounts"] if m["mountPath"] == SIGNING_KEY_MOUNT_DIR]
-    assert mount["readOnly"] is True
-    (volume,) = [v for v in template["spec"]["volumes"] if v["name"] == mount["name"]]
-    config_map = next(
-        o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == volume["configMap"]["name"]
-    )
-    stack_key = yaml.safe_load(stack_file(stack).read_text())["config"]["secure-model-serving:model"][
-        "signingPublicKey"
-    ]
-    assert volume["configMap"]["items"] == [{"key": SIGNING_KEY_DATA_KEY, "path": SIGNING_KEY_FILE}]
-    assert config_map["data"][SIGNING_KEY_DATA_KEY].strip() == stack_key.strip()
-    assert len(template["metadata"]["annotations"][SIGNING_KEY_ANNOTATION]) == 64
+    for tenant in tenants:
+        namespace = tenant.namespace.name
+        model_namespace = next(o for o in objects if o["kind"] == "Namespace" and o["metadata"]["name"] == namespace)
+        assert OPT_IN_LABEL.items() <= model_namespace["metadata"]["labels"].items()
+        deployment = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["namespace"] == namespace)
+        template = deployment["spec"]["template"]
+        mounts = template["spec"]["containers"][0]["volumeMounts"]
+        (mount,) = [m for m in mounts if m["mountPath"] == SIGNING_KEY_MOUNT_DIR]
+        assert mount["readOnly"] is True
+        (volume,) = [v for v in template["spec"]["volumes"] if v["name"] == mount["name"]]
+        config_map = next(
+            o
+            for o in objects
+            if o["kind"] == "ConfigMap"
+            and o["metadata"]["namespace"] == namespace
+            and o["metadata"]["name"] == volume["configMap"]["name"]
+        )
+        assert volume["configMap"]["items"] == [{"key": SIGNING_KEY_DATA_KEY, "path": SIGNING_KEY_FILE}]
+        assert tenant.tenant.signing_public_key
+        assert config_map["data"][SIGNING_KEY_DATA_KEY].strip() == tenant.tenant.signing_public_key.strip()
+        assert len(template["metadata"]["annotations"][SIGNING_KEY_ANNOTATION]) == 64
 
 
 def test_the_pinned_proxy_has_a_policy_of_its_own_by_digest(run_program) -> None:

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from components.program import run
-from components.settings import SettingsError
+from components.settings import SettingsError, parse_settings
 from components.versions import KUBERNETES_TARGET
 from tests.conftest import STACKS
 from tools.mock_engine import PROJECT, RecordingMocks, cli_config, is_secret, run_with_mocks
@@ -63,6 +63,11 @@ def with_markers(stack: str, secure: bool) -> tuple[dict[str, Any], list[str]]:
             node = node.setdefault(part, {})
         node[rest[-1]] = {"secure": value} if secure else value
         paths.append(".".join([top, *rest]))
+    # A tenant with its own identity at the store carries it in its entry.
+    for index, entry in enumerate(config.get(f"{PROJECT}:models", [])):
+        if provider in entry.get("secrets", {}):
+            entry["secrets"][provider][field] = {"secure": PLAIN[field]} if secure else PLAIN[field]
+            paths.append(f"models[{index}].secrets.{provider}.{field}")
     return config, paths
 
 
@@ -179,16 +184,24 @@ def test_secrets_are_mounted_as_files_and_never_rendered(render_dirs: dict[str, 
     documents = [yaml.safe_load(path.read_text()) for path in render_dirs[stack].rglob("*.yaml")]
     objects = [document for document in documents if "kind" in document]
     assert not [document for document in objects if document["kind"] == "Secret"]
-    (deployment,) = [document for document in objects if document["kind"] == "Deployment"]
-    pod = deployment["spec"]["template"]["spec"]
-    for container in pod["containers"]:
-        assert "envFrom" not in container
-        assert all("valueFrom" not in item for item in container.get("env", []))
-    items = stack_config(stack)[f"{PROJECT}:secrets"]["items"]
-    mounted = {volume["secret"]["secretName"] for volume in pod["volumes"] if "secret" in volume}
-    assert mounted == {item["name"] for item in items}
-    externals = {document["metadata"]["name"] for document in objects if document["kind"] == "ExternalSecret"}
-    assert externals == mounted
+    tenants = parse_settings(cli_config(stack_config(stack))[0], namespace=PROJECT).tenants()
+    deployments = {
+        document["metadata"]["namespace"]: document for document in objects if document["kind"] == "Deployment"
+    }
+    assert set(deployments) == {tenant.namespace.name for tenant in tenants}
+    for tenant in tenants:
+        pod = deployments[tenant.namespace.name]["spec"]["template"]["spec"]
+        for container in pod["containers"]:
+            assert "envFrom" not in container
+            assert all("valueFrom" not in item for item in container.get("env", []))
+        mounted = {volume["secret"]["secretName"] for volume in pod["volumes"] if "secret" in volume}
+        assert mounted == {item.name for item in tenant.secrets.items}
+        externals = {
+            document["metadata"]["name"]
+            for document in objects
+            if document["kind"] == "ExternalSecret" and document["metadata"]["namespace"] == tenant.namespace.name
+        }
+        assert externals == mounted
 
 
 @pytest.mark.parametrize("stack", STACKS)
