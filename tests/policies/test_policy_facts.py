@@ -29,13 +29,16 @@ from policies import (
     Level,
     Policy,
     PolicyError,
+    constraint,
     constraint_template,
     load_policies,
     rego_digest,
     version_problem,
 )
 from policies.deployed import CONSTRAINT_FILE, DEPLOYED_STACK, deployed_constraints
+from policies.parameters import MIN_ID
 from policy_pack.validation import MANDATORY_POLICIES
+from tests.policies.support import describe, judge
 from tools.render import Rendered
 
 POLICIES = load_policies(require_fixtures=False)
@@ -196,3 +199,20 @@ def test_the_generator_rewrites_a_stale_constraint(library: Path, generate: Call
     assert generate("--check") == 1
     assert generate() == 0
     assert path.read_text(encoding="utf-8") == deployed
+
+
+def test_the_rego_s_default_floor_is_min_id() -> None:
+    """The UID floor's home is MIN_ID (the platform always passes it); the Rego's own default, for
+    a constraint that sets none, is the same number."""
+    (policy,) = [p for p in POLICIES if p.name == "deny-low-user-and-group-ids"]
+    policy_set = [constraint_template(policy), constraint(policy)]
+
+    def pod(user: int) -> dict[str, Any]:
+        context = {"runAsUser": user, "runAsGroup": MIN_ID}
+        container = {"name": "model", "image": "registry.example.com/models/m@sha256:" + "0" * 64}
+        spec = {"securityContext": context, "containers": [container]}
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {}, "spec": spec}
+
+    at_floor, below = judge(policy_set, [pod(MIN_ID), pod(MIN_ID - 1)])
+    assert not at_floor.violations, describe(at_floor.violations)
+    assert below.violations, "a UID below MIN_ID is denied"
