@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from components import versions
+from policies.parameters import MIN_ID
 from tools.gator import gator_version, is_policy_object
 from tools.render import render_objects
 from tools.toolchain import cache_root, ensure
@@ -64,11 +65,11 @@ _PSS_RESTRICTED = {
     # Restricted profile, on top of baseline.
     "pod-security-policy/allow-privilege-escalation": None,
     "pod-security-policy/flexvolume-drivers": {"allowedFlexVolumes": []},
-    "pod-security-policy/fsgroup": {"rule": "MustRunAs", "ranges": [{"min": 10001, "max": 65535}]},
+    "pod-security-policy/fsgroup": {"rule": "MustRunAs", "ranges": [{"min": MIN_ID, "max": 65535}]},
     "pod-security-policy/read-only-root-filesystem": None,
     "pod-security-policy/users": {
-        "runAsUser": {"rule": "MustRunAs", "ranges": [{"min": 10001, "max": 65535}]},
-        "runAsGroup": {"rule": "MustRunAs", "ranges": [{"min": 10001, "max": 65535}]},
+        "runAsUser": {"rule": "MustRunAs", "ranges": [{"min": MIN_ID, "max": 65535}]},
+        "runAsGroup": {"rule": "MustRunAs", "ranges": [{"min": MIN_ID, "max": 65535}]},
     },
     "pod-security-policy/volumes": {
         "volumes": [

@@ -33,15 +33,10 @@ from components.policy_set import installed_policies
 from components.system import addon_install, custom_resource
 from components.versions import GATEKEEPER
 from policies import NamespaceScope, Policy, constraint, constraint_template, expansion_templates
-from policies.parameters import (
-    IMAGE_EXEMPTIBLE_POLICIES,
-    constraint_parameters,
-    model_namespace_match,
-)
+from policies.parameters import constraint_parameters, model_namespace_match
 
 __all__ = [
     "ALWAYS_EXEMPT_NAMESPACES",
-    "IMAGE_EXEMPTIBLE_POLICIES",
     "AdmissionControl",
     "AdmissionControlArgs",
     "constraint_parameters",
@@ -77,7 +72,8 @@ class AdmissionControlArgs:
     exempt_namespaces: Sequence[str] = ()
     """More namespaces the webhook skips (mesh and runtime system namespaces)."""
     exempt_images: Sequence[str] = ()
-    """Exact, digest-pinned images excused from IMAGE_EXEMPTIBLE_POLICIES only."""
+    """Exact, digest-pinned images excused only from the policies whose policy.yaml says
+    `image_exemptible: true`."""
     audit_interval_seconds: int = 60
     """How often Gatekeeper audits existing objects against the constraints."""
     model_namespace_labels: Mapping[str, str] = field(default_factory=lambda: {ISOLATION_LABEL: "true"})

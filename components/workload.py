@@ -2,7 +2,7 @@
 
 Deployment + ClusterIP Service + PodDisruptionBudget (+ HorizontalPodAutoscaler when asked) +
 a NetworkPolicy admitting only the named callers on the model port. The pod meets the
-project's baseline (non-root UID/GID >= 10001, read-only root filesystem with a size-limited
+project's baseline (non-root UID/GID >= MIN_ID, read-only root filesystem with a size-limited
 /tmp, no privilege escalation, every capability dropped, RuntimeDefault seccomp, no API token,
 no service links, image by digest pulled every time, requests and limits including
 ephemeral-storage, three probes, spread over nodes and zones) and can be pinned to a dedicated,
@@ -39,7 +39,6 @@ from policies.parameters import MIN_ID
 
 __all__ = [
     "CERTIFICATE_CHAIN_FILE",
-    "MIN_UID",
     "MODEL_CONTAINER",
     "ROLLOUT_SURGE",
     "SECRETS_CHECKSUM_ANNOTATION",
@@ -55,7 +54,6 @@ __all__ = [
     "pod_shape",
 ]
 
-MIN_UID = MIN_ID
 """Lowest UID/GID a model container may run as (the admission policies' floor)."""
 
 _RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
@@ -160,10 +158,10 @@ class HardenedModelDeploymentArgs:
     """Replicas (the HPA's minimum when autoscaling is set)."""
     port: int = 8080
     """Container and Service port of the model API (unprivileged)."""
-    run_as_user: int = MIN_UID
-    """UID of the model process (>= 10001)."""
-    run_as_group: int = MIN_UID
-    """GID of the model process (>= 10001)."""
+    run_as_user: int = MIN_ID
+    """UID of the model process (>= MIN_ID)."""
+    run_as_group: int = MIN_ID
+    """GID of the model process (>= MIN_ID)."""
     tmp_size_limit: str = "64Mi"
     """Size limit of the only writable path, /tmp."""
     liveness_path: str = "/healthz"
@@ -212,8 +210,8 @@ class HardenedModelDeploymentArgs:
             problems.append("replicas must be >= 1")
         if not 1024 <= self.port <= 65535:
             problems.append("port must be an unprivileged port (1024-65535)")
-        if min(self.run_as_user, self.run_as_group) < MIN_UID:
-            problems.append(f"run_as_user and run_as_group must be >= {MIN_UID}")
+        if min(self.run_as_user, self.run_as_group) < MIN_ID:
+            problems.append(f"run_as_user and run_as_group must be >= {MIN_ID}")
         for kind, amounts in (("requests", self.resources.requests), ("limits", self.resources.limits)):
             missing = [name for name in _RESOURCE_NAMES if name not in amounts]
             if missing:

@@ -3,13 +3,20 @@
 Each policy lives in its own folder, named after what it forbids::
 
     policies/<kebab-name>/
-        policy.yaml          kind, description, parameters (openAPIV3Schema), match_kinds
+        policy.yaml          kind, version, description, parameters (openAPIV3Schema), match_kinds,
+                             and the facts the tools read: namespaces, level, bundles,
+                             image_exemptible, skipped_containers (see Policy)
         src.rego             Rego v1; package = lowercase kind; `violation contains {"msg": msg} if {...}`
-        template.yaml        the ConstraintTemplate, generated from the two above (`python -m policies`)
-        constraint.yaml      the constraint every case of the suite is judged by
-        suite.yaml           the `gator verify` suite: each fixture and its exact number of violations
-        fixtures/allowed/    objects the policy admits (one per file)
-        fixtures/denied/     objects the policy rejects (one per file)
+        template.yaml        the ConstraintTemplate, generated from the two above (`python -m policies`),
+                             the facts and a digest of its Rego as annotations
+        constraint.yaml      the as-deployed sample: the prod stack's constraint, generated
+                             (`python -m policies`, policies/deployed.py)
+        suite.yaml           the `gator verify` suite: each fixture and its exact number of violations,
+                             under the as-deployed constraint and under each extra sample's
+        fixtures/allowed/    objects the as-deployed constraint admits (one per file)
+        fixtures/denied/     objects the as-deployed constraint rejects (one per file)
+        samples/<setting>/   an extra sample: constraint.yaml with other parameters (hand-written,
+                             named after the setting it shows) and its own allowed/ and denied/
     policies/lib/<name>.rego shared Rego helpers, `package lib.<name>` (unit tests: `opa test policies/lib`)
     policies/expansion-templates.yaml   the ExpansionTemplates (workloads judged as their Pods)
 
@@ -25,28 +32,44 @@ deliberately left out: the CRD lets Rego be given in one place only, and only
 the `code` form can say `version: v1` (the legacy field is parsed as Rego v0
 first).
 
+A template's `version` (policy.yaml, emitted as `metadata.gatekeeper.sh/version`,
+the gatekeeper-library annotation) must grow whenever its Rego does: the
+template also carries the sha256 of its Rego and libs, so `python -m policies`
+refuses to regenerate a template whose Rego changed under the same version, and
+the render diff (tools/posture) names the version change.
+
 This module is pure Python (PyYAML only, no Pulumi) so that the Pulumi
-components, the offline checker and the tests share it. The folder holds
-data files only besides this module.
+components, the policy pack, the offline checker and the tests share it, as is
+parameters.py. Only the generator (`__main__.py` with deployed.py, which renders
+the prod stack) needs the development environment.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 __all__ = [
     "ADMISSION_TARGET",
+    "ANNOTATION_PREFIX",
     "CONSTRAINT_API_VERSION",
+    "CONTAINER_LISTS",
+    "DIGEST_ANNOTATION",
     "EXPANSION_FILE",
     "POLICY_DIR",
     "TEMPLATE_API_VERSION",
     "TEMPLATE_FILE",
+    "VERSION_ANNOTATION",
+    "Bundle",
+    "Level",
     "NamespaceScope",
     "Policy",
     "PolicyError",
@@ -54,7 +77,11 @@ __all__ = [
     "constraint_template",
     "expansion_templates",
     "load_policies",
+    "parse_version",
+    "rego_digest",
     "render_template",
+    "template_annotations",
+    "version_problem",
 ]
 
 POLICY_DIR = Path(__file__).resolve().parent
@@ -69,6 +96,30 @@ _PACKAGE_RE = re.compile(r"^package\s+([A-Za-z_][\w.]*)\s*$", re.MULTILINE)
 _LIB_IMPORT_RE = re.compile(r"^import\s+data\.lib\.([A-Za-z_]\w*)\b", re.MULTILINE)
 _VIOLATION_RE = re.compile(r"^violation\s+contains\s", re.MULTILINE)
 _FIXTURE_SUFFIXES = (".yaml", ".yml")
+_VERSION_RE = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
+_FIELDS = frozenset(
+    {
+        "kind",
+        "version",
+        "description",
+        "parameters",
+        "match_kinds",
+        "namespaces",
+        "level",
+        "bundles",
+        "image_exemptible",
+        "skipped_containers",
+    }
+)
+
+VERSION_ANNOTATION = "metadata.gatekeeper.sh/version"
+"""The template's version, under the gatekeeper-library's annotation."""
+ANNOTATION_PREFIX = "secure-model-serving/"
+"""Prefix of the annotations carrying a policy's facts in its ConstraintTemplate."""
+DIGEST_ANNOTATION = ANNOTATION_PREFIX + "rego-sha256"
+"""The sha256 of the template's Rego and libs (rego_digest): what a version bump must follow."""
+CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+"""The pod spec's container lists (what `skipped_containers` may name)."""
 
 EXPANSION_FILE = POLICY_DIR / "expansion-templates.yaml"
 """The ExpansionTemplates, as data: deployed by the components and used by every policy suite."""
@@ -88,6 +139,29 @@ class NamespaceScope(StrEnum):
     """Every namespace without the isolation label, with the stack's parameters."""
 
 
+_Choice = TypeVar("_Choice", bound=StrEnum)
+
+
+class Level(StrEnum):
+    """What a policy judges (`level:` in policy.yaml): where its messages point."""
+
+    CONTAINER = "container"
+    """Each container (its own settings, or the pod's it inherits): a message names the container."""
+    POD = "pod"
+    """Pod-level fields only: no message is about one container."""
+    OBJECT = "object"
+    """Another kind of object (e.g. a Service)."""
+
+
+class Bundle(StrEnum):
+    """A named set of policies (`bundles:` in policy.yaml)."""
+
+    POD_SECURITY_BASELINE = "pod-security-baseline"
+    """A rule of the Pod Security Standards' baseline profile (restricted includes baseline)."""
+    POD_SECURITY_RESTRICTED = "pod-security-restricted"
+    """A rule of the Pod Security Standards' restricted profile: mandatory in the policy pack."""
+
+
 class PolicyError(ValueError):
     """A policy folder is incomplete or inconsistent."""
 
@@ -105,6 +179,12 @@ class Policy:
         parameters_schema: openAPIV3Schema of the constraint's spec.parameters.
         match_kinds: the `spec.match.kinds` a constraint uses by default.
         namespaces: where the platform's constraints of the policy apply (NamespaceScope).
+        version: MAJOR.MINOR.PATCH, raised whenever the Rego (or a lib it imports) changes.
+        level: what it judges: each container, the pod, or another object (Level).
+        bundles: the named sets it belongs to (Bundle).
+        image_exemptible: whether the stack's exempt images (the mesh proxy, pinned by
+            digest) are excused from it; only where that image cannot meet the rule.
+        skipped_containers: container lists it leaves alone by design, each with the reason.
     """
 
     name: str
@@ -115,6 +195,11 @@ class Policy:
     parameters_schema: dict[str, Any]
     match_kinds: tuple[dict[str, Any], ...]
     namespaces: NamespaceScope = NamespaceScope.MODEL
+    version: str = "1.0.0"
+    level: Level = Level.CONTAINER
+    bundles: tuple[Bundle, ...] = ()
+    image_exemptible: bool = False
+    skipped_containers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def directory(self) -> Path:
@@ -149,6 +234,56 @@ def load_policies(directory: Path | None = None, *, require_fixtures: bool = Tru
     return policies
 
 
+def rego_digest(policy: Policy) -> str:
+    """sha256 of the policy's Rego and of the libs it imports, in order."""
+    return hashlib.sha256(json.dumps([policy.rego, *policy.libs]).encode("utf-8")).hexdigest()
+
+
+def template_annotations(policy: Policy) -> dict[str, str]:
+    """The ConstraintTemplate's annotations: the description, the version, the Rego's digest and
+    the policy's facts, so a cluster's templates say what the tools know about them."""
+    annotations = {
+        "description": policy.description,
+        VERSION_ANNOTATION: policy.version,
+        DIGEST_ANNOTATION: rego_digest(policy),
+        ANNOTATION_PREFIX + "namespaces": policy.namespaces.value,
+        ANNOTATION_PREFIX + "level": policy.level.value,
+        ANNOTATION_PREFIX + "image-exemptible": str(policy.image_exemptible).lower(),
+    }
+    if policy.bundles:
+        annotations[ANNOTATION_PREFIX + "bundles"] = ",".join(policy.bundles)
+    if policy.skipped_containers:
+        annotations[ANNOTATION_PREFIX + "skipped-containers"] = ",".join(policy.skipped_containers)
+    return annotations
+
+
+def parse_version(text: str) -> tuple[int, int, int] | None:
+    """(major, minor, patch) of a MAJOR.MINOR.PATCH version, None for anything else."""
+    match = _VERSION_RE.match(text)
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
+
+
+def version_problem(policy: Policy, committed: Mapping[str, Any] | None) -> str | None:
+    """Why the policy's template may not replace `committed` (the template as it stands), or None.
+
+    Its Rego changed (another digest) while its version did not grow, or its version went down.
+    """
+    if committed is None:
+        return None
+    annotations = (committed.get("metadata") or {}).get("annotations") or {}
+    old_version = parse_version(str(annotations.get(VERSION_ANNOTATION, "")))
+    new_version = parse_version(policy.version)
+    assert new_version is not None, "load_policies validates the version"
+    if old_version is None:
+        return None  # a template from before versions (or a hand-broken one: the sync check says so)
+    where = f"{policy.name}/policy.yaml"
+    if new_version < old_version:
+        return f"{where}: version {policy.version} is below the template's {annotations[VERSION_ANNOTATION]}"
+    if annotations.get(DIGEST_ANNOTATION) != rego_digest(policy) and new_version == old_version:
+        return f"{where}: its Rego (src.rego or a lib it imports) changed: raise `version` (now {policy.version})"
+    return None
+
+
 def constraint_template(policy: Policy) -> dict[str, Any]:
     """The `templates.gatekeeper.sh/v1` ConstraintTemplate for a policy."""
     source: dict[str, Any] = {"version": "v1", "rego": policy.rego}
@@ -159,7 +294,7 @@ def constraint_template(policy: Policy) -> dict[str, Any]:
         "kind": "ConstraintTemplate",
         "metadata": {
             "name": policy.template_name,
-            "annotations": {"description": policy.description},
+            "annotations": template_annotations(policy),
         },
         "spec": {
             "crd": {
@@ -253,15 +388,22 @@ def _load_policy(folder: Path, lib_dir: Path, *, require_fixtures: bool) -> Poli
     _check_rego(rego, kind, folder)
     if require_fixtures:
         _check_fixtures(folder)
+    schema = _require_schema(meta, folder)
+    level = _require_choice(meta, "level", Level, folder)
     return Policy(
         name=name,
         kind=kind,
         description=_require_str(meta, "description", folder),
         rego=rego,
         libs=_resolve_libs(rego, lib_dir, folder),
-        parameters_schema=_require_schema(meta, folder),
+        parameters_schema=schema,
         match_kinds=_require_match_kinds(meta, folder),
-        namespaces=_require_namespaces(meta, folder),
+        namespaces=_require_choice(meta, "namespaces", NamespaceScope, folder, NamespaceScope.MODEL),
+        version=_require_version(meta, folder),
+        level=level,
+        bundles=_require_bundles(meta, folder),
+        image_exemptible=_require_exemptible(meta, schema, folder),
+        skipped_containers=_require_skipped(meta, level, folder),
     )
 
 
@@ -275,7 +417,7 @@ def _read_policy_yaml(path: Path) -> dict[str, Any]:
     data = yaml.safe_load(_read_text(path))
     if not isinstance(data, dict):
         raise PolicyError(f"{path}: must be a mapping")
-    unknown = set(data) - {"kind", "description", "parameters", "match_kinds", "namespaces"}
+    unknown = set(data) - _FIELDS
     if unknown:
         raise PolicyError(f"{path}: unknown fields {sorted(unknown)}")
     return data
@@ -302,12 +444,60 @@ def _require_schema(meta: dict[str, Any], folder: Path) -> dict[str, Any]:
     return schema
 
 
-def _require_namespaces(meta: dict[str, Any], folder: Path) -> NamespaceScope:
-    scope = meta.get("namespaces", NamespaceScope.MODEL.value)
-    allowed = [item.value for item in NamespaceScope]
-    if scope not in allowed:
-        raise PolicyError(f"{folder}/policy.yaml: `namespaces` must be one of {allowed}")
-    return NamespaceScope(scope)
+def _require_choice(
+    meta: dict[str, Any], field: str, choices: type[_Choice], folder: Path, default: _Choice | None = None
+) -> _Choice:
+    """One of an enum's values (`default` when absent, required when there is none)."""
+    value = meta.get(field, default.value if default is not None else None)
+    allowed = [item.value for item in choices]
+    if value not in allowed:
+        raise PolicyError(f"{folder}/policy.yaml: `{field}` must be one of {allowed}")
+    return choices(value)
+
+
+def _require_version(meta: dict[str, Any], folder: Path) -> str:
+    version = meta.get("version")
+    if not isinstance(version, str) or parse_version(version) is None:
+        raise PolicyError(f'{folder}/policy.yaml: `version` must be a quoted MAJOR.MINOR.PATCH string, e.g. "1.0.0"')
+    return version
+
+
+def _require_bundles(meta: dict[str, Any], folder: Path) -> tuple[Bundle, ...]:
+    bundles = meta.get("bundles", [])
+    allowed = [item.value for item in Bundle]
+    if not isinstance(bundles, list) or any(b not in allowed for b in bundles) or len(set(bundles)) != len(bundles):
+        raise PolicyError(f"{folder}/policy.yaml: `bundles` must list distinct names of {allowed}")
+    # The restricted profile includes every baseline rule.
+    if Bundle.POD_SECURITY_BASELINE in bundles and Bundle.POD_SECURITY_RESTRICTED not in bundles:
+        raise PolicyError(
+            f"{folder}/policy.yaml: `bundles`: a {Bundle.POD_SECURITY_BASELINE} rule is also "
+            f"{Bundle.POD_SECURITY_RESTRICTED} (the restricted profile includes the baseline)"
+        )
+    return tuple(Bundle(b) for b in bundles)
+
+
+def _require_exemptible(meta: dict[str, Any], schema: dict[str, Any], folder: Path) -> bool:
+    exemptible = meta.get("image_exemptible", False)
+    if not isinstance(exemptible, bool):
+        raise PolicyError(f"{folder}/policy.yaml: `image_exemptible` must be true or false")
+    if exemptible and "exemptImages" not in schema.get("properties", {}):
+        raise PolicyError(f"{folder}/policy.yaml: `image_exemptible` needs an `exemptImages` parameter")
+    return exemptible
+
+
+def _require_skipped(meta: dict[str, Any], level: Level, folder: Path) -> dict[str, str]:
+    skipped = meta.get("skipped_containers", {})
+    valid = isinstance(skipped, dict) and all(
+        key in CONTAINER_LISTS and isinstance(why, str) and why.strip() for key, why in skipped.items()
+    )
+    if not valid:
+        raise PolicyError(
+            f"{folder}/policy.yaml: `skipped_containers` must map container lists of {list(CONTAINER_LISTS)} "
+            "to the reason each is left alone"
+        )
+    if skipped and level is not Level.CONTAINER:
+        raise PolicyError(f"{folder}/policy.yaml: `skipped_containers` needs `level: container`")
+    return {key: why.strip() for key, why in skipped.items()}
 
 
 def _require_match_kinds(meta: dict[str, Any], folder: Path) -> tuple[dict[str, Any], ...]:

@@ -14,7 +14,6 @@ from typing import Any
 from policies import NamespaceScope, Policy
 
 __all__ = [
-    "IMAGE_EXEMPTIBLE_POLICIES",
     "ISOLATION_LABEL",
     "MESH_TOKEN_AUDIENCE",
     "MIN_ID",
@@ -33,25 +32,20 @@ a model namespace may hold (deny-service-account-token-automount)."""
 ISOLATION_LABEL = "secure-model-serving/isolated"
 """Set to "true" on every model namespace; the constraints select namespaces by it."""
 
-IMAGE_EXEMPTIBLE_POLICIES = frozenset(
-    {
-        "deny-lax-image-pull-policy",
-        "deny-low-user-and-group-ids",
-        "deny-untrusted-registries",
-    }
-)
-"""The only policies an exempted image is excused from: exactly what the Istio proxy, as the
-mesh injects it, needs (UID/GID 1337, the mesh's own registry, the injector's default pull
-policy; tests/policies/test_attack_pods.py shows it is denied by these three and no other).
-An exemption names an exact digest, so the pull policy cannot swap the image. Privilege,
-escalation, capability, host and filesystem rules apply to every image without exception."""
-
 
 def constraint_parameters(
     policy: Policy, registries: Sequence[str], exempt_images: Sequence[str] = ()
 ) -> dict[str, Any] | None:
     """spec.parameters of a policy's constraint from the stack's choices (None when the policy takes
-    none of them, and for an `each-model` policy, whose parameters are one model's pod shape)."""
+    none of them, and for an `each-model` policy, whose parameters are one model's pod shape).
+
+    `exempt_images` reach only the policies whose policy.yaml says `image_exemptible: true`:
+    exactly what the mesh proxy, as the injector writes it, cannot meet (UID/GID 1337, the mesh's
+    own registry, the injector's default pull policy; tests/policies/test_attack_pods.py shows it
+    is denied by these and no other). An exemption names an exact digest, so the pull policy
+    cannot swap the image. Privilege, escalation, capability, host and filesystem rules apply to
+    every image without exception.
+    """
     if policy.namespaces is NamespaceScope.EACH_MODEL:
         return None
     accepted = set(policy.parameters_schema.get("properties", {}))
@@ -61,7 +55,7 @@ def constraint_parameters(
         "minGid": MIN_ID,
         "tokenAudiences": [MESH_TOKEN_AUDIENCE],
     }
-    if exempt_images and policy.name in IMAGE_EXEMPTIBLE_POLICIES:
+    if exempt_images and policy.image_exemptible:
         offered["exemptImages"] = list(exempt_images)
     chosen = {key: value for key, value in offered.items() if key in accepted}
     return chosen or None

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from policies import NamespaceScope, Policy, constraint, constraint_template, expansion_templates, load_policies
+from policies import Bundle, NamespaceScope, Policy, constraint, constraint_template, expansion_templates, load_policies
 from policies.parameters import ISOLATION_LABEL, constraint_parameters, model_namespace_match
 from tools.gator import GatorError, review
 from tools.toolchain import ToolchainError
@@ -57,28 +57,14 @@ __all__ = [
 DEFAULT_EXEMPT_NAMESPACES = ("kube-system", "gatekeeper-system")
 """Namespaces the webhook never judges, so the pack does not either."""
 
-RESTRICTED_POLICIES = frozenset(
-    {
-        "deny-custom-selinux-options",
-        "deny-disallowed-volume-types",
-        "deny-extra-capabilities",
-        "deny-host-namespaces",
-        "deny-host-path-volumes",
-        "deny-host-ports",
-        "deny-privilege-escalation",
-        "deny-privileged-containers",
-        "deny-run-as-root",
-        "deny-unconfined-apparmor",
-        "deny-unconfined-seccomp",
-        "deny-unmasked-proc-mount",
-        "deny-unsafe-sysctls",
-        "deny-windows-host-process",
-    }
-)
-"""The rules of the Pod Security Standards (baseline and restricted): always mandatory in the pack."""
-
 UNJUDGED = "judgeable-resources"
 """The pack's own gate policy: a resource the policies cannot judge is refused under this name."""
+
+RESTRICTED_POLICIES = frozenset(
+    policy.name for policy in load_policies(require_fixtures=False) if Bundle.POD_SECURITY_RESTRICTED in policy.bundles
+)
+"""The rules of the Pod Security Standards (baseline and restricted, `bundles:` in each
+policy.yaml): always mandatory in the pack."""
 
 MANDATORY_POLICIES = RESTRICTED_POLICIES | {UNJUDGED}
 """Policies whose enforcement level no policy-pack config can lower."""

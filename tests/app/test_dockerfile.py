@@ -14,6 +14,7 @@ import pytest
 
 from app import config
 from components.versions import DISTROLESS_PYTHON_SUPPORT, MODEL_SERVER_PYTHON
+from policies.parameters import MIN_ID
 from tests.app import scanners
 from tests.app.scanners import BAD_DOCKERFILE, DOCKERFILE, REPO_ROOT
 
@@ -108,7 +109,7 @@ def test_runtime_is_distroless_and_runs_as_the_configured_numeric_user(stages: l
     assert users, "the runtime stage sets no USER"
     uid, _, gid = users[-1].partition(":")
     assert (int(uid), int(gid)) == (config.RUN_AS_USER, config.RUN_AS_GROUP)
-    assert int(uid) >= 10001 and int(gid) >= 10001
+    assert int(uid) >= MIN_ID and int(gid) >= MIN_ID
 
 
 def _image(stage: list[tuple[str, str]]) -> tuple[str, str]:

@@ -6,12 +6,7 @@ from typing import Any
 
 import pytest
 
-from components.admission import (
-    IMAGE_EXEMPTIBLE_POLICIES,
-    AdmissionControl,
-    AdmissionControlArgs,
-    model_constraints,
-)
+from components.admission import AdmissionControl, AdmissionControlArgs, model_constraints
 from components.naming import ISOLATION_LABEL
 from components.versions import GATEKEEPER, POD_SECURITY_VERSION
 from policies import POLICY_DIR, NamespaceScope, load_policies
@@ -171,7 +166,7 @@ def test_exempt_images_reach_only_the_exemptible_policies(run_program) -> None:
         for item in constraints(registrations)
         if PROXY in item.inputs["spec"].get("parameters", {}).get("exemptImages", [])
     }
-    assert exempted == {name for name in IMAGE_EXEMPTIBLE_POLICIES if name in {p.name for p in POLICIES}}
+    assert exempted == {policy.name for policy in POLICIES if policy.image_exemptible}
     assert "deny-privileged-containers" not in exempted and "deny-privilege-escalation" not in exempted
 
 

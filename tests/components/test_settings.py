@@ -11,6 +11,7 @@ import yaml
 
 from components.settings import SHUTDOWN_MARGIN_SECONDS, Environment, SettingsError, StackSettings, parse_settings
 from components.versions import KUBERNETES_TARGET, POD_SECURITY_VERSION
+from policies.parameters import MIN_ID
 from tests.conftest import STACKS, stack_environment
 from tools.mock_engine import PROJECT, cli_config
 from tools.render import stack_file
@@ -46,7 +47,7 @@ def test_every_stack_file_is_valid(stack: str) -> None:
 
 def test_minimal_config_gets_the_hardened_defaults() -> None:
     settings = parse(minimal())
-    assert settings.model.run_as_user >= 10001 and settings.model.run_as_group >= 10001
+    assert (settings.model.run_as_user, settings.model.run_as_group) == (MIN_ID, MIN_ID)
     assert settings.model.ingress_from == []  # nobody may call the model until named
     assert settings.model.port >= 1024
     assert settings.pod_security_version == f"v{KUBERNETES_TARGET}" == POD_SECURITY_VERSION
@@ -257,6 +258,8 @@ BAD_VALUES = [
     ("clusterDns.namespace", "clusterDns.namespace", "kube.system", None),
     ("model.port", "model.port", 80, None),
     ("model.runAsUser", "model.runAsUser", 0, None),
+    ("model.runAsUser", "model.runAsUser", MIN_ID - 1, None),
+    ("model.runAsGroup", "model.runAsGroup", MIN_ID - 1, None),
     ("model.runAsGroup", "model.runAsGroup", 1000, None),
     (
         "model.nodePool.tolerations[0].effect",

@@ -14,6 +14,7 @@ from components.workload import (
     IngressPeer,
     NodePlacement,
 )
+from policies.parameters import MIN_ID
 from tests.conftest import by_kind, only, parent_types
 
 IMAGE = "registry.example.com/models/fraud@sha256:" + "0f" * 32
@@ -41,7 +42,7 @@ def test_pod_meets_the_security_baseline(run_program) -> None:
     assert not (pod["hostNetwork"] or pod["hostPID"] or pod["hostIPC"])
     pod_context = pod["securityContext"]
     assert pod_context["runAsNonRoot"] is True
-    assert pod_context["runAsUser"] >= 10001 and pod_context["runAsGroup"] >= 10001
+    assert pod_context["runAsUser"] >= MIN_ID and pod_context["runAsGroup"] >= MIN_ID
     assert pod_context["seccompProfile"] == {"type": "RuntimeDefault"}
     (container,) = pod["containers"]
     context = container["securityContext"]
@@ -50,7 +51,7 @@ def test_pod_meets_the_security_baseline(run_program) -> None:
     assert context["readOnlyRootFilesystem"] is True
     assert context["capabilities"] == {"drop": ["ALL"]}
     assert context["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert context["runAsUser"] >= 10001 and context["runAsNonRoot"] is True
+    assert context["runAsUser"] >= MIN_ID and context["runAsNonRoot"] is True
     assert container["image"] == IMAGE and container["imagePullPolicy"] == "Always"
     for kind in ("requests", "limits"):
         assert set(container["resources"][kind]) == {"cpu", "memory", "ephemeral-storage"}

@@ -15,10 +15,11 @@ from typing import Any
 
 import yaml
 
-from policies import POLICY_DIR, Policy, constraint, constraint_template, expansion_templates
+from policies import Policy, constraint, constraint_template, expansion_templates
 from tools.gator import Report, Violation, review
 
 OUTCOMES = ("allowed", "denied")
+SAMPLES_DIR = "samples"
 CONTAINER_LISTS = {
     "containers": "container",
     "initContainers": "init container",
@@ -31,29 +32,31 @@ ISTIO_POD_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "mesh" / 
 
 @dataclass(frozen=True)
 class Fixture:
-    """One fixture file of a policy folder."""
+    """One fixture file of a policy folder: of its as-deployed sample (`sample` None, under
+    fixtures/) or of an extra sample (under samples/<sample>/)."""
 
     policy: str
     outcome: str
     path: Path
     comment: str
     obj: dict[str, Any]
+    sample: str | None = None
 
     @property
     def id(self) -> str:
-        return f"{self.policy}/{self.outcome}/{self.path.stem}"
+        where = f"samples/{self.sample}/" if self.sample else ""
+        return f"{self.policy}/{where}{self.outcome}/{self.path.stem}"
 
 
-def read_fixture(policy: str, outcome: str, path: Path) -> Fixture:
+def read_fixture(policy: str, outcome: str, path: Path, sample: str | None = None) -> Fixture:
     """Read one fixture file, which must hold one object after a first-line comment."""
     text = path.read_text(encoding="utf-8")
     first_line = text.splitlines()[0] if text else ""
     documents = load_documents(text)
     if len(documents) != 1 or not isinstance(documents[0], dict):
         raise ValueError(f"{path}: must hold exactly one object")
-    return Fixture(
-        policy, outcome, path, first_line.lstrip("#").strip() if first_line.startswith("#") else "", documents[0]
-    )
+    comment = first_line.lstrip("#").strip() if first_line.startswith("#") else ""
+    return Fixture(policy, outcome, path, comment, documents[0], sample)
 
 
 def load_documents(text: str) -> list[Any]:
@@ -61,33 +64,47 @@ def load_documents(text: str) -> list[Any]:
     return [d for d in yaml.load_all(text, Loader=YAML_LOADER) if d is not None]
 
 
-def fixture_files(policy: Policy, outcome: str) -> list[Path]:
-    folder = policy.directory / "fixtures" / outcome
+def sample_folder(policy: Policy, sample: str | None = None) -> Path:
+    """The folder of a sample: the policy's own for the as-deployed one, else samples/<sample>."""
+    return policy.directory / SAMPLES_DIR / sample if sample else policy.directory
+
+
+def sample_names(policy: Policy) -> list[str]:
+    """The policy's extra samples (folders under samples/), sorted."""
+    folder = policy.directory / SAMPLES_DIR
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def fixture_files(policy: Policy, outcome: str, sample: str | None = None) -> list[Path]:
+    folder = (sample_folder(policy, sample) if sample else policy.directory / "fixtures") / outcome
     return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml")) if folder.is_dir() else []
 
 
-def load_fixtures(policies: Iterable[Policy]) -> list[Fixture]:
-    """Every fixture of every policy, allowed ones first."""
+def load_fixtures(policies: Iterable[Policy], *, samples: bool = True) -> list[Fixture]:
+    """Every fixture of every policy, allowed ones first; those of the extra samples too unless
+    `samples` is false (only the as-deployed ones are what a stack admits or refuses)."""
     return [
-        read_fixture(policy.name, outcome, path)
+        read_fixture(policy.name, outcome, path, sample)
         for policy in policies
+        for sample in [None, *(sample_names(policy) if samples else [])]
         for outcome in OUTCOMES
-        for path in fixture_files(policy, outcome)
+        for path in fixture_files(policy, outcome, sample)
     ]
 
 
-def fixture_constraint(policy: Policy) -> dict[str, Any]:
-    """The constraint of the policy's suite (policies/<name>/constraint.yaml)."""
-    path = POLICY_DIR / policy.name / "constraint.yaml"
+def fixture_constraint(policy: Policy, sample: str | None = None) -> dict[str, Any]:
+    """The constraint of a sample of the policy's suite: constraint.yaml (as deployed, generated)
+    or samples/<sample>/constraint.yaml."""
+    path = sample_folder(policy, sample) / "constraint.yaml"
     data = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)
     if not isinstance(data, dict) or data.get("kind") != policy.kind:
         raise ValueError(f"{path}: must be one {policy.kind} constraint")
     return data
 
 
-def fixture_parameters(policy: Policy) -> dict[str, Any] | None:
-    """spec.parameters of the policy's suite constraint, None when it sets none."""
-    return fixture_constraint(policy)["spec"].get("parameters")
+def fixture_parameters(policy: Policy, sample: str | None = None) -> dict[str, Any] | None:
+    """spec.parameters of a sample's constraint, None when it sets none."""
+    return fixture_constraint(policy, sample)["spec"].get("parameters")
 
 
 def policy_objects(

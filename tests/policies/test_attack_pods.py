@@ -5,9 +5,11 @@ the table says which policies must deny it (more than one only where the
 rules overlap by nature, e.g. UID 0 is also below the UID floor). Legitimate
 pods, including the Istio CNI-injected pod, must all be admitted.
 
-Production-like parameters: the model registry as the only allowed registry,
-enforcementAction deny, and the Istio proxy's exact image exempted only from
-the policies the injected pod needs (ISTIO_EXEMPTIONS).
+Production parameters: each constraint's parameters come from the one function
+the platform deploys them with (policies.parameters.constraint_parameters), the
+model registry as the only allowed registry, enforcementAction deny, and the
+Istio proxy's exact image exempted where its policy.yaml allows
+(ISTIO_EXEMPTIONS).
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ from typing import Any
 
 import pytest
 
-from components.admission import IMAGE_EXEMPTIBLE_POLICIES
-from policies import NamespaceScope, Policy
-from policies.parameters import MESH_TOKEN_AUDIENCE
+from policies import NamespaceScope, Policy, load_policies
+from policies.parameters import MIN_ID, constraint_parameters
 from tests.policies.support import (
     denying,
     describe,
@@ -40,8 +41,8 @@ PROXY_IMAGE = istio_proxy_image()
 # and Istio's injection template leaves imagePullPolicy unset (global.imagePullPolicy is empty
 # by default). Nothing about privilege, escalation, capabilities or the host: the test on the
 # unexempted set shows these three are the only policies the pod needs excusing from. The
-# platform's own exemption list is checked to be exactly that set.
-ISTIO_EXEMPTIONS = IMAGE_EXEMPTIBLE_POLICIES
+# policies that say `image_exemptible: true` are checked to be exactly that set.
+ISTIO_EXEMPTIONS = frozenset(p.name for p in load_policies(require_fixtures=False) if p.image_exemptible)
 Pod = dict[str, Any]
 
 
@@ -53,24 +54,10 @@ def model_image(name: str) -> str:
     return f"{REGISTRY}/{name}@sha256:{digest(name)}"
 
 
-def production_parameters(policies: list[Policy], exempt: frozenset[str]) -> dict[str, dict[str, Any] | None]:
-    """Parameters as a production stack sets them, exempting the proxy where `exempt` says."""
-    parameters: dict[str, dict[str, Any] | None] = {}
-    for policy in policies:
-        accepted = set(policy.parameters_schema.get("properties", {}))
-        chosen: dict[str, Any] = {}
-        if "registries" in accepted:
-            chosen["registries"] = [REGISTRY]
-        for floor in ("minUid", "minGid"):
-            if floor in accepted:
-                chosen[floor] = 10001
-        if "tokenAudiences" in accepted:
-            chosen["tokenAudiences"] = [MESH_TOKEN_AUDIENCE]
-        if policy.name in exempt:
-            assert "exemptImages" in accepted, f"{policy.name} takes no exemptImages"
-            chosen["exemptImages"] = [PROXY_IMAGE]
-        parameters[policy.name] = chosen or None
-    return parameters
+def production_parameters(policies: list[Policy], exempt: bool) -> dict[str, dict[str, Any] | None]:
+    """Parameters as the platform deploys them, exempting the proxy's image when `exempt`."""
+    exempt_images = [PROXY_IMAGE] if exempt else []
+    return {policy.name: constraint_parameters(policy, [REGISTRY], exempt_images) for policy in policies}
 
 
 PolicySet = list[dict[str, Any]]
@@ -86,12 +73,12 @@ def policies(policies: list[Policy]) -> list[Policy]:
 
 @pytest.fixture(scope="session")
 def production_set(policies: list[Policy]) -> PolicySet:
-    return policy_objects(policies, production_parameters(policies, ISTIO_EXEMPTIONS))
+    return policy_objects(policies, production_parameters(policies, exempt=True))
 
 
 @pytest.fixture(scope="session")
 def unexempted_set(policies: list[Policy]) -> PolicySet:
-    return policy_objects(policies, production_parameters(policies, frozenset()))
+    return policy_objects(policies, production_parameters(policies, exempt=False))
 
 
 def review(policy_set: PolicySet, obj: dict[str, Any]) -> Report:
@@ -109,8 +96,8 @@ def security_context() -> dict[str, Any]:
         "privileged": False,
         "readOnlyRootFilesystem": True,
         "runAsNonRoot": True,
-        "runAsUser": 10001,
-        "runAsGroup": 10001,
+        "runAsUser": MIN_ID,
+        "runAsGroup": MIN_ID,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
 
@@ -159,9 +146,9 @@ def hardened_pod(*, full: bool = False) -> Pod:
             "enableServiceLinks": False,
             "securityContext": {
                 "runAsNonRoot": True,
-                "runAsUser": 10001,
-                "runAsGroup": 10001,
-                "fsGroup": 10001,
+                "runAsUser": MIN_ID,
+                "runAsGroup": MIN_ID,
+                "fsGroup": MIN_ID,
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
             "containers": [

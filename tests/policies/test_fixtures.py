@@ -8,7 +8,9 @@ what a count cannot say:
   container or field, workloads through expansion;
 * each policy that judges containers does so in all three container lists, shown by moving the
   offending container from one list to another;
-* the suites cover every fixture, and a suite with a wrong count fails.
+* the suites cover every fixture, and a suite with a wrong count fails;
+* each suite's as-deployed sample (constraint.yaml) is the constraint the prod stack deploys,
+  and each extra sample sets parameters that one does not.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from policies import (
     EXPANSION_FILE,
     POLICY_DIR,
     TEMPLATE_FILE,
+    Level,
     NamespaceScope,
     Policy,
     PolicyError,
@@ -36,6 +39,7 @@ from policies import (
     load_policies,
     render_template,
 )
+from policies.deployed import CONSTRAINT_FILE, DEPLOYED_STACK, deployed_constraints, render_constraint
 from tests.policies.support import (
     CONTAINER_LISTS,
     Fixture,
@@ -47,37 +51,28 @@ from tests.policies.support import (
     load_documents,
     load_fixtures,
     pod_spec,
+    sample_folder,
+    sample_names,
 )
 from tools.gator import Report, Violation
+from tools.render import Rendered
 from tools.toolchain import ensure
 
 POLICIES = load_policies(require_fixtures=False)
 FIXTURES = load_fixtures(POLICIES)
 ALLOWED = [f for f in FIXTURES if f.outcome == "allowed"]
 DENIED = [f for f in FIXTURES if f.outcome == "denied"]
+# The fixtures of the as-deployed samples: judged with what the prod stack deploys.
+DEPLOYED_ALLOWED = [f for f in ALLOWED if f.sample is None]
+DEPLOYED_DENIED = [f for f in DENIED if f.sample is None]
+SAMPLES = [(p, sample) for p in POLICIES for sample in sample_names(p)]
 POD_KINDS = {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob"}
 CONTAINER_REF = re.compile(r'^(ephemeral container|init container|container) "([^"]+)"')
 FIELD_NAME = re.compile(r"\b[a-z]+(?:[A-Z][a-z0-9]*)+\b")
 EXPANSION_PREFIX = "[Implied by expand-"
-# Policies about pod-level fields or Services: no message of theirs is about one container.
-POD_LEVEL_POLICIES = frozenset(
-    {
-        "deny-default-service-account",
-        "deny-disallowed-volume-types",
-        "deny-exposed-services",
-        "deny-host-namespaces",
-        "deny-host-path-volumes",
-        "deny-service-account-token-automount",
-        "deny-service-links",
-        "deny-shared-process-namespace",
-        "deny-unsafe-sysctls",
-    }
-)
-CONTAINER_POLICIES = [p for p in POLICIES if p.name not in POD_LEVEL_POLICIES]
-# Policies that by design leave a container list alone, and why.
-LISTS_NOT_JUDGED = {
-    ("deny-missing-resource-limits", "ephemeralContainers"): "the API forbids resources on ephemeral containers",
-}
+# What a policy judges, and the lists it leaves alone, are facts of its policy.yaml (`level`,
+# `skipped_containers`); the tests below hold the fixtures and the verdicts to them.
+CONTAINER_POLICIES = [p for p in POLICIES if p.level is Level.CONTAINER]
 
 
 def own(violations: list[Violation], policy: str) -> list[Violation]:
@@ -90,22 +85,23 @@ def unprefixed(message: str) -> str:
     return re.sub(r"^\[Implied by [\w-]+\] ", "", message)
 
 
-def single_policy_set(policy: Policy) -> list[dict[str, Any]]:
-    """What the policy's suite loads: its template, its constraint and the ExpansionTemplates."""
-    return [constraint_template(policy), fixture_constraint(policy), *expansion_templates()]
+def single_policy_set(policy: Policy, sample: str | None = None) -> list[dict[str, Any]]:
+    """What one test of the policy's suite loads: its template, the sample's constraint (the
+    as-deployed one by default) and the ExpansionTemplates."""
+    return [constraint_template(policy), fixture_constraint(policy, sample), *expansion_templates()]
 
 
 @functools.cache
-def fixture_reports(policy_name: str) -> dict[str, Report]:
-    """Every fixture of one policy judged by its suite's policy set, in one gator run."""
+def fixture_reports(policy_name: str, sample: str | None) -> dict[str, Report]:
+    """Every fixture of one sample of a policy judged by that sample's policy set, in one gator run."""
     policy = next(p for p in POLICIES if p.name == policy_name)
-    fixtures = [f for f in FIXTURES if f.policy == policy_name]
-    reports = judge(single_policy_set(policy), [f.obj for f in fixtures])
+    fixtures = [f for f in FIXTURES if f.policy == policy_name and f.sample == sample]
+    reports = judge(single_policy_set(policy, sample), [f.obj for f in fixtures])
     return {fixture.id: report for fixture, report in zip(fixtures, reports, strict=True)}
 
 
 def fixture_review(fixture: Fixture) -> Report:
-    return fixture_reports(fixture.policy)[fixture.id]
+    return fixture_reports(fixture.policy, fixture.sample)[fixture.id]
 
 
 def ids(fixtures: list[Fixture]) -> list[str]:
@@ -135,6 +131,10 @@ def test_fixture_files(policy: Policy) -> None:
     denied = fixture_files(policy, "denied")
     assert len(allowed) >= 1, f"{policy.name}: needs an allowed fixture"
     assert len(denied) >= 3, f"{policy.name}: needs at least three denied fixtures"
+    for sample in sample_names(policy):
+        extra = (fixture_files(policy, "allowed", sample), fixture_files(policy, "denied", sample))
+        assert all(extra), f"{policy.name}: sample {sample} needs an allowed and a denied fixture"
+        allowed, denied = allowed + extra[0], denied + extra[1]
     for path in allowed + denied:
         first_line = path.read_text(encoding="utf-8").splitlines()[0]
         assert re.match(r"^# \S", first_line), f"{path.name}: the first line must say what the fixture shows"
@@ -183,7 +183,7 @@ def test_allowed_fixtures_admitted_by_whole_set() -> None:
         *expansion_templates(),
     ]
     names = {p.name for p in generic}
-    allowed = [f for f in ALLOWED if f.policy in names]
+    allowed = [f for f in DEPLOYED_ALLOWED if f.policy in names]
     reports = judge(policy_set, [f.obj for f in allowed])
     assert reports[0].constraints == len(generic)
     admitted_badly = {f.id: describe(r.violations) for f, r in zip(allowed, reports, strict=True) if r.violations}
@@ -257,7 +257,7 @@ def test_denied_messages_follow_the_fixture_comments() -> None:
 
 def _single_container_fixture(policy: Policy) -> tuple[Fixture, str, str] | None:
     """A denied Pod fixture whose own violations all name one container: (fixture, list, name)."""
-    for fixture in DENIED:
+    for fixture in DEPLOYED_DENIED:
         if fixture.policy != policy.name or fixture.obj["kind"] != "Pod":
             continue
         violations = own(fixture_review(fixture).violations, policy.name)
@@ -272,7 +272,7 @@ def _single_container_fixture(policy: Policy) -> tuple[Fixture, str, str] | None
 
 
 def _compliant_container(policy: Policy) -> dict[str, Any]:
-    for fixture in ALLOWED:
+    for fixture in DEPLOYED_ALLOWED:
         if fixture.policy == policy.name and fixture.obj["kind"] == "Pod":
             return copy.deepcopy(pod_spec(fixture.obj)["containers"][0])
     raise AssertionError(f"{policy.name}: no allowed Pod fixture")
@@ -293,10 +293,10 @@ def _moved(fixture: Fixture, source: str, name: str, target: str, filler: dict[s
 
 
 def _container_labels(policy: str) -> set[str]:
-    """The container lists named by the policy's messages on its denied fixtures."""
+    """The container lists named by the policy's messages on its as-deployed denied fixtures."""
     return {
         match.group(1)
-        for fixture in DENIED
+        for fixture in DEPLOYED_DENIED
         if fixture.policy == policy
         for v in own(fixture_review(fixture).violations, policy)
         if (match := CONTAINER_REF.match(unprefixed(v.message)))
@@ -306,10 +306,10 @@ def _container_labels(policy: str) -> set[str]:
 def test_pod_level_policies_are_the_ones_naming_no_container() -> None:
     for policy in POLICIES:
         labels = _container_labels(policy.name)
-        if policy.name in POD_LEVEL_POLICIES:
-            assert not labels, f"{policy.name} is listed as pod-level but names containers"
+        if policy.level is Level.CONTAINER:
+            assert labels, f"{policy.name} says `level: container` but no denied fixture names one"
         else:
-            assert labels, f"{policy.name} judges containers but no denied fixture names one"
+            assert not labels, f"{policy.name} says `level: {policy.level}` but names containers"
 
 
 @pytest.mark.parametrize("policy", CONTAINER_POLICIES, ids=[p.name for p in CONTAINER_POLICIES])
@@ -317,7 +317,7 @@ def test_policy_judges_every_container_list(policy: Policy) -> None:
     labels = _container_labels(policy.name)
     # The fixtures show every list the policy judges...
     for field, label in CONTAINER_LISTS.items():
-        if (policy.name, field) not in LISTS_NOT_JUDGED:
+        if field not in policy.skipped_containers:
             assert label in labels, f"{policy.name}: no denied fixture about an {label}"
     # ...and moving the offending container to another list moves the verdict with it.
     found = _single_container_fixture(policy)
@@ -328,7 +328,7 @@ def test_policy_judges_every_container_list(policy: Policy) -> None:
     moved = [_moved(fixture, source, name, target, filler) for target, _ in targets]
     for (target, label), report in zip(targets, judge(single_policy_set(policy), moved), strict=True):
         violations = own(report.violations, policy.name)
-        if (policy.name, target) in LISTS_NOT_JUDGED:
+        if target in policy.skipped_containers:
             assert not violations, describe(violations)
             continue
         assert violations, f"{fixture.id}: moved to {target}, the container is no longer judged"
@@ -337,14 +337,30 @@ def test_policy_judges_every_container_list(policy: Policy) -> None:
 
 
 def test_fixture_parameters_are_valid(policies: list[Policy]) -> None:
-    """The suite constraint sets parameters only where the schema has properties, and only known ones."""
+    """Every sample's constraint sets parameters only where the schema has properties, and only known ones."""
     for policy in policies:
-        parameters = fixture_parameters(policy)
-        if parameters is None:
-            continue
-        known = set(policy.parameters_schema.get("properties", {}))
-        assert parameters, f"{policy.name}: empty parameters in constraint.yaml"
-        assert set(parameters) <= known, f"{policy.name}: unknown parameters {sorted(set(parameters) - known)}"
+        for sample in [None, *sample_names(policy)]:
+            parameters = fixture_parameters(policy, sample)
+            if parameters is None:
+                continue
+            known = set(policy.parameters_schema.get("properties", {}))
+            where = f"{policy.name} {sample or 'as deployed'}"
+            assert parameters, f"{where}: empty parameters in its constraint"
+            assert set(parameters) <= known, f"{where}: unknown parameters {sorted(set(parameters) - known)}"
+
+
+@pytest.mark.parametrize(("policy", "sample"), SAMPLES, ids=[f"{p.name}/{s}" for p, s in SAMPLES])
+def test_an_extra_sample_shows_another_setting(policy: Policy, sample: str) -> None:
+    """An extra sample is another setting of the parameters than the deployed one, named by its
+    first line; its constraint is otherwise the deployed one (kinds, action, name)."""
+    path = sample_folder(policy, sample) / "constraint.yaml"
+    assert path.read_text(encoding="utf-8").startswith("# Sample "), f"{path}: the first line says what it sets"
+    extra, deployed = fixture_constraint(policy, sample), fixture_constraint(policy)
+    assert fixture_parameters(policy, sample) != fixture_parameters(policy), f"{path}: the deployed setting"
+    assert {**extra, "spec": {**extra["spec"], "parameters": None}} == {
+        **deployed,
+        "spec": {**deployed["spec"], "parameters": None},
+    }
 
 
 # --- the gator suites ------------------------------------------------------------
@@ -356,23 +372,28 @@ def _suite(policy: Policy) -> dict[str, Any]:
 
 @pytest.mark.parametrize("policy", POLICIES, ids=[p.name for p in POLICIES])
 def test_suite_covers_every_fixture_with_the_expected_outcome(policy: Policy) -> None:
-    suite = _suite(policy)
-    (test,) = suite["tests"]
-    assert (test["template"], test["constraint"]) == (TEMPLATE_FILE, "constraint.yaml")
-    assert (policy.directory / test["expansion"]).resolve() == EXPANSION_FILE
-    cases = {case["object"]: case["assertions"] for case in test["cases"]}
-    fixtures = {
-        f"fixtures/{outcome}/{path.name}": outcome
-        for outcome in ("allowed", "denied")
-        for path in fixture_files(policy, outcome)
-    }
-    assert set(cases) == set(fixtures), f"{policy.name}: suite.yaml and fixtures/ differ"
-    for path, outcome in fixtures.items():
-        (assertion,) = cases[path]
-        if outcome == "allowed":
-            assert assertion == {"violations": "no"}, path
-        else:
-            assert isinstance(assertion["violations"], int) and assertion["violations"] >= 1, path
+    """One test per sample, the as-deployed one first, each judging exactly the sample's fixtures
+    with the sample's constraint."""
+    tests = _suite(policy)["tests"]
+    samples = [None, *sample_names(policy)]
+    assert [test["name"] for test in tests] == [f"samples/{s}" if s else "as-deployed" for s in samples]
+    for test, sample in zip(tests, samples, strict=True):
+        prefix = f"samples/{sample}/" if sample else ""
+        assert (test["template"], test["constraint"]) == (TEMPLATE_FILE, f"{prefix}constraint.yaml")
+        assert (policy.directory / test["expansion"]).resolve() == EXPANSION_FILE
+        cases = {case["object"]: case["assertions"] for case in test["cases"]}
+        fixtures = {
+            path.relative_to(policy.directory).as_posix(): outcome
+            for outcome in ("allowed", "denied")
+            for path in fixture_files(policy, outcome, sample)
+        }
+        assert set(cases) == set(fixtures), f"{policy.name}: suite.yaml and the fixtures of {test['name']} differ"
+        for path, outcome in fixtures.items():
+            (assertion,) = cases[path]
+            if outcome == "allowed":
+                assert assertion == {"violations": "no"}, path
+            else:
+                assert isinstance(assertion["violations"], int) and assertion["violations"] >= 1, path
 
 
 @pytest.mark.parametrize("policy", POLICIES, ids=[p.name for p in POLICIES])
@@ -380,6 +401,43 @@ def test_committed_template_is_the_generated_one(policy: Policy) -> None:
     assert (policy.directory / TEMPLATE_FILE).read_text(encoding="utf-8") == render_template(policy), (
         f"{policy.name}/{TEMPLATE_FILE} is stale: run python -m policies"
     )
+
+
+def test_committed_constraint_is_the_deployed_one(rendered: dict[str, list[Rendered]]) -> None:
+    """Each suite's constraint.yaml is the prod stack's constraint (the parameters the platform
+    deploys), as `python -m policies` writes it: a change of the deployed parameters that is not
+    regenerated fails here and in `python -m policies --check`."""
+    objects = [item.document for item in rendered[DEPLOYED_STACK] if item.document is not None]
+    samples = deployed_constraints(POLICIES, objects)
+    stale = [
+        policy.name
+        for policy in POLICIES
+        if (policy.directory / CONSTRAINT_FILE).read_text(encoding="utf-8")
+        != render_constraint(policy, samples[policy.name])
+    ]
+    assert not stale, f"stale {CONSTRAINT_FILE} of {stale}: run python -m policies"
+    # The other side: a parameter the stack does not deploy is told apart.
+    (registries,) = [p for p in POLICIES if p.name == "deny-untrusted-registries"]
+    widened = copy.deepcopy(samples[registries.name])
+    widened["spec"]["parameters"]["registries"].append("docker.io")
+    assert render_constraint(registries, widened) != (registries.directory / CONSTRAINT_FILE).read_text("utf-8")
+
+
+def test_the_deployed_sample_leaves_out_only_the_namespace_selection(rendered: dict[str, list[Rendered]]) -> None:
+    (document,) = [
+        item.document
+        for item in rendered[DEPLOYED_STACK]
+        if item.document is not None and item.document.get("kind") == "K8sDenyModelPodWidening"
+    ]
+    (policy,) = [p for p in POLICIES if p.kind == "K8sDenyModelPodWidening"]
+    sample = deployed_constraints([policy], [document])[policy.name]
+    assert sample["metadata"] == {"name": policy.name}
+    assert sample["spec"]["parameters"] == document["spec"]["parameters"]
+    assert sample["spec"]["enforcementAction"] == document["spec"]["enforcementAction"] == "deny"
+    assert sample["spec"]["match"] == {"kinds": document["spec"]["match"]["kinds"]}
+    assert {"namespaces", "namespaceSelector"} <= set(document["spec"]["match"])
+    with pytest.raises(PolicyError, match="deploys no K8sDenyModelPodWidening constraint"):
+        deployed_constraints([policy], [])
 
 
 def _verify(folder: Path) -> subprocess.CompletedProcess[str]:

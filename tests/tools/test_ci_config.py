@@ -70,6 +70,10 @@ def test_the_manifest_hook_selects_yaml_but_not_stacks_or_policy_sources() -> No
     for path in ("fixtures/denied/host-port.yaml", "fixtures/allowed/no-host-port.yaml", "constraint.yaml"):
         assert not hook_applies(hook, f"policies/deny-host-ports/{path}")
         assert hook_applies(hooks()["verify-policies"], f"policies/deny-host-ports/{path}")
+    # The suites' constraint.yaml is the prod render's: a stack or component change can stale it.
+    for path in ("stacks/Pulumi.prod.yaml", "components/admission.py"):
+        assert hook_applies(hooks()["verify-policies"], path)
+    assert not hook_applies(hooks()["verify-policies"], "app/server.py")
     assert not hook_applies(hook, "tests/fixtures/mesh/istio-cni-injected-pod.yaml")
     assert not hook_applies(hook, "README.md")
 

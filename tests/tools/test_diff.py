@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from policies import VERSION_ANNOTATION
 from policies.parameters import ISOLATION_LABEL
 from tests.conftest import CallMain
 from tests.tools.mutations import (
@@ -412,3 +413,27 @@ def test_mutations_edit_copies_only(prod: Render) -> None:
     before = copy.deepcopy(prod.files)
     mutated(prod, delete("NetworkPolicy", NS, "default-deny-all"))
     assert prod.files == before
+
+
+def test_a_rego_change_is_reported_with_its_template_version(prod: Render) -> None:
+    def rego_changed(version: str | None) -> Any:
+        def change(document: dict[str, Any]) -> None:
+            document["spec"]["targets"][0]["code"][0]["source"]["rego"] += "\n# changed\n"
+            if version:
+                document["metadata"]["annotations"][VERSION_ANNOTATION] = version
+
+        return edit("ConstraintTemplate", "", "k8sdenyprivilegedcontainers", change)
+
+    (bumped,) = weakenings(prod, mutated(prod, rego_changed("1.1.0")))
+    assert (bumped.field, bumped.old, bumped.new) == (f"metadata.annotations[{VERSION_ANNOTATION}]", "1.0.0", "1.1.0")
+    assert "the Rego changed" in bumped.why
+    (unbumped,) = weakenings(prod, mutated(prod, rego_changed(None)))
+    assert unbumped.field == "spec.targets" and "its version (1.0.0) was not raised" in unbumped.why
+    # The other side: a version raised with the Rego unchanged is no weakening.
+    raised = edit(
+        "ConstraintTemplate",
+        "",
+        "k8sdenyprivilegedcontainers",
+        lambda d: d["metadata"]["annotations"].update({VERSION_ANNOTATION: "1.0.1"}),
+    )
+    assert weakenings(prod, mutated(prod, raised)) == []

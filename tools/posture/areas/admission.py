@@ -1,5 +1,8 @@
 """Admission: Gatekeeper's templates, constraints (match, parameters, enforcement), expansion and exemptions.
 
+A template whose Rego changed is reported with its version change (policy.yaml `version`, the
+`metadata.gatekeeper.sh/version` annotation), or as changed under the same version.
+
 A constraint protects the model namespaces through its match: it weakens when it stops applying to
 one (excluded, no longer listed, a selector that no longer selects it, a kind dropped), when it
 enforces less (deny -> warn -> dryrun), when its parameters allow more, and when it is deleted.
@@ -12,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from policies import VERSION_ANNOTATION
 from tools.posture.compare import added, lowered, pairs, release_lost, removed_protection
 from tools.posture.findings import ABSENT, Finding, short
 from tools.posture.render import ObjectKey, Render, dig
@@ -30,6 +34,7 @@ _BARE_NAMESPACE = "a-namespace-without-labels"
 # Parameters that are requirements rather than allowances: dropping an entry loosens them.
 _REQUIREMENT_MAPS = frozenset({"nodeSelector"})
 _CONFIG_GROUP = "config.gatekeeper.sh"
+_REGO_CHANGED = "the Rego changed: review the policy"
 
 
 def group_of(document: Mapping[str, Any]) -> str:
@@ -199,6 +204,11 @@ def _constraint_weakenings(old: Render, new: Render) -> Iterator[Finding]:
             yield Finding(AREA, str(key), path, short(a), short(b), why)
 
 
+def _version(template: Mapping[str, Any]) -> str | None:
+    """A template's version (policy.yaml `version`, emitted as an annotation), None without one."""
+    return (dig(template, "metadata.annotations") or {}).get(VERSION_ANNOTATION)
+
+
 def _template_weakenings(old: Render, new: Render) -> Iterator[Finding]:
     for key, was, now in pairs(old, new, "ConstraintTemplate"):
         if was is None:
@@ -206,9 +216,17 @@ def _template_weakenings(old: Render, new: Render) -> Iterator[Finding]:
         if now is None:
             yield removed_protection(AREA, key, "template deleted: its constraints are gone with it")
             continue
-        for field, why in (("spec.targets", "the Rego changed: review the policy"), ("spec.crd", "parameters changed")):
-            if dig(was, field) != dig(now, field):
-                yield Finding(AREA, str(key), field, "reviewed", "changed", why)
+        if dig(was, "spec.targets") != dig(now, "spec.targets"):
+            # The version says the Rego changed on purpose; the reviewer still reads the new rules.
+            version_was, version_now = _version(was), _version(now)
+            if version_was != version_now:
+                field = f"metadata.annotations[{VERSION_ANNOTATION}]"
+                yield Finding(AREA, str(key), field, short(version_was), short(version_now), _REGO_CHANGED)
+            else:
+                unbumped = f"{_REGO_CHANGED}; its version ({version_now}) was not raised"
+                yield Finding(AREA, str(key), "spec.targets", "reviewed", "changed", unbumped)
+        if dig(was, "spec.crd") != dig(now, "spec.crd"):
+            yield Finding(AREA, str(key), "spec.crd", "reviewed", "changed", "parameters changed")
 
 
 def _gvks(document: dict[str, Any]) -> set[tuple[str, str, str]]:
