@@ -19,8 +19,11 @@ __all__ = ["PULUMI_TOOLS", "Pulumi", "offline_environment"]
 PULUMI_TOOLS = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes")
 
 
-def offline_environment(root: Path, tool_dirs: list[Path], kubeconfig: Path, passphrase: str) -> dict[str, str]:
-    """The CLI's environment: everything it would reach the network for is local or off."""
+def offline_environment(
+    root: Path, tool_dirs: list[Path], kubeconfig: Path, passphrase: str, source: Path = REPO_ROOT
+) -> dict[str, str]:
+    """The CLI's environment: everything it would reach the network for is local or off; the
+    program's packages are imported from `source` (the checkout, or an older tree of it)."""
     return {
         "PATH": os.pathsep.join([*(str(folder) for folder in tool_dirs), os.environ.get("PATH", "")]),
         "HOME": os.environ.get("HOME", str(root)),
@@ -34,19 +37,20 @@ def offline_environment(root: Path, tool_dirs: list[Path], kubeconfig: Path, pas
         "PULUMI_DEBUG_COMMANDS": "true",
         "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
         "KUBECONFIG": str(kubeconfig),
-        # The program imports the project's packages from the checkout.
-        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONPATH": str(source),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
 
 
 @dataclass
 class Pulumi:
-    """The CLI in one project folder, with its offline environment."""
+    """The CLI in one project folder, with its offline environment; the program comes from
+    `source`."""
 
     project: Path
     root: Path
     kubeconfig: Path
+    source: Path = REPO_ROOT
     passphrase: str = field(default_factory=lambda: secrets.token_hex(16))
     log: list[str] = field(default_factory=list)
 
@@ -55,7 +59,7 @@ class Pulumi:
 
     def environment(self, **extra: str) -> dict[str, str]:
         tool_dirs = [ensure(tool).parent for tool in PULUMI_TOOLS]
-        return {**offline_environment(self.root, tool_dirs, self.kubeconfig, self.passphrase), **extra}
+        return {**offline_environment(self.root, tool_dirs, self.kubeconfig, self.passphrase, self.source), **extra}
 
     def run(
         self, *args: str, check: bool = True, env: dict[str, str] | None = None

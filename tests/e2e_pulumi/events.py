@@ -36,8 +36,9 @@ def read_events(path: Path) -> list[dict[str, Any]]:
 @dataclass(frozen=True)
 class Step:
     """One resource step: its URN, type and operation, when it started and when its outputs came
-    (sequence numbers; `finished` is None for a step without outputs, e.g. a failed one), and its
-    outputs."""
+    (sequence numbers; `finished` is None for a step without outputs, e.g. a failed one), its
+    outputs, and the URN of its old state (`old_urn`, "" without one; another URN when the engine
+    matched the resource through an alias)."""
 
     urn: str
     type: str
@@ -46,6 +47,7 @@ class Step:
     finished: int | None
     outputs: Mapping[str, Any]
     diffs: tuple[str, ...] = ()
+    old_urn: str = ""
 
     @property
     def name(self) -> str:
@@ -77,6 +79,7 @@ def steps(events: Iterable[Event]) -> list[Step]:
                 finished=done[0] if done else None,
                 outputs=outputs,
                 diffs=tuple(metadata.get("diffs") or ()),
+                old_urn=str((metadata.get("old") or {}).get("urn") or ""),
             )
         )
     return sorted(found, key=lambda step: step.started)

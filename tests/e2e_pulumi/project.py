@@ -85,7 +85,7 @@ def write_project(folder: Path, venv: Path) -> Path:
     return folder
 
 
-def production_config() -> dict[str, Any]:
-    """`stacks/Pulumi.prod.yaml`'s `config:` map."""
-    document = yaml.safe_load((REPO_ROOT / "stacks" / "Pulumi.prod.yaml").read_text(encoding="utf-8"))
+def production_config(tree: Path = REPO_ROOT) -> dict[str, Any]:
+    """`stacks/Pulumi.prod.yaml`'s `config:` map, of the checkout or of an older tree of it."""
+    document = yaml.safe_load((tree / "stacks" / "Pulumi.prod.yaml").read_text(encoding="utf-8"))
     return dict(document["config"])

@@ -1,13 +1,16 @@
 """The real `pulumi up` tier, step by step; each step returns the numbers the summary prints.
 
-`main` brings the sandbox up (etcd, kube-apiserver, the Gatekeeper manager, the CRDs of
-../shared/crds, the preinstalled add-ons' namespaces), then drives the Pulumi CLI against it:
+`main` first checks an upgrade in a sandbox of its own: a stack created by the program as it was
+before model tenants, then previewed and updated by the current one (tests/e2e_pulumi/upgrade.py).
+Then it brings the sandbox up (etcd, kube-apiserver, the Gatekeeper manager, the CRDs of
+../shared/crds, the preinstalled add-ons' namespaces), and drives the Pulumi CLI against it:
 `up`, a second `preview`, the policy pack's previews, an image-digest change, the secret's scan,
 `destroy` of the protected production stack. A check that does not hold raises `CheckFailedError`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import shutil
@@ -47,6 +50,7 @@ from tests.e2e_pulumi.project import (
     write_project,
 )
 from tests.e2e_pulumi.secrets_scan import holders, list_all_objects, plaintext_count
+from tests.e2e_pulumi.upgrade import UPGRADE_FROM, UpgradeVerdict, export_tree, judge_upgrade
 from tools.mock_engine import REPO_ROOT
 from tools.render import render_config
 from tools.sandbox.client import ApiClient, ApiError
@@ -70,6 +74,7 @@ class CheckFailedError(AssertionError):
 class Results:
     """The numbers of the summary line, filled in step by step."""
 
+    upgrade: UpgradeVerdict | None = None
     created: int = 0
     found_in_cluster: int = 0
     second_preview_changes: int = -1
@@ -90,8 +95,9 @@ class Results:
 
     def summary(self) -> str:
         order = ", ".join(f"{name} {held}/{total}" for name, (held, total) in self.ordering.items())
+        upgrade = self.upgrade.line(UPGRADE_FROM) if self.upgrade else f"upgrade from {UPGRADE_FROM[:7]}: NOT RUN"
         return (
-            f"pulumi: up {self.created} resources ({self.found_in_cluster} objects in the API server); "
+            f"pulumi: {upgrade}; up {self.created} resources ({self.found_in_cluster} objects in the API server); "
             f"second preview {self.second_preview_changes} changes; "
             f"state {self.state_markers} plaintext secret markers ({self.state_ciphertexts} ciphertexts); "
             f"API objects with the marker {len(self.marker_in_secrets)} Secret, {len(self.marker_elsewhere)} other "
@@ -335,6 +341,38 @@ def check_destroy(pulumi: Pulumi, state: SandboxState, results: Results) -> None
     _check(results.protected_kept == results.protected, f"protected kept {results.protected_kept}/{results.protected}")
 
 
+def check_upgrade(root: Path, results: Results) -> None:
+    """f. a stack created by the program of `UPGRADE_FROM` (its tree and its prod stack file), in
+    a sandbox of its own: the current program's preview, then its `up`, replace and delete
+    nothing and create only the ModelTenant component (the engine's steps)."""
+    tree = export_tree(UPGRADE_FROM, root / "tree")
+    sandbox_root = root / "sandbox"
+    config = e2e_stack_config(production_config(tree), sandbox_root / "kubeconfig")
+    with_secret = {**config, f"{PROJECT}:alertUrl": {"secure": "placeholder"}}
+    state = start_sandbox(with_secret, settings_of(with_secret), sandbox_root)
+    try:
+        before = Pulumi(write_project(root / "project", REPO_ROOT / ".venv"), root, state.kubeconfig, source=tree)
+        init_stack(before, config, f"https://hooks.example.com/services/upgrade-{secrets.token_hex(8)}")
+        with _timed(f"upgrade: pulumi up of {UPGRADE_FROM[:7]}"):
+            old = [step for step in steps(up(before, "upgrade-before")) if step.op != "same"]
+        current = dataclasses.replace(before, source=REPO_ROOT)
+        with _timed("upgrade: preview and up of the current program"):
+            status, events = preview(current, "upgrade-preview")
+            verdict = judge_upgrade(steps(events))
+            _check(status == 0, f"upgrade preview failed (exit {status})")
+            _check(verdict.safe, f"{verdict.line(UPGRADE_FROM)}; the engine would:\n{verdict.problems()}")
+            applied = judge_upgrade(steps(up(current, "upgrade-up")))
+        _check(applied.safe, f"upgrade up: {applied.line(UPGRADE_FROM)}:\n{applied.problems()}")
+        _check(
+            (applied.created, applied.same) == (verdict.created, verdict.same),
+            f"upgrade up did not do what its preview showed: {applied.line(UPGRADE_FROM)}",
+        )
+        _check(verdict.same + len(verdict.updated) == len(old) > 0, f"upgrade: {len(old)} old resources")
+        results.upgrade = applied
+    finally:
+        state.stop()
+
+
 # --- the run -----------------------------------------------------------------------------------
 
 
@@ -361,6 +399,8 @@ def main() -> int:
     pulumi: Pulumi | None = None
     status = 0
     try:
+        with _timed("the upgrade step (its own sandbox, two ups, a preview)"):
+            check_upgrade(root / "upgrade", results)
         sandbox_root = root / "sandbox"
         kubeconfig = sandbox_root / "kubeconfig"
         config = e2e_stack_config(production_config(), kubeconfig)

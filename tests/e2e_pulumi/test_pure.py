@@ -1,5 +1,5 @@
 """The pure parts of the real `pulumi up` tier: event-log reading, the stack's config, the secret
-scan and the program's transforms (the tier itself runs with `make e2e-pulumi`)."""
+scan, the program's transforms and the upgrade step's verdict (the tier itself runs with `make e2e-pulumi`)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from components.settings import Addon
 from tests.e2e_pulumi.collector import without_foreground
 from tests.e2e_pulumi.events import (
+    Step,
     changes,
     finished_before_started,
     policy_violations,
@@ -23,6 +24,7 @@ from tests.e2e_pulumi.events import (
 from tests.e2e_pulumi.program import privileged, skip_await
 from tests.e2e_pulumi.project import PROJECT, addon_namespaces, e2e_stack_config, production_config, settings_of
 from tests.e2e_pulumi.secrets_scan import holders, marker_in_secret, plaintext_count
+from tests.e2e_pulumi.upgrade import MODEL_TENANT_TYPE, UPGRADE_FROM, export_tree, judge_upgrade
 
 MARKER = "marker-0123"
 
@@ -134,3 +136,59 @@ def test_the_collector_stand_in_removes_only_the_foreground_finalizer(
     metadata: dict[str, Any], kept: list[str] | None
 ) -> None:
     assert without_foreground({"metadata": metadata}) == kept
+
+
+TENANT = f"urn:pulumi:prod::p::secureml:platform:SecureModelPlatform${MODEL_TENANT_TYPE}::fraud-model"
+MOVED = f"urn:pulumi:prod::p::secureml:platform:SecureModelPlatform${MODEL_TENANT_TYPE}$secureml:x:Workload::w"
+WAS = "urn:pulumi:prod::p::secureml:platform:SecureModelPlatform$secureml:x:Workload::w"
+
+
+def step(urn: str, op: str, old_urn: str = "") -> Step:
+    type_ = urn.split("::")[2].rpartition("$")[2]
+    return Step(urn=urn, type=type_, op=op, started=0, finished=None, outputs={}, old_urn=old_urn)
+
+
+def test_steps_keep_the_old_urn_the_engine_matched() -> None:
+    event = pre(1, MOVED, op="same")
+    event["resourcePreEvent"]["metadata"]["old"] = {"urn": WAS}
+    (moved,) = steps([event])
+    assert moved.old_urn == WAS
+    (fresh,) = steps([pre(1, TENANT)])
+    assert fresh.old_urn == ""
+
+
+def test_an_upgrade_that_only_adds_the_tenant_component_is_safe() -> None:
+    verdict = judge_upgrade([step(TEMPLATE, "same", TEMPLATE), step(MOVED, "same", WAS), step(TENANT, "create")])
+    assert verdict.safe and verdict.problems() == ""
+    assert verdict.line(UPGRADE_FROM) == (
+        f"upgrade from {UPGRADE_FROM[:7]}: 2 same (1 moved by alias), 0 updated, 0 replaced, 0 deleted, 1 created"
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        # A replacement shows as three steps of one URN: it is listed once.
+        (
+            [step(MOVED, "replace"), step(MOVED, "create-replacement"), step(MOVED, "delete-replaced")],
+            f"replaced {MOVED}",
+        ),
+        ([step(WAS, "delete"), step(MOVED, "create")], f"deleted {WAS}\ncreated {MOVED}"),
+        ([step(WAS, "discard")], f"deleted {WAS}"),
+        ([step(CONSTRAINT, "create")], f"created {CONSTRAINT}"),
+    ],
+)
+def test_an_upgrade_that_replaces_deletes_or_creates_more_is_refused_naming_each_urn(
+    bad: list[Step], problem: str
+) -> None:
+    verdict = judge_upgrade([step(TEMPLATE, "same", TEMPLATE), step(TENANT, "create"), *bad])
+    assert not verdict.safe and verdict.problems() == problem
+
+
+def test_the_older_program_comes_from_the_clones_history(tmp_path: Path) -> None:
+    tree = export_tree(UPGRADE_FROM, tmp_path / "tree")
+    assert (tree / "tests" / "e2e_pulumi" / "program.py").is_file()
+    assert not (tree / "components" / "tenant.py").exists()  # before model tenants
+    assert f"{PROJECT}:model" in production_config(tree)
+    with pytest.raises(RuntimeError, match=r"needs commit 0{40} in the clone's history"):
+        export_tree("0" * 40, tmp_path / "missing")
