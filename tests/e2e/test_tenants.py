@@ -3,9 +3,10 @@ sides (the tenant's own rights and images pass, another tenant's are refused).
 
 One sandbox per stack of several tenants (`SMS_E2E_TENANT_STACKS`, default `shared`):
 
-- RBAC (SubjectAccessReview and impersonated requests): every verb a tenant's deployer Role grants
-  is granted in its own namespace and in no other tenant's, nor cluster-wide or on any
-  cluster-scoped resource the server serves;
+- RBAC (SubjectAccessReview, SelfSubjectRulesReview and impersonated requests): every verb a
+  tenant's deployer Role grants is granted in its own namespace and in no other tenant's, nor
+  across all namespaces; in another tenant's namespace, and cluster-wide, the group's rules are an
+  authenticated outsider's;
 - Gatekeeper: a tenant's image by digest in another tenant's namespace is refused by that
   namespace's own `deny-model-pod-widening-<namespace>`, as is an image below the platform's
   registries but outside every tenant's path; each tenant's own image is admitted; a privileged
@@ -38,6 +39,7 @@ from tools.sandbox.cluster import Sandbox, bring_up
 pytestmark = pytest.mark.e2e_group("tenants")
 
 SAR = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+SSRR = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
 NAMESPACES = sorted({ns for stack in TENANT_STACKS for ns in declared_namespaces(stack)})
 PAIRS = [pytest.param(a, b, id=f"{a}-in-{b}") for a, b in itertools.permutations(NAMESPACES, 2)]
 Record = Callable[[str, Any], None]
@@ -139,6 +141,9 @@ def test_a_deployer_has_no_right_in_another_tenants_namespace(
     leaked = [a for a in granted if _allowed(tenants_env.client, tenant.deployer_groups, {**a, "namespace": other})]
     record_property("case", f"{tenant.deployer_groups} in {other}: {len(granted)} rights checked")
     assert not leaked, leaked
+    # Nor any other right there: RBAC's whole answer for the group is an outsider's.
+    outsider = _rules(tenants_env.client, Identity("e2e-outsider", ()), other)
+    assert _rules(tenants_env.client, Identity("e2e-intruder", tenant.deployer_groups), other) == outsider
     # The same as real requests by impersonation (RBAC's 403, not a wrong path: the owner succeeds).
     deployment = target.deployment["metadata"]["name"]
     path = f"/apis/apps/v1/namespaces/{other}/deployments"
@@ -163,37 +168,34 @@ def _status(client: ApiClient, method: str, path: str, body: Any, identity: Iden
         return error.status
 
 
-def _served_resources(client: ApiClient) -> list[tuple[str, str, bool, tuple[str, ...]]]:
-    """(group, resource, namespaced, verbs) of every resource the API server serves (no subresources)."""
-    versions = [("", "/api/v1")]
-    for group in client.get("/apis")["groups"]:
-        versions.append((group["name"], f"/apis/{group['preferredVersion']['groupVersion']}"))
-    served = []
-    for group, path in versions:
-        for resource in client.get(path)["resources"]:
-            if "/" not in resource["name"] and resource.get("verbs"):
-                served.append((group, resource["name"], resource["namespaced"], tuple(resource["verbs"])))
-    return served
+def _rules(client: ApiClient, identity: Identity, namespace: str) -> dict[str, Any]:
+    """What RBAC lets `identity` do in `namespace` (SelfSubjectRulesReview): the rules of the
+    RoleBindings there and of every ClusterRoleBinding, cluster-scoped resources included."""
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectRulesReview",
+        "spec": {"namespace": namespace},
+    }
+    status = client.request("POST", SSRR, review, identity=identity).body["status"]
+    return {key: sorted(map(repr, status.get(key) or [])) for key in ("resourceRules", "nonResourceRules")}
 
 
 @pytest.mark.parametrize("namespace", NAMESPACES)
 def test_a_deployer_has_no_cluster_wide_right(tenants_env: TenantsEnv, namespace: str, record_property: Record) -> None:
-    """Not on any cluster-scoped resource, nor on a namespaced one across all namespaces."""
-    tenant = tenants_env.tenant(namespace)
-    checked, leaked, everyone = 0, [], 0
-    for group, resource, _, verbs in _served_resources(tenants_env.client):
-        for verb in verbs:
-            attributes = {"group": group, "resource": resource, "verb": verb}
-            checked += 1
-            # What every authenticated user may (SelfSubjectAccessReviews...) is not the group's right.
-            if _allowed(tenants_env.client, (), attributes):
-                everyone += 1
-            elif _allowed(tenants_env.client, tenant.deployer_groups, attributes):
-                leaked.append(f"{verb} {resource}.{group}")
-    record_property("case", f"{tenant.deployer_groups}: {checked} cluster-wide rights checked")
-    # The reviews do see a grant: every authenticated user's (system:basic-user's) rights.
-    assert everyone, "no review was allowed, so a refusal proves nothing"
-    assert checked > 100 and not leaked, leaked
+    """No ClusterRoleBinding gives the group more than any authenticated user has, and no right of
+    its Role holds across all namespaces."""
+    tenant, client = tenants_env.tenant(namespace), tenants_env.client
+    outsider = Identity("e2e-outsider", ())
+    deployer = Identity("e2e-deployer", tenant.deployer_groups)
+    baseline = _rules(client, outsider, "default")
+    granted = _granted(tenant)
+    across = [a for a in granted if _allowed(client, tenant.deployer_groups, {**a, "namespace": ""})]
+    record_property("case", f"{tenant.deployer_groups}: cluster rules and {len(granted)} rights across namespaces")
+    assert baseline["resourceRules"], "the review shows no rule at all, so equality proves nothing"
+    assert _rules(client, deployer, "default") == baseline
+    assert not across, across
+    # Control: in its own namespace the same review shows the Role's rules on top.
+    assert _rules(client, deployer, namespace) != baseline
 
 
 # --- Gatekeeper: whose image runs where ------------------------------------------------------
