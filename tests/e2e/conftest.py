@@ -31,6 +31,8 @@ STACKS = tuple(os.environ.get("SMS_E2E_STACKS", "dev staging prod").split())
 """The stacks to bring up, in order (`SMS_E2E_STACKS="prod"` runs one)."""
 SUPPLY_STACKS = tuple(os.environ.get("SMS_E2E_SUPPLY_STACKS", "staging prod").split())
 """The stacks whose supply chain is proved with policy-controller (the ones that enforce signatures)."""
+TENANT_STACKS = tuple(os.environ.get("SMS_E2E_TENANT_STACKS", "shared").split())
+"""The stacks of several model tenants whose isolation from each other is proved (tests/e2e/test_tenants.py)."""
 REPORT_ENV = "SMS_E2E_REPORT"
 _ENTRIES: dict[str, Entry] = {}
 
@@ -218,7 +220,7 @@ def _entry(item: pytest.Item) -> Entry | None:
     if item.nodeid not in _ENTRIES:
         callspec = getattr(item, "callspec", None)
         params = callspec.params if callspec else {}
-        stack = params.get("stack_env") or params.get("supply_env") or "?"
+        stack = params.get("stack_env") or params.get("supply_env") or params.get("tenants_env") or "?"
         _ENTRIES[item.nodeid] = Entry(item.nodeid, str(stack), str(group.args[0]))
     return _ENTRIES[item.nodeid]
 
@@ -244,7 +246,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if not _ENTRIES:
         return
     path = Path(os.environ.get(REPORT_ENV, "e2e-report.json"))
-    write_report(path, list(_ENTRIES.values()), {"stacks": list(STACKS)})
+    write_report(path, list(_ENTRIES.values()), {"stacks": list(STACKS), "tenant_stacks": list(TENANT_STACKS)})
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -5,7 +5,7 @@ the summary lines, the last two of which are
         outside policy refused O/O; bare prefix refused B/B; model signature held V/V; mesh-injected admitted M/M;
         keyless policy validated K/K
     e2e: applied N objects, E errors; attack denied A/A; legit admitted L/L; expansion refused X/X;
-        rbac checks R/R; supply-chain C/C
+        rbac checks R/R; runbook contained B/B; tenants I/I; supply-chain C/C
 
 Counts are of cases whose expected verdict held: an xfail (a known defect) counts in the total,
 never as held, and so does any failure or error. A case skipped because it does not apply to a
@@ -22,7 +22,7 @@ from typing import Any
 
 __all__ = ["GROUPS", "SUPPLY_GROUPS", "Entry", "summary_lines", "write_report"]
 
-GROUPS = ("apply", "attack", "legit", "expansion", "rbac", "runbook")
+GROUPS = ("apply", "attack", "legit", "expansion", "rbac", "runbook", "tenants")
 SUPPLY_GROUPS = {
     "supply:signed": "signed admitted",
     "supply:unsigned": "unsigned refused",
@@ -60,7 +60,8 @@ def _counts(entries: Iterable[Entry], group: str) -> tuple[int, int]:
 def summary_lines(entries: list[Entry]) -> list[str]:
     """Per-stack lines, then the one-line summary (always last)."""
     lines = []
-    stacks = sorted({entry.stack for entry in entries}, key=["dev", "staging", "prod"].index)
+    order = ["dev", "staging", "prod"]
+    stacks = sorted({entry.stack for entry in entries}, key=lambda s: (order.index(s) if s in order else len(order), s))
     applied = errors = 0
     for stack in stacks:
         mine = [entry for entry in entries if entry.stack == stack]
@@ -84,6 +85,7 @@ def summary_lines(entries: list[Entry]) -> list[str]:
     expansion, expansions = _counts(entries, "expansion")
     rbac, rbacs = _counts(entries, "rbac")
     runbook, runbooks = _counts(entries, "runbook")
+    tenants, tenant_cases = _counts(entries, "tenants")
     supply = {group: _counts(entries, group) for group in SUPPLY_GROUPS}
     lines.append(
         "supply-chain: "
@@ -92,7 +94,7 @@ def summary_lines(entries: list[Entry]) -> list[str]:
     lines.append(
         f"e2e: applied {applied} objects, {errors} errors; attack denied {attack}/{attacks}; "
         f"legit admitted {legit}/{legits}; expansion refused {expansion}/{expansions}; rbac checks {rbac}/{rbacs}; "
-        f"runbook contained {runbook}/{runbooks}; "
+        f"runbook contained {runbook}/{runbooks}; tenants {tenants}/{tenant_cases}; "
         f"supply-chain {sum(held for held, _ in supply.values())}/{sum(total for _, total in supply.values())}"
     )
     return lines

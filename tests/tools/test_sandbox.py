@@ -215,11 +215,13 @@ def test_the_summary_line_counts_only_verdicts_that_held() -> None:
         Entry("h", "prod", "supply:unsigned", "passed"),
         Entry("i", "prod", "supply:unsigned", "failed"),
         Entry("j", "prod", "supply:mesh-injected", "passed"),
+        Entry("k", "shared", "tenants", "passed"),
+        Entry("l", "shared", "tenants", "failed"),
     ]
     lines = summary_lines(entries)
     assert lines[-1] == (
         "e2e: applied 10 objects, 0 errors; attack denied 1/2; legit admitted 0/1; expansion refused 0/0; "
-        "rbac checks 1/1; runbook contained 0/0; supply-chain 3/4"
+        "rbac checks 1/1; runbook contained 0/0; tenants 1/2; supply-chain 3/4"
     )
     assert lines[-2] == (
         "supply-chain: signed admitted 1/1; unsigned refused 1/2; other key refused 0/0; tag refused 0/0; "
@@ -227,3 +229,4 @@ def test_the_summary_line_counts_only_verdicts_that_held() -> None:
         "keyless policy validated 0/0"
     )
     assert lines[0].endswith("; 1 known defects (xfail); 1 not applicable (skipped)")
+    assert lines[1].startswith("e2e[shared] ") and "tenants 1/2" in lines[1]
