@@ -55,17 +55,16 @@ def runtime_args(settings: StackSettings) -> RuntimeDetectionArgs:
     run on the tenants' node pools too."""
     runtime = settings.runtime
     alerts = runtime.alerts
-    tenants = settings.tenants()
+    tenants = settings.registrations()
     tolerations: list[dict[str, Any]] = []
     for tenant in tenants:
-        pool = tenant.tenant.node_pool
-        for toleration in pool.tolerations if pool else []:
+        for toleration in tenant.node_pool.tolerations if tenant.node_pool else []:
             if toleration.model_dump() not in tolerations:
                 tolerations.append(toleration.model_dump())
     return RuntimeDetectionArgs(
-        model_namespaces=[tenant.namespace.name for tenant in tenants],
+        model_namespaces=[tenant.namespace for tenant in tenants],
         model_image_repositories=list(settings.registries),
-        tenant_repositories={tenant.namespace.name: list(tenant.registries) for tenant in tenants},
+        tenant_repositories={tenant.namespace: list(tenant.registries) for tenant in tenants},
         namespace=runtime.namespace,
         requests=runtime.requests.as_kubernetes(),
         limits=runtime.limits.as_kubernetes(),
@@ -103,7 +102,7 @@ def secrets_operator_args(settings: StackSettings) -> SecretsOperatorArgs | None
     """SecretsOperator inputs, scoped to the one tenant that syncs secrets (None: no store at all)."""
     if settings.secrets.provider is None:
         return None
-    served = [tenant.namespace.name for tenant in settings.tenants() if tenant.secrets.items]
+    served = [tenant.namespace for tenant in settings.registrations() if tenant.syncs_secrets]
     return SecretsOperatorArgs(
         served_namespace=served[0] if len(served) == 1 else None,
         namespace=settings.secrets.namespace,
@@ -151,15 +150,17 @@ class SecureModelPlatform(pulumi.ComponentResource):
 
     Outputs:
         admission_namespace: Gatekeeper's namespace.
-        tenants: each model tenant (ModelTenant), in the order of the settings.
-        namespace, service_account, service_address: the first tenant's (a stack of one `model`).
+        tenants: each model tenant (ModelTenant), in the order of the settings (none for a
+            platform stack, whose tenants are other stacks).
+        namespace, service_account, service_address: the first tenant's (a stack of one `model`),
+            None for a platform stack.
     """
 
     admission_namespace: pulumi.Output[str]
     tenants: list[ModelTenant]
-    namespace: pulumi.Output[str]
-    service_account: pulumi.Output[str]
-    service_address: pulumi.Output[str]
+    namespace: pulumi.Output[str] | None
+    service_account: pulumi.Output[str] | None
+    service_address: pulumi.Output[str] | None
 
     def __init__(self, name: str, settings: StackSettings, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:platform:SecureModelPlatform", name, None, opts)
@@ -188,11 +189,11 @@ class SecureModelPlatform(pulumi.ComponentResource):
             previous_image_policy=image_policy if single else None,
         )
         self.tenants = [ModelTenant(tenant.tenant.name, tenant, parts, child) for tenant in settings.tenants()]
-        first = self.tenants[0]
+        first = self.tenants[0] if self.tenants else None
         self.admission_namespace = admission.namespace
-        self.namespace = first.namespace
-        self.service_account = first.service_account
-        self.service_address = first.service_address
+        self.namespace = first.namespace if first else None
+        self.service_account = first.service_account if first else None
+        self.service_address = first.service_address if first else None
         self.register_outputs(
             {
                 "admission_namespace": self.admission_namespace,

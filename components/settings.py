@@ -16,7 +16,7 @@ import ipaddress
 import json
 import re
 import typing
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -68,14 +68,18 @@ __all__ = [
     "EnforcementAction",
     "Environment",
     "FailurePolicy",
+    "Role",
     "RuntimeSettings",
     "SecretProvider",
     "SecretsSettings",
     "SettingsError",
     "StackSettings",
     "TenantModel",
+    "TenantRegistration",
+    "decode_config_value",
     "load_settings",
     "parse_settings",
+    "raw_pulumi_config",
 ]
 
 
@@ -790,6 +794,7 @@ class Addon(StrEnum):
     EXTERNAL_SECRETS = "external-secrets"
     ISTIO = "istio"
     POLICY_CONTROLLER = "policy-controller"
+    CERT_MANAGER = "cert-manager"
 
 
 class TenantSecrets(_Model):
@@ -844,6 +849,27 @@ def _tenant_key(key: str, index: int) -> str:
     return key
 
 
+class Role(StrEnum):
+    """What a stack builds: everything (one stack), or its part of a split ownership."""
+
+    ALL = "all"
+    """The platform and its model tenants, in one stack."""
+    PLATFORM = "platform"
+    """The shared platform only, for the tenants it registers (`tenants`); tenant stacks add the models."""
+    TENANT = "tenant"
+    """One model tenant, on the platform another stack runs (`platformStack`)."""
+
+
+class TenantRegistration(_Model):
+    """A tenant the platform stack admits: its namespace, its registry paths, and what the platform
+    serves it (a secrets store, the node pool Falco must run on)."""
+
+    namespace: DnsLabel
+    registries: list[RegistryPrefix] = Field(min_length=1)
+    syncs_secrets: bool = Field(default=False, strict=True, alias="syncsSecrets")
+    node_pool: NodePool | None = Field(default=None, alias="nodePool")
+
+
 class StackSettings(_Model):
     """Everything one stack (environment) configures."""
 
@@ -873,6 +899,13 @@ class StackSettings(_Model):
     # real `pulumi up` tier's sandbox stands in for them): the stack installs neither their Helm
     # release nor their namespace, only its own configuration of them. By default it installs all.
     preinstalled_addons: list[Addon] = Field(default_factory=list, alias="preinstalledAddons")
+    role: Role = Role.ALL
+    # The platform stack's registered tenants (role platform; a tenant stack reads them from it).
+    registered_tenants: list[TenantRegistration] | None = Field(default=None, alias="tenants", min_length=1)
+    # The platform's stack, as a StackReference names it (role tenant).
+    platform_stack: (
+        Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")] | None
+    ) = Field(default=None, alias="platformStack")
     _in_model_list: bool = PrivateAttr(default=False)
 
     @model_validator(mode="after")
@@ -884,8 +917,12 @@ class StackSettings(_Model):
             )
         self._one_form()
         self._supported_by_addons()
-        if self.models is None:
+        if self.role is Role.PLATFORM:
+            self._registrations_apart()
+        elif self.models is None:
             self._tenant_checks()
+            if self.role is Role.TENANT:
+                self._registered_by_the_platform()
         else:
             self._tenants_apart()
         if self.environment.is_production:
@@ -900,7 +937,16 @@ class StackSettings(_Model):
         return self
 
     def _one_form(self) -> None:
-        """`model` or `models`, and in the list form nothing of a tenant left at the top level."""
+        """`model` or `models` (neither for a platform stack), and in the list form nothing of a
+        tenant left at the top level."""
+        self._role_keys()
+        if self.role is Role.PLATFORM:
+            for key, present in (("model", self.model is not None), ("models", self.models is not None)):
+                if present:
+                    raise _KeyedError(key, "a platform stack runs no model: each tenant stack adds its own")
+            return
+        if self.role is Role.TENANT and self.models is not None:
+            raise _KeyedError("models", "a tenant stack holds one model: set model")
         if (self.model is None) == (self.models is None):
             raise _KeyedError("models", "set exactly one of model (one model) or models (a list of tenants)")
         if self.models is None:
@@ -917,16 +963,87 @@ class StackSettings(_Model):
             if present:
                 raise _KeyedError(key, "belongs to each entry of models (set it there, per model)")
 
+    def _role_keys(self) -> None:
+        """The keys of a split belong to their role; the edge gateway is not split yet."""
+        # A tenant stack carries its platform's registrations (read from the platform stack).
+        if self.role is Role.ALL and self.registered_tenants is not None:
+            raise _KeyedError("tenants", "registers tenants for role platform only (a stack of role all has models)")
+        if self.role is Role.PLATFORM and self.registered_tenants is None:
+            raise _KeyedError("tenants", "a platform stack registers its tenants: each namespace and registry path")
+        if (self.platform_stack is None) == (self.role is Role.TENANT):
+            raise _KeyedError("platformStack", "is required with role tenant, and only there")
+        if self.role is not Role.ALL and self.mesh.enabled and self.mesh.gateway.enabled:
+            raise _KeyedError(
+                "mesh.gateway.enabled",
+                "the edge gateway (cert-manager, the gateway and the model's route) is built by a stack of role all "
+                "only; turn it off in a split platform",
+            )
+
+    def registrations(self) -> list[TenantRegistration]:
+        """The tenants the platform serves: registered by a platform stack, or the stack's own models."""
+        if self.role is Role.PLATFORM:
+            assert self.registered_tenants is not None  # checked in _role_keys
+            return list(self.registered_tenants)
+        return [
+            TenantRegistration.model_construct(
+                namespace=tenant.namespace.name,
+                registries=list(tenant.registries),
+                syncs_secrets=bool(tenant.secrets.items),
+                node_pool=tenant.tenant.node_pool,
+            )
+            for tenant in self.tenants()
+        ]
+
+    def _registrations_apart(self) -> None:
+        """A platform stack's registrations: judged namespaces, disjoint paths within its registries."""
+        seen: dict[str, int] = {}
+        claimed: list[tuple[str, int]] = []
+        for index, registration in enumerate(self.registrations()):
+            name = registration.namespace
+            if name in seen:
+                raise _KeyedError(f"tenants[{index}].namespace", f"{name} is already tenants[{seen[name]}]'s")
+            seen[name] = index
+            self._namespace_is_judged(name, f"tenants[{index}].namespace")
+            self._paths_apart(f"tenants[{index}]", index, registration.registries, claimed, "tenants")
+            claimed += [(prefix, index) for prefix in registration.registries]
+
+    def _registered_by_the_platform(self) -> None:
+        """A tenant stack's namespace and registries are the ones its platform registered for it, and
+        its node pool one the platform's Falco runs on."""
+        found = [r for r in self.registered_tenants or () if r.namespace == self.namespace.name]
+        if not found:
+            raise _KeyedError(
+                "namespace.name", f"{self.namespace.name} is not registered by the platform stack {self.platform_stack}"
+            )
+        (registration,) = found
+        for position, prefix in enumerate(self.registries):
+            if not any(_within(allowed, prefix) for allowed in registration.registries):
+                raise _KeyedError(
+                    f"registries[{position}]",
+                    f"{prefix} is not within the paths the platform registered for {self.namespace.name}: "
+                    f"{registration.registries}",
+                )
+        pool = self.tenant.node_pool
+        watched = registration.node_pool.tolerations if registration.node_pool else []
+        for toleration in pool.tolerations if pool else []:
+            if toleration not in watched:
+                raise _KeyedError(
+                    "model.nodePool.tolerations",
+                    "a taint the platform's Falco does not tolerate: register the node pool with the tenant",
+                )
+
     @property
     def in_model_list(self) -> bool:
-        """True for the view of one entry of `models` (its cluster-wide objects carry its namespace
-        in their names; a stack of one `model` keeps the names it always had)."""
-        return self._in_model_list
+        """True for the view of one entry of `models`, and for a tenant stack: its cluster-wide objects
+        carry its namespace in their names (a stack of one `model` keeps the names it always had)."""
+        return self._in_model_list or self.role is Role.TENANT
 
     def tenants(self) -> list[StackSettings]:
         """Each model tenant as a one-model view of these settings: the tenant's own model,
         namespace, RBAC, secrets, callers, signer and registries over the shared platform settings.
         The single `model` form is its own one tenant."""
+        if self.role is Role.PLATFORM:
+            return []
         if self.models is None:
             return [self]
         assert self.supply_chain is not None  # checked first in _cross_checks
@@ -1004,20 +1121,26 @@ class StackSettings(_Model):
                     key = "name" if what == "name" else "namespace.name"
                     raise _KeyedError(f"models[{index}].{key}", f"{value} is already models[{seen[what][value]}]'s")
                 seen[what][value] = index
-            for position, prefix in enumerate(entry.registries):
-                if not any(_within(allowed, prefix) for allowed in self.registries):
-                    raise _KeyedError(
-                        f"models[{index}].registries[{position}]",
-                        f"{prefix} is not within the platform's registries {self.registries}",
-                    )
-                for other, owner in claimed:
-                    if owner != index and (_within(other, prefix) or _within(prefix, other)):
-                        raise _KeyedError(
-                            f"models[{index}].registries[{position}]",
-                            f"{prefix} overlaps models[{owner}]'s {other}: each tenant's signer is trusted for "
-                            "its own registry paths only",
-                        )
+            self._paths_apart(f"models[{index}]", index, entry.registries, claimed, "models")
             claimed += [(prefix, index) for prefix in entry.registries]
+
+    def _paths_apart(
+        self, key: str, index: int, registries: list[str], claimed: list[tuple[str, int]], listing: str
+    ) -> None:
+        """One tenant's registry paths: within the platform's allow-list, overlapping no other tenant's."""
+        for position, prefix in enumerate(registries):
+            if not any(_within(allowed, prefix) for allowed in self.registries):
+                raise _KeyedError(
+                    f"{key}.registries[{position}]",
+                    f"{prefix} is not within the platform's registries {self.registries}",
+                )
+            for other, owner in claimed:
+                if owner != index and (_within(other, prefix) or _within(prefix, other)):
+                    raise _KeyedError(
+                        f"{key}.registries[{position}]",
+                        f"{prefix} overlaps {listing}[{owner}]'s {other}: each tenant's signer is trusted for "
+                        "its own registry paths only",
+                    )
 
     @property
     def gateway_model(self) -> str | None:
@@ -1053,6 +1176,7 @@ class StackSettings(_Model):
             Addon.EXTERNAL_SECRETS: self.secrets.provider is not None,
             Addon.ISTIO: self.mesh.enabled,
             Addon.POLICY_CONTROLLER: self.supply_chain.enabled,
+            Addon.CERT_MANAGER: self.mesh.enabled and self.mesh.gateway.enabled,
         }
         for index, addon in enumerate(self.preinstalled_addons):
             if not used[addon]:
@@ -1117,10 +1241,13 @@ class StackSettings(_Model):
 
     def _model_namespace_is_judged(self) -> None:
         """No setting may exempt the model namespace from admission: every constraint would be moot."""
+        self._namespace_is_judged(self.namespace.name, "namespace.name")
+
+    def _namespace_is_judged(self, namespace: str, own_key: str) -> None:
         for key, name in self.webhook_exempt_namespaces().items():
-            if name == self.namespace.name:
+            if name == namespace:
                 raise _KeyedError(
-                    key if key != "cert-manager" else "namespace.name",
+                    key if key != "cert-manager" else own_key,
                     f"{name} is the model namespace; the admission webhook skips this namespace, so no "
                     "constraint would judge the model. Choose another namespace",
                 )
@@ -1213,7 +1340,7 @@ class _KeyedError(ValueError):
 _TOP_LEVEL_KEYS = {field.alias or name for name, field in StackSettings.model_fields.items()}
 
 
-def _decode(value: Any) -> Any:
+def decode_config_value(value: Any) -> Any:
     """The CLI hands structured config over as JSON text; scalars stay strings ("1.36" too)."""
     if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
         try:
@@ -1308,7 +1435,7 @@ def parse_settings(raw: Mapping[str, Any], namespace: str, secret_keys: Collecti
         if key not in _TOP_LEVEL_KEYS:
             problems.append((key, f"unknown key; expected one of {', '.join(sorted(_TOP_LEVEL_KEYS))}"))
             continue
-        decoded = _decode(value)
+        decoded = decode_config_value(value)
         secure = _secure_path(decoded, key)
         if key in SECRET_ONLY_KEYS:
             if full_key not in secret_keys:
@@ -1343,7 +1470,7 @@ def _top_level(key: str) -> str:
     return re.split(r"[.\[]", key, maxsplit=1)[0]
 
 
-def _raw_pulumi_config() -> dict[str, Any]:
+def raw_pulumi_config() -> dict[str, Any]:
     """All config keys the engine handed this program (set in-process or via PULUMI_CONFIG)."""
     from pulumi.runtime import config as runtime_config
 
@@ -1361,7 +1488,12 @@ def _secret_config_keys(keys: Collection[str]) -> set[str]:
     )
 
 
-def load_settings() -> StackSettings:
-    """Read and validate the current stack's config. Call before registering any resource."""
-    raw = _raw_pulumi_config()
-    return parse_settings(raw, namespace=pulumi.get_project(), secret_keys=_secret_config_keys(raw))
+def load_settings(prepare: Callable[[Mapping[str, Any], str], Mapping[str, Any]] | None = None) -> StackSettings:
+    """Read and validate the current stack's config. Call before registering any resource.
+
+    `prepare(raw, project)` may complete the config first (a tenant stack lays its keys over its
+    platform's settings: components.split)."""
+    raw = raw_pulumi_config()
+    secret_keys = _secret_config_keys(raw)
+    project = pulumi.get_project()
+    return parse_settings(prepare(raw, project) if prepare else raw, namespace=project, secret_keys=secret_keys)

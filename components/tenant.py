@@ -39,7 +39,7 @@ from components.secrets import (
     SecretItem,
     VaultKubernetesAuth,
 )
-from components.settings import AcmeDns01, Quota, SecretProvider, StackSettings
+from components.settings import AcmeDns01, Addon, Quota, SecretProvider, StackSettings
 from components.supply_chain import OPT_IN_LABEL, ModelImagePolicyArgs, model_image_policy
 from components.system import custom_resource
 from components.tls import CloudDnsSolver, EdgeTls, EdgeTlsArgs, Route53Solver
@@ -286,6 +286,7 @@ def edge_tls_args(settings: StackSettings) -> EdgeTlsArgs:
         acme_email=gateway.acme_email,
         acme_server=gateway.acme_server,
         acme_solver=_acme_solver(gateway.acme_dns01),
+        cert_manager_preinstalled=settings.preinstalled(Addon.CERT_MANAGER),
     )
 
 

@@ -128,6 +128,10 @@ class EdgeTlsArgs:
     """The DNS-01 provider that proves control of `host` to the ACME server."""
     cert_manager_namespace: str = CERT_MANAGER_NAMESPACE
     """Namespace of cert-manager (and of the private CA's key)."""
+    cert_manager_preinstalled: bool = False
+    """cert-manager already runs in `cert_manager_namespace` (the cluster's platform installed it):
+    create neither its namespace nor its release, only the issuer and the certificate. With acme,
+    its service account must then carry the DNS-01 identity (cert_manager_values shows which)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -171,23 +175,27 @@ class EdgeTls(pulumi.ComponentResource):
                 child_options(self, opts),
             )
             for namespace, extra in (
-                (args.cert_manager_namespace, {}),
+                *([] if args.cert_manager_preinstalled else [(args.cert_manager_namespace, {})]),
                 # The gateway pods get their proxy from the injector ("gateway" template).
                 (args.gateway_namespace, {"istio-injection": "enabled"}),
             )
         ]
-        manager = cert_manager.CertManager(
-            f"{name}-cert-manager",
-            helm_options=cert_manager.ReleaseArgs(
-                namespace=args.cert_manager_namespace,
-                version=CERT_MANAGER.version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CERT_MANAGER.repository),
-                atomic=True,
-                values=cert_manager_values(args.acme_solver if args.issuer == "acme" else None),
-            ),
-            opts=child_options(self, opts, depends_on=[namespaces[0]]),
-        )
-        after_crds = child_options(self, opts, depends_on=[manager])
+        installed: list[pulumi.Resource] = []
+        if not args.cert_manager_preinstalled:
+            installed.append(
+                cert_manager.CertManager(
+                    f"{name}-cert-manager",
+                    helm_options=cert_manager.ReleaseArgs(
+                        namespace=args.cert_manager_namespace,
+                        version=CERT_MANAGER.version,
+                        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CERT_MANAGER.repository),
+                        atomic=True,
+                        values=cert_manager_values(args.acme_solver if args.issuer == "acme" else None),
+                    ),
+                    opts=child_options(self, opts, depends_on=[namespaces[0]]),
+                )
+            )
+        after_crds = child_options(self, opts, depends_on=installed)
         self.issuer_name = self._issuer(name, args, after_crds)
         self.certificate_secret = f"{args.host.replace('.', '-')}-tls"
         self._custom(
@@ -217,7 +225,7 @@ class EdgeTls(pulumi.ComponentResource):
                 # below and the pods' labels come from one function.
                 "labels": pod_labels,
             },
-            child_options(self, opts, depends_on=[namespaces[1]]),
+            child_options(self, opts, depends_on=[namespaces[-1]]),
             release_name=args.gateway_service_account,
         )
         after_gateway = child_options(self, opts, depends_on=[gateway_release])

@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+_STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 PROJECT: str = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())["name"]
 """The Pulumi project name, read from Pulumi.yaml; it prefixes the project's config keys."""
@@ -126,12 +127,25 @@ class _UrnRecordingMonitor(MockMonitor):
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    """Mocks that echo inputs back as state and remember every registration."""
+    """Mocks that echo inputs back as state and remember every registration and the stack's exports.
 
-    def __init__(self) -> None:
+    A StackReference (a tenant stack reading its platform's) is answered with `referenced_outputs`,
+    the outputs `pulumi stack output --json` would print for that stack.
+    """
+
+    def __init__(self, referenced_outputs: Mapping[str, Any] | None = None) -> None:
         self.registrations: list[Registration] = []
+        self.referenced_outputs = referenced_outputs
+        self.exported: dict[str, Any] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.typ == _STACK_REFERENCE:
+            name = args.inputs.get("name")
+            if self.referenced_outputs is None:
+                raise RuntimeError(
+                    f"the program reads the outputs of stack {name}: give them (--platform-outputs FILE)"
+                )
+            return name, {"name": name, "outputs": dict(self.referenced_outputs), "secretOutputNames": []}
         self.registrations.append(Registration(args.typ, args.name, dict(args.inputs), bool(args.custom)))
         return f"{args.name}-id", dict(args.inputs)
 
@@ -183,9 +197,14 @@ def run_with_mocks(
     # The SDK walks the Python stack at every registration to tell the engine where a resource was
     # declared; the mock engine never reads it, and on a stack of many tenants it is a sixth of
     # the render. Skipped here only: a real engine still gets it.
+    def export(name: str, value: Any) -> None:
+        # The mock engine has no root stack resource to hold outputs: keep each export's value.
+        pulumi.Output.from_input(value).apply(lambda resolved: mocks.exported.__setitem__(name, resolved))
+
     with (
         patch.object(sdk_resource, "_get_stack_trace", source_pb2.StackTrace),
         patch.object(sdk_resource, "_get_source_position", lambda _trace: None),
+        patch.object(pulumi, "export", export),
     ):
         _run()
     return [

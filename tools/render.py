@@ -25,14 +25,14 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tools.mock_engine import PROJECT, REPO_ROOT, Registration, cli_config, is_secret, run_with_mocks
+from tools.mock_engine import PROJECT, REPO_ROOT, RecordingMocks, Registration, cli_config, is_secret, run_with_mocks
 
 __all__ = ["REDACTED", "Rendered", "render_config", "render_objects", "render_stack", "stack_file", "write_render"]
 
@@ -134,22 +134,39 @@ def _component_prefix() -> str:
     return TYPE_PREFIX
 
 
-def render_config(stack: str, stack_config: dict[str, Any], secret_keys: Iterable[str] = ()) -> list[Rendered]:
+def render_config(
+    stack: str,
+    stack_config: dict[str, Any],
+    secret_keys: Iterable[str] = (),
+    platform_outputs: Mapping[str, Any] | None = None,
+) -> list[Rendered]:
     """Run the program for `stack` with a stack file's `config:` map; return what it registers.
 
     `secret_keys` marks plain values as secrets, as `pulumi up` hands a program its decrypted
-    `secure:` values (the renderer itself cannot decrypt them: see `cli_config`).
+    `secure:` values (the renderer itself cannot decrypt them: see `cli_config`). A tenant stack's
+    StackReference is answered with `platform_outputs` (the platform stack's outputs).
     """
+    return render_with_outputs(stack, stack_config, secret_keys, platform_outputs)[0]
+
+
+def render_with_outputs(
+    stack: str,
+    stack_config: dict[str, Any],
+    secret_keys: Iterable[str] = (),
+    platform_outputs: Mapping[str, Any] | None = None,
+) -> tuple[list[Rendered], dict[str, Any]]:
+    """render_config, and the stack's exported outputs."""
     from components.program import run
 
     config, secure_keys = cli_config(stack_config)
-    registrations = run_with_mocks(run, stack, config, [*secure_keys, *secret_keys])
+    mocks = RecordingMocks(platform_outputs)
+    registrations = run_with_mocks(run, stack, config, [*secure_keys, *secret_keys], mocks)
     rendered = [_place(registration) for registration in registrations]
     files = Counter(item.file for item in rendered if item.file)
     clashes = sorted(file for file, count in files.items() if count > 1)
     if clashes:
         raise ValueError(f"two resources render to the same file: {clashes}")
-    return sorted(rendered, key=lambda item: (item.registration.type, item.registration.name))
+    return sorted(rendered, key=lambda item: (item.registration.type, item.registration.name)), mocks.exported
 
 
 def _read_stack_config(path: Path) -> dict[str, Any]:
@@ -160,9 +177,11 @@ def _read_stack_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def render_stack(stack: str, config_file: Path | None = None) -> list[Rendered]:
+def render_stack(
+    stack: str, config_file: Path | None = None, platform_outputs: Mapping[str, Any] | None = None
+) -> list[Rendered]:
     """Render a stack from its stack file (or from `config_file`)."""
-    return render_config(stack, _read_stack_config(config_file or stack_file(stack)))
+    return render_config(stack, _read_stack_config(config_file or stack_file(stack)), (), platform_outputs)
 
 
 def render_objects(stack: str) -> list[dict[str, Any]]:
@@ -217,6 +236,12 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stack", help="stack name (reads stacks/Pulumi.<stack>.yaml)")
     parser.add_argument("--config-file", type=Path, help="render this stack file instead")
     parser.add_argument("--out", type=Path, required=True, help="output directory (replaced whole)")
+    parser.add_argument(
+        "--platform-outputs",
+        type=Path,
+        help="a tenant stack's platform outputs (JSON, as `pulumi stack output --json` of the platform prints)",
+    )
+    parser.add_argument("--outputs", type=Path, help="also write the stack's exported outputs (JSON) to this file")
     arguments = parser.parse_args(argv)
     if not arguments.stack and not arguments.config_file:
         parser.error("give --stack or --config-file")
@@ -241,12 +266,26 @@ def main(argv: list[str] | None = None) -> int:
     if not source.is_file():
         print(f"error: no stack file {source}", file=sys.stderr)
         return 2
+    stack_config = _read_stack_config(source)
+    platform_outputs = None
+    if arguments.platform_outputs is not None:
+        platform_outputs = json.loads(arguments.platform_outputs.read_text())
+    elif stack_config.get(f"{PROJECT}:role") == "tenant":
+        print(
+            f"error: {source.name} is a tenant stack: give its platform's outputs with --platform-outputs FILE "
+            "(pulumi stack output --json of the platform stack, or --outputs of its render)",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        rendered = render_stack(arguments.stack, source)
+        rendered, outputs = render_with_outputs(arguments.stack, _read_stack_config(source), (), platform_outputs)
     except SettingsError as error:
         print(f"error: {source.name}: {error}", file=sys.stderr)
         return 2
     write_render(rendered, arguments.out)
+    if arguments.outputs is not None:
+        arguments.outputs.write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n")
+        print(f"wrote the stack's outputs to {arguments.outputs}")
     print(f"rendered stack {arguments.stack!r} of {PROJECT} into {arguments.out}")
     print(summary(rendered))
     return 0

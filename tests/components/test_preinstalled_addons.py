@@ -14,12 +14,15 @@ from tools.render import Rendered, render_config
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NAMESPACE = "kubernetes:core/v1:Namespace"
+CERT_MANAGER = "kubernetes-cert-manager:index:CertManager"
 ADDON_NAMESPACES = {"gatekeeper-system", "falco", "external-secrets", "istio-system", "istio-cni", "cosign-system"}
 
 
-def prod_with(addons: list[str]) -> dict[str, Any]:
+def prod_with(addons: list[str], gateway: bool = False) -> dict[str, Any]:
+    """The prod stack with `addons` preinstalled; its edge gateway (and so cert-manager) only if asked."""
     config = stack_config("prod")
-    config[f"{PROJECT}:mesh"]["gateway"] = {"enabled": False}  # cert-manager is always the stack's
+    if not gateway:
+        config[f"{PROJECT}:mesh"]["gateway"] = {"enabled": False}
     config[f"{PROJECT}:preinstalledAddons"] = addons
     return config
 
@@ -40,13 +43,25 @@ def test_by_default_the_stack_installs_every_addon() -> None:
 
 
 def test_preinstalled_addons_get_no_release_and_no_namespace_but_their_configuration() -> None:
-    items = render_config("prod", prod_with([addon.value for addon in Addon]))
-    assert of_type(items, RELEASE) == []
-    assert namespaces(items) == {"fraud-model"}
+    items = render_config("prod", prod_with([addon.value for addon in Addon], gateway=True))
+    # The gateway's own release and namespace are the stack's: only the add-ons are adopted.
+    assert {item.document["chart"] for item in of_type(items, RELEASE) if item.document} == {"gateway"}
+    assert namespaces(items) == {"fraud-model", "istio-ingress"}
+    assert of_type(items, CERT_MANAGER) == []
+    assert {"ClusterIssuer", "Certificate"} <= {
+        item.document["kind"] for item in items if item.document and "kind" in item.document
+    }
     kinds = {item.document["kind"] for item in items if item.document and "kind" in item.document}
     assert {"ConstraintTemplate", "ExpansionTemplate", "ClusterImagePolicy", "SecretStore", "Deployment"} <= kinds
     templates = of_type(items, "kubernetes:templates.gatekeeper.sh/v1:ConstraintTemplate")
     assert templates and all(item.registration.options.protect for item in templates)
+
+
+def test_cert_manager_is_installed_unless_adopted() -> None:
+    installed = render_config("prod", prod_with([], gateway=True))
+    assert len(of_type(installed, CERT_MANAGER)) == 1 and "cert-manager" in namespaces(installed)
+    adopted = render_config("prod", prod_with(["cert-manager"], gateway=True))
+    assert of_type(adopted, CERT_MANAGER) == [] and "cert-manager" not in namespaces(adopted)
 
 
 def test_one_preinstalled_addon_leaves_the_others_installed() -> None:
