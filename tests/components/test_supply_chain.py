@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from app import config as app_config
+from app.config import Settings
 from components.supply_chain import (
     OPT_IN_LABEL,
     ImageSignaturePolicy,
@@ -18,12 +18,8 @@ from components.supply_chain import (
     policy_controller_values,
 )
 from components.versions import POD_SECURITY_VERSION, POLICY_CONTROLLER, POLICY_CONTROLLER_IMAGE
-from components.workload import (
-    SIGNING_KEY_ANNOTATION,
-    SIGNING_KEY_DATA_KEY,
-    SIGNING_KEY_FILE,
-    SIGNING_KEY_MOUNT_DIR,
-)
+from components.workload import SIGNING_KEY_ANNOTATION, SIGNING_KEY_DATA_KEY
+from serving_contract import PUBLIC_KEY_FILE, VERIFIER_MOUNT_DIR
 from tests.conftest import STACKS
 from tools.mock_engine import Registration
 from tools.policy import load_manifests
@@ -113,10 +109,6 @@ def test_globs_stop_at_the_registry_boundary() -> None:
     ]
 
 
-def test_the_workload_mounts_the_key_where_the_app_reads_it() -> None:
-    assert f"{SIGNING_KEY_MOUNT_DIR}/{SIGNING_KEY_FILE}" == app_config.DEFAULT_MODEL_PUBLIC_KEY
-
-
 @pytest.mark.parametrize("stack", STACKS)
 def test_rendered_stacks_verify_images_and_mount_the_model_key(render_dirs: dict[str, Path], stack: str) -> None:
     objects = load_manifests([render_dirs[stack]])
@@ -128,7 +120,7 @@ def test_rendered_stacks_verify_images_and_mount_the_model_key(render_dirs: dict
     assert OPT_IN_LABEL.items() <= model_namespace["metadata"]["labels"].items()
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     template = deployment["spec"]["template"]
-    (mount,) = [m for m in template["spec"]["containers"][0]["volumeMounts"] if m["mountPath"] == SIGNING_KEY_MOUNT_DIR]
+    (mount,) = [m for m in template["spec"]["containers"][0]["volumeMounts"] if m["mountPath"] == VERIFIER_MOUNT_DIR]
     assert mount["readOnly"] is True
     (volume,) = [v for v in template["spec"]["volumes"] if v["name"] == mount["name"]]
     config_map = next(
@@ -137,7 +129,10 @@ def test_rendered_stacks_verify_images_and_mount_the_model_key(render_dirs: dict
     stack_key = yaml.safe_load(stack_file(stack).read_text())["config"]["secure-model-serving:model"][
         "signingPublicKey"
     ]
-    assert volume["configMap"]["items"] == [{"key": SIGNING_KEY_DATA_KEY, "path": SIGNING_KEY_FILE}]
+    assert volume["configMap"]["items"] == [{"key": SIGNING_KEY_DATA_KEY, "path": PUBLIC_KEY_FILE}]
+    # The server, run with the environment the pod gives it, reads the key where the pod mounts it.
+    env = {item["name"]: item["value"] for item in template["spec"]["containers"][0].get("env", [])}
+    assert Settings.from_env(env).model_public_key == Path(mount["mountPath"]) / PUBLIC_KEY_FILE
     assert config_map["data"][SIGNING_KEY_DATA_KEY].strip() == stack_key.strip()
     assert len(template["metadata"]["annotations"][SIGNING_KEY_ANNOTATION]) == 64
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from components.workload import SIGNING_KEY_DATA_KEY
+from serving_contract import ServerEnv
 from tools.posture.compare import added, pairs, release_lost, removed_protection
 from tools.posture.findings import ABSENT, Finding, short
 from tools.posture.render import Render, dig
@@ -126,8 +127,10 @@ def _verifier_key_weakenings(old: Render, new: Render) -> Iterator[Finding]:
             )
 
 
-_VERIFIER_ENV = ("MODEL_VERIFY_METHOD", "MODEL_SIGNER_IDENTITY", "MODEL_CERTIFICATE_CHAIN")
-"""The model server's verification settings (app/config.py) as the Deployment passes them."""
+_VERIFIER_ENV = frozenset(
+    {ServerEnv.MODEL_VERIFY_METHOD, ServerEnv.MODEL_SIGNER_IDENTITY, ServerEnv.MODEL_CERTIFICATE_CHAIN}
+)
+"""The model server's verification settings (serving_contract.py) as the Deployment passes them."""
 
 
 def _verifier_env(document: dict[str, Any] | None) -> dict[str, str]:
