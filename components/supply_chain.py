@@ -25,6 +25,7 @@ from components.naming import TYPE_PREFIX
 from components.options import child_options, guard
 from components.system import addon_install, pod_security_labels_enforcing
 from components.versions import POLICY_CONTROLLER, POLICY_CONTROLLER_IMAGE
+from serving_vocabulary import SupplyChainMode, choices
 
 __all__ = [
     "OPT_IN_LABEL",
@@ -37,8 +38,6 @@ __all__ = [
 
 OPT_IN_LABEL = {"policy.sigstore.dev/include": "true"}
 """Namespace label that makes policy-controller check the namespace's pods."""
-
-_MODES = ("enforce", "warn")
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ class ImageSignaturePolicyArgs:
     """OIDC issuer of a keyless signer, e.g. https://token.actions.githubusercontent.com."""
     keyless_subject: str | None = None
     """Subject of the keyless signer, e.g. the CI workflow that builds the image."""
-    mode: str = "enforce"
+    mode: SupplyChainMode = SupplyChainMode.ENFORCE
     """enforce (refuse unsigned images) or warn."""
     pinned_images: Sequence[str] = ()
     """Images outside the registries admitted by their exact digest (the mesh proxy the injector
@@ -75,8 +74,8 @@ class ImageSignaturePolicyArgs:
             problems.append("set exactly one of public_key or keyless_issuer + keyless_subject")
         if keyless and not (self.keyless_issuer and self.keyless_subject):
             problems.append("keyless signing needs both keyless_issuer and keyless_subject")
-        if self.mode not in _MODES:
-            problems.append(f"mode must be one of {_MODES}")
+        if self.mode not in set(SupplyChainMode):
+            problems.append(f"mode must be one of {choices(SupplyChainMode)}")
         if not self.registries:
             problems.append("registries must name at least one registry")
         for image in self.pinned_images:

@@ -10,8 +10,12 @@ from __future__ import annotations
 import ast
 import tomllib
 from pathlib import Path
+from types import ModuleType
+
+import pytest
 
 import serving_contract
+import serving_vocabulary
 from serving_contract import ServerEnv
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -54,13 +58,16 @@ def test_the_check_finds_a_copy(tmp_path: Path) -> None:
     assert _copies(module, tmp_path) == ["copy.py:2: '/healthz'", "copy.py:3: 'GUNICORN_WORKERS'"]
 
 
-def test_the_library_wheel_ships_the_contract() -> None:
+@pytest.mark.parametrize("module", [serving_contract, serving_vocabulary], ids=lambda module: module.__name__)
+def test_the_library_wheel_ships_the_shared_modules_and_they_need_only_the_standard_library(
+    module: ModuleType,
+) -> None:
     setuptools = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert "serving_contract" in setuptools["py-modules"]
-    # Standard library only: the image and the library import it without each other's dependencies.
+    assert module.__name__ in setuptools["py-modules"]
+    # The image, the policy pack and the library import them without each other's dependencies.
     imported = {
         (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
-        for node in ast.walk(ast.parse(Path(serving_contract.__file__).read_text()))
+        for node in ast.walk(ast.parse(Path(str(module.__file__)).read_text()))
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names
     }

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from components.runtime import ALERT_OUTPUTS
-from components.settings import FalcoPriority
+from serving_vocabulary import FalcoPriority
 from tools.posture.compare import added, lowered, release_lost
 from tools.posture.findings import ABSENT, Finding, short
 from tools.posture.render import Render, dig

@@ -14,6 +14,7 @@ from typing import Any
 
 from components.workload import SIGNING_KEY_DATA_KEY
 from serving_contract import ServerEnv
+from serving_vocabulary import SupplyChainMode
 from tools.posture.compare import added, pairs, release_lost, removed_protection
 from tools.posture.findings import ABSENT, Finding, short
 from tools.posture.render import Render, dig
@@ -25,7 +26,7 @@ KINDS = frozenset({"ClusterImagePolicy", "ConfigMap"})
 GROUPS: frozenset[str] = frozenset()
 CHARTS = frozenset({"policy-controller"})
 
-_ENFORCE = "enforce"
+_ENFORCE = SupplyChainMode.ENFORCE
 _NO_MATCH = "webhook.configData.no-match-policy"
 
 
