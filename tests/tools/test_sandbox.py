@@ -21,7 +21,7 @@ from tests.conftest import CallMain
 from tests.e2e.report import Entry, summary_lines
 from tools.render import Rendered
 from tools.sandbox import cli
-from tools.sandbox.client import _warning_text, documents_of
+from tools.sandbox.client import _warning_text
 from tools.sandbox.cluster import gatekeeper_arguments, webhook_configuration
 from tools.sandbox.pki import create_pki
 from tools.sandbox.processes import ProcessFailedError, free_port, start, wait_until
@@ -199,8 +199,6 @@ def test_the_cli_refuses_without_a_sandbox_and_on_bad_input(
 
 def test_client_helpers() -> None:
     assert _warning_text('299 - "[deny-x] a \\"quoted\\" message"') == '[deny-x] a "quoted" message'
-    listed = documents_of([None, {"kind": "List", "items": [{"kind": "Pod"}, {"kind": "Service"}]}])
-    assert [d["kind"] for d in listed] == ["Pod", "Service"]
 
 
 def test_the_summary_line_counts_only_verdicts_that_held() -> None:

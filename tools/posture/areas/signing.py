@@ -15,6 +15,7 @@ from typing import Any
 from components.workload import SIGNING_KEY_DATA_KEY
 from serving_contract import ServerEnv
 from serving_vocabulary import SupplyChainMode
+from tools.manifests import pod_spec
 from tools.posture.compare import added, pairs, release_lost, removed_protection
 from tools.posture.findings import ABSENT, Finding, short
 from tools.posture.render import Render, dig
@@ -135,10 +136,9 @@ _VERIFIER_ENV = frozenset(
 
 
 def _verifier_env(document: dict[str, Any] | None) -> dict[str, str]:
-    containers = dig(document or {}, "spec.template.spec.containers") or []
     return {
         f"{c.get('name')}: {e['name']}": str(e.get("value"))
-        for c in containers
+        for c in (pod_spec(document) or {}).get("containers") or []
         for e in c.get("env") or []
         if e.get("name") in _VERIFIER_ENV
     }
