@@ -17,8 +17,18 @@ import pytest
 
 import serving_contract as contract
 from components.versions import DISTROLESS_PYTHON_SUPPORT, MODEL_SERVER_PYTHON
-from tests.app import scanners
-from tests.app.scanners import BAD_DOCKERFILE, DOCKERFILE, REPO_ROOT
+from tools.scanners import REPO_ROOT, checkov_dockerfiles, hadolint_dockerfiles, trivy_dockerfiles
+
+DOCKERFILE = REPO_ROOT / "app" / "Dockerfile"
+# Every scanner must fail this one: latest tag, root user, ADD, unpinned apt
+# packages, shell-form CMD, no HEALTHCHECK.
+BAD_DOCKERFILE = """\
+FROM python:latest
+USER root
+ADD . /srv
+RUN apt-get update && apt-get install -y curl
+CMD python /srv/app.py
+"""
 
 DOCKERIGNORE = REPO_ROOT / "app" / "Dockerfile.dockerignore"
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}(\s|$)")
@@ -37,14 +47,14 @@ def bad_dockerfile(tmp_path: Path) -> Path:
 
 
 def test_hadolint_finds_nothing_and_fails_a_bad_dockerfile(tmp_path: Path, bad_dockerfile: Path) -> None:
-    scan = scanners.hadolint([DOCKERFILE, bad_dockerfile], tmp_path)
+    scan = hadolint_dockerfiles([DOCKERFILE, bad_dockerfile], tmp_path)
     assert scan.failed[DOCKERFILE] == []
     assert scan.returncode != 0
     assert {"DL3007", "DL3002", "DL3020"} <= {item["code"] for item in scan.failed[bad_dockerfile]}
 
 
 def test_checkov_passes_every_check_and_fails_a_bad_dockerfile(tmp_path: Path, bad_dockerfile: Path) -> None:
-    scan = scanners.checkov([DOCKERFILE, bad_dockerfile], tmp_path)
+    scan = checkov_dockerfiles([DOCKERFILE, bad_dockerfile], tmp_path)
     assert [item["check_id"] for item in scan.failed[DOCKERFILE]] == []
     assert scan.passed[DOCKERFILE] > 0
     assert scan.returncode != 0
@@ -53,7 +63,7 @@ def test_checkov_passes_every_check_and_fails_a_bad_dockerfile(tmp_path: Path, b
 
 
 def test_trivy_finds_no_high_or_critical_and_fails_a_bad_dockerfile(tmp_path: Path, bad_dockerfile: Path) -> None:
-    scan = scanners.trivy([DOCKERFILE, bad_dockerfile], tmp_path)
+    scan = trivy_dockerfiles([DOCKERFILE, bad_dockerfile], tmp_path)
     severe = [item["ID"] for item in scan.failed[DOCKERFILE] if item["Severity"] in ("HIGH", "CRITICAL")]
     assert severe == []
     assert scan.passed[DOCKERFILE] > 0

@@ -19,8 +19,8 @@ from app.sign import sign_model
 from app.verify import ModelVerificationError, TrustAnchor, verify_model
 from serving_contract import VerifyMethod
 from tests.app.payloads import transaction
-from tests.app.pki import SIGNER_SAN, make_pki
 from tests.app.signed import TAMPERINGS, KeyPair, SignedModel, flip_byte
+from tests.support.pki import SIGNER_SAN, make_pki
 
 
 def test_signed_model_verifies_and_the_manifest_lists_the_real_digests(signed_model: SignedModel) -> None:

@@ -14,7 +14,7 @@ from components.admission import (
 from components.naming import ISOLATION_LABEL
 from components.versions import GATEKEEPER, POD_SECURITY_VERSION
 from policies import POLICY_DIR, NamespaceScope, load_policies
-from tests.conftest import STACKS
+from tests.support.stacks import STACKS
 from tools.mock_engine import Registration
 from tools.render import Rendered
 from tools.toolchain import TOOLS

@@ -8,8 +8,7 @@ import pytest
 from components.program import run
 from components.settings import SettingsError
 from serving_contract import ServerEnv, VerifyMethod
-from tests.components.test_settings import stack_config
-from tests.conftest import STACKS
+from tests.support.stacks import STACKS, stack_config
 from tools.mock_engine import RecordingMocks, cli_config, run_with_mocks
 from tools.render import Rendered
 
@@ -129,7 +128,7 @@ def test_the_server_gets_its_read_timeout_and_drain_by_the_names_it_reads(render
 
 def _certificate_mode_deployment(tmp_path, identity: str = "CN=acme model signer") -> tuple[dict, dict]:
     """prod with certificate-mode verification: its model Deployment and signing ConfigMap."""
-    from tests.app.pki import make_pki
+    from tests.support.pki import make_pki
 
     pki = make_pki(tmp_path, "acme")
     config = stack_config("prod")
@@ -170,7 +169,7 @@ def test_certificate_mode_gives_the_server_its_chain_and_the_one_signer_it_accep
 
 @pytest.mark.parametrize("case", ["neither", "malformed", "a leaf, not a CA"])
 def test_certificate_mode_is_refused_when_ambiguous_or_malformed(tmp_path, case: str) -> None:
-    from tests.app.pki import make_pki
+    from tests.support.pki import make_pki
 
     config = stack_config("prod")
     model = config["secure-model-serving:model"]

@@ -20,7 +20,7 @@ from components.supply_chain import (
 from components.versions import POD_SECURITY_VERSION, POLICY_CONTROLLER, POLICY_CONTROLLER_IMAGE
 from components.workload import SIGNING_KEY_ANNOTATION, SIGNING_KEY_DATA_KEY
 from serving_contract import PUBLIC_KEY_FILE, VERIFIER_MOUNT_DIR
-from tests.conftest import STACKS
+from tests.support.stacks import STACKS
 from tools.mock_engine import Registration
 from tools.policy import load_manifests
 from tools.render import stack_file

@@ -23,7 +23,8 @@ import yaml
 
 from components.naming import ISOLATION_LABEL
 from components.versions import KUBERNETES_TARGET
-from tests.conftest import STACKS, CallMain
+from tests.support.cli import CallMain
+from tests.support.stacks import STACKS
 from tools.crd_schema import CrdCatalog, CrdValidationError
 from tools.manifests import WORKLOAD_KINDS
 from tools.mock_engine import REPO_ROOT

@@ -15,7 +15,7 @@ from flask import Flask
 from app.config import Settings
 from app.server import create_app
 from serving_contract import WRITABLE_TMP_DIR
-from tests.conftest import STACKS
+from tests.support.stacks import STACKS
 from tools.render import Rendered
 
 MODEL = "fraud-detector"

@@ -3,7 +3,7 @@ before the next stack's (pytest orders the tests by the session fixture's parame
 report hooks.
 
 Run it with `make e2e` (or `python -m tests.e2e`); the default `make test` deselects it (marker
-`e2e`).
+`e2e`, set by folder in tests/conftest.py). What the tests import lives in tests/e2e/envs.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,9 @@ import yaml
 
 from components.naming import ISOLATION_LABEL
 from tests.e2e.cases import fixture_cases
+from tests.e2e.envs import UNLABELLED_NAMESPACE, StackEnv, SupplyEnv
 from tests.e2e.report import Entry, summary_lines, write_report
-from tests.e2e.supply_chain import SignedModel, SupplyChain, prepare, signed_model
+from tests.e2e.supply_chain import SignedModel, prepare, signed_model
 from tools.mock_engine import REPO_ROOT
 from tools.sandbox.client import ApiClient
 from tools.sandbox.cluster import Sandbox, bring_up
@@ -35,45 +35,6 @@ REPORT_ENV = "SMS_E2E_REPORT"
 _ENTRIES: dict[str, Entry] = {}
 
 
-@dataclass(frozen=True)
-class StackEnv:
-    """A running sandbox and what the tests need to know about its stack."""
-
-    sandbox: Sandbox
-    stack: str
-    namespace: str
-    """The model namespace: the model's own pod shape is pinned here."""
-    fixtures_namespace: str
-    """A namespace labelled like the model's (every other constraint applies, the model's pod
-    shape does not): where the policies' generic fixtures are judged."""
-    deployment: dict[str, Any]
-    deployer_groups: tuple[str, ...]
-    auditor_groups: tuple[str, ...]
-    platform_groups: tuple[str, ...]
-
-    @property
-    def client(self) -> ApiClient:
-        return self.sandbox.client
-
-    def constraint(self, policy: str) -> dict[str, Any]:
-        """The stack's constraint for `policy` (as rendered; a per-namespace policy's constraint is
-        named `<policy>-<namespace>`)."""
-        for obj in self.sandbox.plan.objects:
-            if obj["apiVersion"].startswith("constraints.gatekeeper.sh/") and obj["metadata"]["name"] in (
-                policy,
-                f"{policy}-{self.namespace}",
-            ):
-                return obj
-        raise LookupError(f"stack {self.stack} deploys no constraint {policy}")
-
-    def constraint_name(self, policy: str) -> str:
-        return str(self.constraint(policy)["metadata"]["name"])
-
-    def enforcement_action(self, policy: str) -> str:
-        """spec.enforcementAction of the stack's constraint for `policy`."""
-        return str(self.constraint(policy)["spec"].get("enforcementAction", "deny"))
-
-
 def _rbac_groups(stack: str) -> tuple[tuple[str, ...], ...]:
     """rbac.deployerGroups, rbac.auditorGroups and rbac.platformGroups from the stack's file."""
     config = yaml.safe_load((REPO_ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
@@ -82,8 +43,6 @@ def _rbac_groups(stack: str) -> tuple[tuple[str, ...], ...]:
 
 
 FIXTURES_NAMESPACE = "policy-fixtures"
-UNLABELLED_NAMESPACE = "unlabelled-team"
-"""A namespace created without the platform's labels, as another team (or a careless one) would."""
 
 
 def _fixtures_namespace(sandbox: Sandbox, model_namespace: str) -> str:
@@ -159,22 +118,6 @@ def stack_env(request: pytest.FixtureRequest) -> Iterator[StackEnv]:
         _progress(f"stack {stack} down after {time.monotonic() - started:.1f}s")
 
 
-@dataclass(frozen=True)
-class SupplyEnv:
-    """A sandbox running policy-controller beside Gatekeeper, for a stack pointed at the loopback
-    registry (tests/e2e/supply_chain.py)."""
-
-    sandbox: Sandbox
-    stack: str
-    chain: SupplyChain
-    namespace: str
-    deployment: dict[str, Any]
-
-    @property
-    def client(self) -> ApiClient:
-        return self.sandbox.client
-
-
 @pytest.fixture(scope="session")
 def model_signed(tmp_path_factory: pytest.TempPathFactory) -> SignedModel:
     """The model, trained once and signed with the stacks' model-signing key."""
@@ -202,13 +145,6 @@ def supply_env(
     finally:
         chain.stop()
         _progress(f"supply chain of {stack} down after {time.monotonic() - started:.1f}s")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if Path(str(item.fspath)).is_relative_to(here):
-            item.add_marker(pytest.mark.e2e)
 
 
 def _entry(item: pytest.Item) -> Entry | None:

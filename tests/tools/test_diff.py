@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from policies.parameters import ISOLATION_LABEL
-from tests.conftest import CallMain
+from tests.support.cli import CallMain
 from tests.tools.mutations import (
     Mutation,
     add,

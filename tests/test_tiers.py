@@ -1,0 +1,42 @@
+"""Each test carries its folder's tier, so `make test-<tier>` (pytest -m <tier>) runs exactly it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.tiers import TESTS_ROOT, TIERS, tier_of
+
+TIER_NAMES = ("unit", "integration", "conformance", "e2e")
+
+
+def test_every_folder_with_tests_has_a_tier() -> None:
+    folders = {
+        "" if path.parent == TESTS_ROOT else path.relative_to(TESTS_ROOT).parts[0]
+        for path in TESTS_ROOT.rglob("test_*.py")
+    }
+    assert folders <= set(TIERS), sorted(folders - set(TIERS))
+    assert set(TIERS.values()) == set(TIER_NAMES)
+
+
+def test_a_folder_without_a_tier_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(KeyError, match="tests/nowhere has no tier"):
+        tier_of(TESTS_ROOT / "nowhere" / "test_x.py")
+
+
+def test_this_test_carries_exactly_its_folders_tier(request: pytest.FixtureRequest) -> None:
+    assert [name for name in TIER_NAMES if request.node.get_closest_marker(name)] == ["unit"]
+
+
+@pytest.mark.parametrize("tier", ["conformance", "unit"])
+def test_selecting_a_tier_collects_only_its_folders(tier: str) -> None:
+    files = ["tests/conformance/test_drains.py", "tests/tools/test_manifests.py"]
+    command = [sys.executable, "-m", "pytest", "--collect-only", "-n", "0", "-m", tier, *files]
+    result = subprocess.run(command, cwd=TESTS_ROOT.parent, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    selected = [line for line in result.stdout.splitlines() if "::" in line]
+    expected = files[0] if tier == "conformance" else files[1]
+    assert selected and all(line.startswith(expected) for line in selected), selected
