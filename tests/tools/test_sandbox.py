@@ -22,7 +22,7 @@ from tests.support.cli import CallMain
 from tools.render import Rendered
 from tools.sandbox import cli
 from tools.sandbox.client import _warning_text
-from tools.sandbox.cluster import gatekeeper_arguments, webhook_configuration
+from tools.sandbox.cluster import _admission_config, gatekeeper_arguments, webhook_configuration
 from tools.sandbox.pki import create_pki
 from tools.sandbox.processes import ProcessFailedError, free_port, start, wait_until
 from tools.sandbox.stack import (
@@ -225,3 +225,17 @@ def test_the_summary_line_counts_only_verdicts_that_held() -> None:
         "keyless policy validated 0/0"
     )
     assert lines[0].endswith("; 1 known defects (xfail); 1 not applicable (skipped)")
+
+
+def test_the_admission_configuration_keeps_kubernetes_pod_security_defaults(tmp_path: Path) -> None:
+    written = yaml.safe_load(_admission_config(tmp_path / "admission.yaml").read_text())
+    (plugin,) = written["plugins"]
+    assert plugin["name"] == "PodSecurity"
+    assert plugin["configuration"]["defaults"] == {
+        "enforce": "privileged",
+        "enforce-version": "latest",
+        "audit": "privileged",
+        "audit-version": "latest",
+        "warn": "privileged",
+        "warn-version": "latest",
+    }

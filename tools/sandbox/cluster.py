@@ -151,7 +151,7 @@ def _admission_config(path: Path) -> Path:
                     "defaults": {
                         level: value
                         for mode in PodSecurityMode
-                        for level, value in ((mode, "privileged"), (f"{mode}-version", "latest"))
+                        for level, value in ((mode.value, "privileged"), (f"{mode}-version", "latest"))
                     },
                     "exemptions": {"usernames": [PROBE_USER], "namespaces": [], "runtimeClasses": []},
                 },

@@ -116,7 +116,7 @@ def _label_locks(old: Render, new: Render) -> Iterator[Finding]:
             yield Finding(AREA, subject, "spec.validations", f"{len(dropped)} more checks", "dropped", short(dropped))
         policy_was, policy_now = dig(was, "spec.failurePolicy"), dig(now, "spec.failurePolicy")
         if policy_was != FailurePolicy.IGNORE and policy_now == FailurePolicy.IGNORE:
-            yield Finding(AREA, subject, "spec.failurePolicy", short(policy_was), FailurePolicy.IGNORE, "fails open")
+            yield Finding(AREA, subject, "spec.failurePolicy", short(policy_was), short(policy_now), "fails open")
         for field in ("spec.matchConditions", "spec.matchConstraints"):
             if dig(was, field) != dig(now, field):
                 why = "who is excepted or what is matched changed (CEL: review it)"
