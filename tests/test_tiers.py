@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,33 @@ def test_selecting_a_tier_collects_only_its_folders(tier: str) -> None:
     selected = [line for line in result.stdout.splitlines() if "::" in line]
     expected = files[0] if tier == "conformance" else files[1]
     assert selected and all(line.startswith(expected) for line in selected), selected
+
+
+def _imported_test_modules(path: Path) -> list[str]:
+    """Modules under tests/ that `path` imports and that are a conftest or a test module."""
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            names.append(node.module or "")
+        elif isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+    return [
+        name
+        for name in names
+        if name.startswith("tests.") and (name.endswith(".conftest") or name.rpartition(".")[2].startswith("test_"))
+    ]
+
+
+def test_no_test_imports_from_a_conftest_or_another_test_module() -> None:
+    found = {
+        str(path.relative_to(TESTS_ROOT)): modules
+        for path in sorted(TESTS_ROOT.rglob("*.py"))
+        if (modules := _imported_test_modules(path))
+    }
+    assert found == {}
+
+
+def test_the_import_check_sees_both_kinds(tmp_path: Path) -> None:
+    module = tmp_path / "test_x.py"
+    module.write_text("from tests.conftest import STACKS\nimport tests.components.test_settings\nimport os\n")
+    assert _imported_test_modules(module) == ["tests.conftest", "tests.components.test_settings"]

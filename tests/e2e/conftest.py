@@ -21,8 +21,8 @@ import yaml
 from components.naming import ISOLATION_LABEL
 from tests.e2e.cases import fixture_cases
 from tests.e2e.envs import UNLABELLED_NAMESPACE, StackEnv, SupplyEnv
-from tests.e2e.report import Entry, summary_lines, write_report
 from tests.e2e.supply_chain import SignedModel, prepare, signed_model
+from tests.support.e2e_report import Entry, summary_lines, write_report
 from tools.mock_engine import REPO_ROOT
 from tools.sandbox.client import ApiClient
 from tools.sandbox.cluster import Sandbox, bring_up

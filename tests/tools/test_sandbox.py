@@ -17,8 +17,8 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from tests.e2e.report import Entry, summary_lines
 from tests.support.cli import CallMain
+from tests.support.e2e_report import Entry, summary_lines
 from tools.render import Rendered
 from tools.sandbox import cli
 from tools.sandbox.client import _warning_text
