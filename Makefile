@@ -14,7 +14,8 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PACK_VENV := policy_pack/venv
 PACK_STAMP := $(PACK_VENV)/.installed
 
-.PHONY: setup render render-all test test-fast lint lock clean tools verify-policies e2e e2e-pulumi crds
+.PHONY: setup render render-all test test-fast test-unit test-integration test-conformance lint lock clean tools \
+	verify-policies e2e e2e-pulumi crds
 
 setup: $(DEV_STAMP) $(CHECKOV_STAMP) $(PACK_STAMP)
 
@@ -56,6 +57,17 @@ test: test-fast e2e e2e-pulumi
 ## test-fast: lint, the policy suites, then the unit, policy, app and conformance tests
 test-fast: setup lint verify-policies
 	$(BIN)/python -m pytest
+
+## test-unit, test-integration, test-conformance: one tier of the fast tests (tests/support/tiers.py
+## says which folder is which; make e2e is the fourth)
+test-unit: $(DEV_STAMP)
+	$(BIN)/python -m pytest -m unit
+
+test-integration: setup
+	$(BIN)/python -m pytest -m integration
+
+test-conformance: setup
+	$(BIN)/python -m pytest -m conformance
 
 ## verify-policies: the Rego checked by OPA (strict, formatted, lib unit tests) and every policy's
 ## gator suite; the committed templates must be the generated ones

@@ -1,8 +1,10 @@
 """Hardened fraud-detection model server.
 
 Sub-modules are imported explicitly by their users; this package keeps no
-import-time side effects so that ``app.config`` (the deployment contract) can be
-imported by the infrastructure code without pulling in Flask or scikit-learn.
+import-time side effects.  What the platform must agree on with the image (its
+environment variables, port, user, paths) is not here but in the top-level
+``serving_contract`` module, which the image ships beside this package and the
+components import too.
 """
 
 from __future__ import annotations

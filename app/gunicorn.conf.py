@@ -19,9 +19,10 @@ from __future__ import annotations
 import os
 import sys
 
-# app.config is stdlib-only, so importing it here loads no native libraries.
-from app.config import EXIT_CONFIG, WRITABLE_TMP_DIR, ConfigError, Settings
+# app.config and the contract are stdlib-only, so importing them here loads no native libraries.
+from app.config import EXIT_CONFIG, ConfigError, Settings
 from app.logs import configure_app_logging
+from serving_contract import WRITABLE_TMP_DIR
 
 # Native thread pools (OpenMP/BLAS) must be sized before numpy/scikit-learn are
 # imported; forked workers with busy OpenMP pools can deadlock.

@@ -22,7 +22,7 @@ from flask import Flask, Response, jsonify, request
 from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 
-from app.config import EXIT_CONFIG, LIVENESS_PATH, PREDICT_PATH, READINESS_PATH, Settings
+from app.config import EXIT_CONFIG, Settings
 from app.logs import configure_app_logging
 from app.model_loader import LoadedModel, ModelLoadError, load_verified_model
 from app.responses import ERROR_CODES, SECURITY_HEADERS, error_document
@@ -31,6 +31,7 @@ from app.validation import (
     parse_json_body,
     validate_transactions,
 )
+from serving_contract import LIVENESS_PATH, PREDICT_PATH, READINESS_PATH
 
 # The deployment handed us a model we must not serve: a configuration error (EX_CONFIG).
 EXIT_MODEL_REFUSED = EXIT_CONFIG

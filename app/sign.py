@@ -32,6 +32,7 @@ from model_signing import signing
 
 from app.keygen import public_key_pem
 from app.verify import TrustAnchor, ensure_outside, model_hashing_config, verify_model
+from serving_contract import PUBLIC_KEY_FILE
 
 SIGNATURE_MODE = 0o644
 
@@ -88,7 +89,7 @@ def self_check(model_dir: Path, signature_path: Path, private_key: Path) -> None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise TypeError("the signing key must be an elliptic-curve key")
     with tempfile.TemporaryDirectory(prefix="model-pub-") as scratch:
-        public_path = Path(scratch) / "public-key.pem"
+        public_path = Path(scratch) / PUBLIC_KEY_FILE
         public_path.write_bytes(public_key_pem(key.public_key()))
         verify_model(model_dir, signature_path, TrustAnchor(public_key=public_path))
 

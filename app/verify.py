@@ -40,7 +40,8 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from model_signing import hashing, verifying
 
-from app.config import VERIFY_METHOD_CERTIFICATE, VERIFY_METHOD_KEY, Settings
+from app.config import Settings
+from serving_contract import VerifyMethod
 
 # A key-signed bundle is a few kB; certificate chains add a few more.
 MAX_SIGNATURE_BYTES = 4 * 1024 * 1024
@@ -57,31 +58,31 @@ class ModelVerificationError(Exception):
 class TrustAnchor:
     """What a signature must chain up to: a public key or a certificate chain."""
 
-    method: str = VERIFY_METHOD_KEY
+    method: VerifyMethod = VerifyMethod.KEY
     public_key: Path | None = None
     certificate_chain: tuple[Path, ...] = ()
     signer_identity: str | None = None
     """Certificate mode: the leaf's subject (RFC 4514, e.g. ``CN=model signer``) or one of its SANs."""
 
     def __post_init__(self) -> None:
-        if self.method == VERIFY_METHOD_KEY and self.public_key is None:
+        if self.method == VerifyMethod.KEY and self.public_key is None:
             raise ValueError("key verification needs a public key")
-        if self.method == VERIFY_METHOD_CERTIFICATE and not self.certificate_chain:
+        if self.method == VerifyMethod.CERTIFICATE and not self.certificate_chain:
             raise ValueError("certificate verification needs a non-empty chain")
-        if self.method == VERIFY_METHOD_CERTIFICATE and not self.signer_identity:
+        if self.method == VerifyMethod.CERTIFICATE and not self.signer_identity:
             raise ValueError("certificate verification needs the signer identity")
-        if self.method not in (VERIFY_METHOD_KEY, VERIFY_METHOD_CERTIFICATE):
+        if self.method not in set(VerifyMethod):
             raise ValueError(f"unknown verification method {self.method!r}")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrustAnchor:
-        if settings.verify_method == VERIFY_METHOD_CERTIFICATE:
+        if settings.verify_method == VerifyMethod.CERTIFICATE:
             return cls(
-                method=VERIFY_METHOD_CERTIFICATE,
+                method=VerifyMethod.CERTIFICATE,
                 certificate_chain=settings.certificate_chain,
                 signer_identity=settings.signer_identity,
             )
-        return cls(method=VERIFY_METHOD_KEY, public_key=settings.model_public_key)
+        return cls(method=VerifyMethod.KEY, public_key=settings.model_public_key)
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def ensure_outside(signature_path: Path, model_dir: Path) -> None:
 
 def _verifying_config(trust: TrustAnchor) -> verifying.Config:
     config = verifying.Config().set_hashing_config(model_hashing_config())
-    if trust.method == VERIFY_METHOD_CERTIFICATE:
+    if trust.method == VerifyMethod.CERTIFICATE:
         return config.use_certificate_verifier(certificate_chain=list(trust.certificate_chain))
     if trust.public_key is None:
         raise ModelVerificationError("key verification needs a public key")
@@ -193,7 +194,7 @@ def verify_model(
             raise ModelVerificationError(f"signature verification failed: {exc}") from exc
         finally:
             _relay(printed.getvalue())
-    if trust.method == VERIFY_METHOD_CERTIFICATE:
+    if trust.method == VerifyMethod.CERTIFICATE:
         check_signer(signature, trust.signer_identity or "", now or dt.datetime.now(dt.UTC))
     return parse_signed_manifest(signature)
 

@@ -48,13 +48,14 @@ from typing import Any
 import numpy as np
 from flask import Flask, Response, jsonify, request
 
-from app.config import DEFAULT_MAX_BATCH_SIZE, DEFAULT_THREADS, DEFAULT_WORKERS, PREDICT_PATH, READINESS_PATH
+from app.config import DEFAULT_MAX_BATCH_SIZE, DEFAULT_THREADS, DEFAULT_WORKERS
 from app.features import FEATURE_NAMES
 from app.keygen import generate_ec_keypair
 from app.model_loader import load_unverified_model
 from app.sign import sign_model
 from app.train import DEFAULT_SEED, save, split_dataset, train
 from app.validation import parse_json_body, validate_transactions
+from serving_contract import PREDICT_PATH, READINESS_PATH, ServerEnv
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BASELINE_MODEL_ENV = "BENCHMARK_MODEL_DIR"
@@ -178,7 +179,7 @@ def _free_port() -> int:
 
 
 def _child_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("MODEL_", "GUNICORN", "PORT"))}
+    env = {key: value for key, value in os.environ.items() if key not in set(ServerEnv)}
     # Same native thread pools for both runs, so only the hardening differs.
     env.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)})
     env.update(extra)
@@ -189,11 +190,11 @@ def _launch(name: str, model: SignedModel, port: int, args: argparse.Namespace, 
     bind = f"127.0.0.1:{port}"
     if name == "hardened":
         env = {
-            "MODEL_DIR": str(model.model_dir),
-            "MODEL_SIGNATURE": str(model.signature),
-            "MODEL_PUBLIC_KEY": str(model.public_key),
-            "GUNICORN_WORKERS": str(args.workers),
-            "GUNICORN_THREADS": str(args.threads),
+            ServerEnv.MODEL_DIR: str(model.model_dir),
+            ServerEnv.MODEL_SIGNATURE: str(model.signature),
+            ServerEnv.MODEL_PUBLIC_KEY: str(model.public_key),
+            ServerEnv.WORKERS: str(args.workers),
+            ServerEnv.THREADS: str(args.threads),
             "PYTHONDONTWRITEBYTECODE": "1",
             "HOME": "/tmp",
             "TMPDIR": "/tmp",

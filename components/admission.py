@@ -34,6 +34,7 @@ from components.system import addon_install, custom_resource
 from components.versions import GATEKEEPER
 from policies import NamespaceScope, Policy, constraint, constraint_template, expansion_templates
 from policies.parameters import constraint_parameters, model_namespace_match
+from serving_vocabulary import EnforcementAction, FailurePolicy, choices
 
 __all__ = [
     "ALWAYS_EXEMPT_NAMESPACES",
@@ -49,8 +50,6 @@ ALWAYS_EXEMPT_NAMESPACES = ("kube-system",)
 is down must not stop the control plane's own add-ons from restarting."""
 
 _WAIT_FOR_CRD = "jsonpath={.status.created}=true"
-_ENFORCEMENT_ACTIONS = ("deny", "warn", "dryrun")
-_FAILURE_POLICIES = ("Fail", "Ignore")
 
 
 @dataclass(frozen=True)
@@ -61,9 +60,9 @@ class AdmissionControlArgs:
     """Allowed image registry prefixes (matched on whole path segments)."""
     pod_security_version: str
     """Pinned Pod Security Standards version of Gatekeeper's namespace, e.g. "v1.36"."""
-    enforcement_action: str = "deny"
+    enforcement_action: EnforcementAction = EnforcementAction.DENY
     """What every constraint does with a violation: deny, warn or dryrun."""
-    failure_policy: str = "Fail"
+    failure_policy: FailurePolicy = FailurePolicy.FAIL
     """The webhook's failurePolicy: Fail (closed) or Ignore (open)."""
     replicas: int = 3
     """Webhook replicas; a PodDisruptionBudget keeps all but one through a drain (none with one)."""
@@ -88,10 +87,10 @@ class AdmissionControlArgs:
         problems = []
         if not self.registries:
             problems.append("registries must name at least one registry")
-        if self.enforcement_action not in _ENFORCEMENT_ACTIONS:
-            problems.append(f"enforcement_action must be one of {_ENFORCEMENT_ACTIONS}")
-        if self.failure_policy not in _FAILURE_POLICIES:
-            problems.append(f"failure_policy must be one of {_FAILURE_POLICIES}")
+        if self.enforcement_action not in set(EnforcementAction):
+            problems.append(f"enforcement_action must be one of {choices(EnforcementAction)}")
+        if self.failure_policy not in set(FailurePolicy):
+            problems.append(f"failure_policy must be one of {choices(FailurePolicy)}")
         if self.replicas < 1:
             problems.append("replicas must be >= 1")
         if not self.model_namespace_labels:

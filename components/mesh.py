@@ -25,6 +25,7 @@ from components.options import child_options, guard
 from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
 from components.versions import ISTIO_BASE, ISTIO_CNI, ISTIO_PROXY_IMAGE, ISTIOD
 from policies.parameters import MESH_TOKEN_AUDIENCE
+from serving_contract import LIVENESS_PATH, PREDICT_PATH, READINESS_PATH
 
 __all__ = [
     "INBOUND_CONNECTION_POOL",
@@ -279,9 +280,9 @@ class MeshPoliciesArgs:
     """The model's container port."""
     caller_principals: Sequence[str]
     """SPIFFE principals allowed to call the model, `<trust-domain>/ns/<ns>/sa/<sa>`."""
-    predict_path: str = "/v1/predict"
+    predict_path: str = PREDICT_PATH
     """Path of the prediction endpoint (POST)."""
-    health_paths: Sequence[str] = ("/healthz", "/readyz")
+    health_paths: Sequence[str] = (LIVENESS_PATH, READINESS_PATH)
     """Health paths callers may GET."""
     mesh_namespace: str = "istio-system"
     """The control plane's namespace."""

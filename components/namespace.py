@@ -24,6 +24,7 @@ import pulumi_kubernetes as k8s
 from components.naming import ISOLATION_LABEL, MANAGED_BY, PART_OF, TYPE_PREFIX, allow_policy_selector
 from components.options import child_options, guard
 from components.versions import POD_SECURITY_LEVEL
+from serving_vocabulary import PodSecurityMode
 
 __all__ = ["DnsEndpoint", "IsolatedNamespace", "IsolatedNamespaceArgs", "label_lock"]
 
@@ -70,7 +71,7 @@ class IsolatedNamespaceArgs:
 def pod_security_labels(version: str) -> dict[str, str]:
     """PSA labels: enforce, audit and warn at the restricted level, each version-pinned."""
     labels: dict[str, str] = {}
-    for mode in ("enforce", "audit", "warn"):
+    for mode in PodSecurityMode:
         labels[f"pod-security.kubernetes.io/{mode}"] = POD_SECURITY_LEVEL
         labels[f"pod-security.kubernetes.io/{mode}-version"] = version
     return labels

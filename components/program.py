@@ -11,9 +11,10 @@ from __future__ import annotations
 import pulumi
 
 from components.platform import SecureModelPlatform
-from components.settings import Role, load_settings, raw_pulumi_config
+from components.settings import load_settings, raw_pulumi_config
 from components.split import PLATFORM_OUTPUT, platform_config, with_platform_config
 from components.tenant import ModelTenant
+from serving_vocabulary import Role
 
 __all__ = ["run"]
 

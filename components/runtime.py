@@ -35,6 +35,7 @@ from components.options import child_options
 from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
 from components.versions import FALCO, POD_SECURITY_VERSION
 from components.workload import MODEL_CONTAINER
+from serving_vocabulary import AlertOutput, FalcoPriority, choices
 
 __all__ = [
     "ALERT_OUTPUTS",
@@ -68,10 +69,10 @@ RULES_FILES = ("/etc/falco/falco_rules.yaml", "/etc/falco/falco_rules.local.yaml
 """Falco's `rules_files` (plural since Falco 0.38), in load order: the upstream stable ruleset, the
 local overrides file, then the folder where the chart mounts `customRules` (our rules)."""
 
-ALERT_OUTPUTS = {"slack": "SLACK_WEBHOOKURL", "webhook": "WEBHOOK_ADDRESS"}
-"""Falcosidekick's environment variable holding each output's URL."""
+ALERT_OUTPUTS = {AlertOutput.SLACK: "SLACK_WEBHOOKURL", AlertOutput.WEBHOOK: "WEBHOOK_ADDRESS"}
+"""Falcosidekick's environment variable holding each output's URL (AlertOutput.NONE has none)."""
 
-_MINIMUM_PRIORITY = {"slack": "SLACK_MINIMUMPRIORITY", "webhook": "WEBHOOK_MINIMUMPRIORITY"}
+_MINIMUM_PRIORITY = {AlertOutput.SLACK: "SLACK_MINIMUMPRIORITY", AlertOutput.WEBHOOK: "WEBHOOK_MINIMUMPRIORITY"}
 
 _CONTROL_PLANE_TOLERATIONS = [
     {"key": "node-role.kubernetes.io/master", "operator": "Exists", "effect": "NoSchedule"},
@@ -96,13 +97,13 @@ _RULES_KEY = "model-serving-rules.yaml"
 class AlertTarget:
     """Where Falcosidekick sends alerts; the URL is read from a Secret in Falco's namespace."""
 
-    output: str
+    output: AlertOutput
     """`slack` or `webhook`."""
     secret_name: str = "falcosidekick-alert-url"
     """Name of the Secret (in Falco's namespace) holding the URL."""
     secret_key: str = "url"
     """Key of the URL in that Secret."""
-    minimum_priority: str = "warning"
+    minimum_priority: FalcoPriority = FalcoPriority.WARNING
     """Lowest Falco priority forwarded."""
     url: pulumi.Input[str] | None = None
     """The URL itself: the component then writes the Secret `secret_name`, with the URL kept a
@@ -162,7 +163,9 @@ class RuntimeDetectionArgs:
         if not self.allowed_processes:
             problems.append("allowed_processes must name the model server's processes")
         if self.alerts is not None and self.alerts.output not in ALERT_OUTPUTS:
-            problems.append(f"alerts.output must be one of {sorted(ALERT_OUTPUTS)}")
+            problems.append(f"alerts.output must be one of {', '.join(ALERT_OUTPUTS)}")
+        if self.alerts is not None and self.alerts.minimum_priority not in set(FalcoPriority):
+            problems.append(f"alerts.minimum_priority must be one of {choices(FalcoPriority)}")
         for kind, amounts in (("requests", self.requests), ("limits", self.limits)):
             if not {"cpu", "memory"} <= set(amounts):
                 problems.append(f"{kind} must set cpu and memory")

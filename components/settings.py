@@ -18,7 +18,6 @@ import re
 import typing
 from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated, Any
 
 import pulumi
@@ -58,6 +57,31 @@ from components.versions import (
     unsupported,
 )
 from components.workload import ROLLOUT_SURGE
+from policies.parameters import MIN_ID
+from serving_contract import (
+    BOUNDS,
+    GRACEFUL_TIMEOUT_SECONDS,
+    LIVENESS_PATH,
+    PORT,
+    PREDICT_PATH,
+    READINESS_PATH,
+    REQUEST_READ_TIMEOUT_SECONDS,
+    RUN_AS_GROUP,
+    RUN_AS_USER,
+    ServerEnv,
+)
+from serving_vocabulary import (
+    Addon,
+    AlertOutput,
+    CertificateIssuer,
+    EnforcementAction,
+    Environment,
+    FailurePolicy,
+    FalcoPriority,
+    Role,
+    SecretProvider,
+    SupplyChainMode,
+)
 
 __all__ = [
     "SECRET_ONLY_KEYS",
@@ -152,19 +176,6 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=False)
 
 
-class Environment(StrEnum):
-    """The environments a stack can be; they differ in strictness and availability."""
-
-    DEV = "dev"
-    STAGING = "staging"
-    PROD = "prod"
-
-    @property
-    def is_production(self) -> bool:
-        """Production must stay up through a node loss and must not be deleted by accident."""
-        return self is Environment.PROD
-
-
 # --- sections ------------------------------------------------------------------------------
 
 
@@ -257,13 +268,13 @@ class Health(_Model):
     """HTTP paths the model server serves: its probes and its prediction endpoint."""
 
     liveness_path: Annotated[str, Field(strict=True, pattern=r"^/[A-Za-z0-9/_.-]*$")] = Field(
-        default="/healthz", alias="livenessPath"
+        default=LIVENESS_PATH, alias="livenessPath"
     )
     readiness_path: Annotated[str, Field(strict=True, pattern=r"^/[A-Za-z0-9/_.-]*$")] = Field(
-        default="/readyz", alias="readinessPath"
+        default=READINESS_PATH, alias="readinessPath"
     )
     predict_path: Annotated[str, Field(strict=True, pattern=r"^/[A-Za-z0-9/_.-]*$")] = Field(
-        default="/v1/predict", alias="predictPath"
+        default=PREDICT_PATH, alias="predictPath"
     )
 
 
@@ -326,7 +337,13 @@ class Shutdown(_Model):
     """
 
     pre_stop_seconds: int = Field(default=10, strict=True, ge=1, le=120, alias="preStopSeconds")
-    drain_seconds: int = Field(default=20, strict=True, ge=1, le=600, alias="drainSeconds")
+    drain_seconds: int = Field(
+        default=GRACEFUL_TIMEOUT_SECONDS,
+        strict=True,
+        ge=1,
+        le=BOUNDS[ServerEnv.GRACEFUL_TIMEOUT][1],
+        alias="drainSeconds",
+    )
     termination_grace_period_seconds: int = Field(
         default=40, strict=True, ge=1, le=900, alias="terminationGracePeriodSeconds"
     )
@@ -348,9 +365,9 @@ class ModelSettings(_Model):
     name: DnsLabel = "fraud-detector"
     image: DigestImage
     replicas: int = Field(default=2, strict=True, ge=1)
-    port: Port = 8080
-    run_as_user: int = Field(default=10001, strict=True, ge=10001, alias="runAsUser")
-    run_as_group: int = Field(default=10001, strict=True, ge=10001, alias="runAsGroup")
+    port: Port = PORT
+    run_as_user: int = Field(default=RUN_AS_USER, strict=True, ge=MIN_ID, alias="runAsUser")
+    run_as_group: int = Field(default=RUN_AS_GROUP, strict=True, ge=MIN_ID, alias="runAsGroup")
     resources: Resources = Resources()
     tmp_size_limit: Quantity = Field(default="64Mi", alias="tmpSizeLimit")
     health: Health = Health()
@@ -359,7 +376,13 @@ class ModelSettings(_Model):
     node_pool: NodePool | None = Field(default=None, alias="nodePool")
     signing_public_key: EcPublicKey | None = Field(default=None, alias="signingPublicKey")
     signing_certificate: SigningCertificate | None = Field(default=None, alias="signingCertificate")
-    request_read_timeout_seconds: int = Field(default=10, strict=True, ge=1, le=120, alias="requestReadTimeoutSeconds")
+    request_read_timeout_seconds: int = Field(
+        default=REQUEST_READ_TIMEOUT_SECONDS,
+        strict=True,
+        ge=1,
+        le=BOUNDS[ServerEnv.REQUEST_READ_TIMEOUT][1],
+        alias="requestReadTimeoutSeconds",
+    )
     shutdown: Shutdown = Shutdown()
 
     @model_validator(mode="after")
@@ -424,21 +447,6 @@ class Rbac(_Model):
     """Who may change the model namespace's locked security labels through the API."""
 
 
-class EnforcementAction(StrEnum):
-    """What Gatekeeper does with a violation: refuse it, or only report it."""
-
-    DENY = "deny"
-    WARN = "warn"
-    DRYRUN = "dryrun"
-
-
-class FailurePolicy(StrEnum):
-    """What the API server does when Gatekeeper's webhook cannot answer."""
-
-    FAIL = "Fail"
-    IGNORE = "Ignore"
-
-
 class AdmissionSettings(_Model):
     """OPA Gatekeeper: the webhook, and the constraints on the model namespaces."""
 
@@ -452,27 +460,6 @@ class AdmissionSettings(_Model):
 
 
 # --- runtime detection (Falco) ---------------------------------------------------------------
-
-
-class AlertOutput(StrEnum):
-    """Where Falcosidekick forwards Falco's alerts (besides its own log)."""
-
-    NONE = "none"
-    SLACK = "slack"
-    WEBHOOK = "webhook"
-
-
-class FalcoPriority(StrEnum):
-    """Falco rule priorities, lowest first; alerts below the chosen one are not forwarded."""
-
-    DEBUG = "debug"
-    INFORMATIONAL = "informational"
-    NOTICE = "notice"
-    WARNING = "warning"
-    ERROR = "error"
-    CRITICAL = "critical"
-    ALERT = "alert"
-    EMERGENCY = "emergency"
 
 
 SecretKeyName = Annotated[str, Field(strict=True, pattern=r"^[-._a-zA-Z0-9]{1,253}$")]
@@ -527,14 +514,6 @@ class RuntimeSettings(_Model):
 
 
 # --- secrets (External Secrets Operator) ---------------------------------------------------
-
-
-class SecretProvider(StrEnum):
-    """The external secret store the model's secrets come from."""
-
-    VAULT = "vault"
-    AWS = "aws"
-    GCP = "gcp"
 
 
 _PATH = r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,252}$"
@@ -651,13 +630,6 @@ class ExternalHost(_Model):
     cidrs: list[Cidr] = Field(min_length=1)
 
 
-class CertificateIssuer(StrEnum):
-    """Where the gateway's certificate comes from."""
-
-    SELF_SIGNED = "selfSigned"
-    ACME = "acme"
-
-
 class Route53Dns01(_Model):
     """DNS-01 through Route 53 with the IAM role cert-manager's service account assumes (IRSA)."""
 
@@ -743,13 +715,6 @@ class MeshSettings(_Model):
     mesh_wide: MeshWide = Field(default=MeshWide(), alias="meshWide")
 
 
-class SupplyChainMode(StrEnum):
-    """What the image policy does with an unsigned image."""
-
-    ENFORCE = "enforce"
-    WARN = "warn"
-
-
 class KeylessSigner(_Model):
     """A Sigstore keyless identity: the OIDC issuer and the signer's subject (e.g. a CI workflow)."""
 
@@ -784,17 +749,6 @@ class ClusterDns(_Model):
 
     namespace: DnsLabel = "kube-system"
     pod_labels: Labels = Field(default={"k8s-app": "kube-dns"}, alias="podLabels", min_length=1)
-
-
-class Addon(StrEnum):
-    """An add-on whose Helm release (and namespace) a stack can leave to the cluster's platform."""
-
-    GATEKEEPER = "gatekeeper"
-    FALCO = "falco"
-    EXTERNAL_SECRETS = "external-secrets"
-    ISTIO = "istio"
-    POLICY_CONTROLLER = "policy-controller"
-    CERT_MANAGER = "cert-manager"
 
 
 class TenantSecrets(_Model):
@@ -847,17 +801,6 @@ def _tenant_key(key: str, index: int) -> str:
             joined = f"{entry}{rest}" if entry else rest
             return f"models[{index}].{joined}"
     return key
-
-
-class Role(StrEnum):
-    """What a stack builds: everything (one stack), or its part of a split ownership."""
-
-    ALL = "all"
-    """The platform and its model tenants, in one stack."""
-    PLATFORM = "platform"
-    """The shared platform only, for the tenants it registers (`tenants`); tenant stacks add the models."""
-    TENANT = "tenant"
-    """One model tenant, on the platform another stack runs (`platformStack`)."""
 
 
 class TenantRegistration(_Model):

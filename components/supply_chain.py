@@ -25,6 +25,7 @@ from components.naming import TYPE_PREFIX
 from components.options import child_options, guard
 from components.system import addon_install, pod_security_labels_enforcing
 from components.versions import POLICY_CONTROLLER, POLICY_CONTROLLER_IMAGE
+from serving_vocabulary import SupplyChainMode, choices
 
 __all__ = [
     "OPT_IN_LABEL",
@@ -40,8 +41,6 @@ __all__ = [
 OPT_IN_LABEL = {"policy.sigstore.dev/include": "true"}
 """Namespace label that makes policy-controller check the namespace's pods."""
 
-_MODES = ("enforce", "warn")
-
 
 @dataclass(frozen=True)
 class ModelImagePolicyArgs:
@@ -55,7 +54,7 @@ class ModelImagePolicyArgs:
     """OIDC issuer of a keyless signer, e.g. https://token.actions.githubusercontent.com."""
     keyless_subject: str | None = None
     """Subject of the keyless signer, e.g. the CI workflow that builds the image."""
-    mode: str = "enforce"
+    mode: SupplyChainMode = SupplyChainMode.ENFORCE
     """enforce (refuse unsigned images) or warn."""
     policy_name: str = "model-images-signed"
     """Name of the ClusterImagePolicy (one per tenant on a shared cluster)."""
@@ -69,8 +68,8 @@ class ModelImagePolicyArgs:
             problems.append("set exactly one of public_key or keyless_issuer + keyless_subject")
         if keyless and not (self.keyless_issuer and self.keyless_subject):
             problems.append("keyless signing needs both keyless_issuer and keyless_subject")
-        if self.mode not in _MODES:
-            problems.append(f"mode must be one of {_MODES}")
+        if self.mode not in set(SupplyChainMode):
+            problems.append(f"mode must be one of {choices(SupplyChainMode)}")
         if not self.registries:
             problems.append("registries must name at least one registry")
         if problems:
@@ -98,8 +97,8 @@ class ImageSignaturePolicyArgs:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.mode not in _MODES:
-            problems.append(f"mode must be one of {_MODES}")
+        if self.mode not in set(SupplyChainMode):
+            problems.append(f"mode must be one of {choices(SupplyChainMode)}")
         for image in self.pinned_images:
             try:
                 ImageRef.parse(image)

@@ -53,6 +53,7 @@ from components.workload import (
     NodePlacement,
     pod_shape,
 )
+from serving_contract import ServerEnv
 
 __all__ = [
     "ModelTenant",
@@ -204,12 +205,11 @@ def deployment_args(
             if pool
             else None
         ),
-        # The server's environment contract (app/config.py; the library does not ship app/, and a
-        # test holds these names equal to it).
+        # The server's environment, by the names of the contract the image reads it by.
         env={
-            "PORT": str(model.port),
-            "REQUEST_READ_TIMEOUT": str(model.request_read_timeout_seconds),
-            "GUNICORN_GRACEFUL_TIMEOUT": str(model.shutdown.drain_seconds),
+            ServerEnv.PORT: str(model.port),
+            ServerEnv.REQUEST_READ_TIMEOUT: str(model.request_read_timeout_seconds),
+            ServerEnv.GRACEFUL_TIMEOUT: str(model.shutdown.drain_seconds),
             **verifier.env(),
         },
         pre_stop_seconds=model.shutdown.pre_stop_seconds,

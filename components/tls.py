@@ -26,6 +26,7 @@ from components.naming import CERT_MANAGER_NAMESPACE, TYPE_PREFIX
 from components.options import child_options
 from components.system import pinned_release, pod_security_labels_enforcing, system_namespace
 from components.versions import CERT_MANAGER, ISTIO_GATEWAY
+from serving_vocabulary import CertificateIssuer, choices
 
 __all__ = [
     "CERT_MANAGER_NAMESPACE",
@@ -93,7 +94,6 @@ def cert_manager_values(solver: AcmeSolver | None) -> dict[str, Any]:
 
 
 _CERT_API = "cert-manager.io/v1"
-_ISSUERS = ("selfSigned", "acme")
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class EdgeTlsArgs:
     """Namespace of the ingress gateway (and of its certificate secret)."""
     gateway_service_account: str = "istio-ingressgateway"
     """ServiceAccount of the gateway pods: the caller identity the model admits."""
-    issuer: str = "selfSigned"
+    issuer: CertificateIssuer = CertificateIssuer.SELF_SIGNED
     """selfSigned (a private CA chain) or acme."""
     acme_email: str | None = None
     """Contact address for the ACME account."""
@@ -135,11 +135,11 @@ class EdgeTlsArgs:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.issuer not in _ISSUERS:
-            problems.append(f"issuer must be one of {_ISSUERS}")
-        if self.issuer == "acme" and not self.acme_email:
+        if self.issuer not in set(CertificateIssuer):
+            problems.append(f"issuer must be one of {choices(CertificateIssuer)}")
+        if self.issuer == CertificateIssuer.ACME and not self.acme_email:
             problems.append("acme_email is required with issuer acme")
-        if self.issuer == "acme" and self.acme_solver is None:
+        if self.issuer == CertificateIssuer.ACME and self.acme_solver is None:
             problems.append("acme_solver (a DNS-01 provider) is required with issuer acme")
         if not self.paths:
             problems.append("paths must name at least one path")
@@ -190,7 +190,7 @@ class EdgeTls(pulumi.ComponentResource):
                         version=CERT_MANAGER.version,
                         repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CERT_MANAGER.repository),
                         atomic=True,
-                        values=cert_manager_values(args.acme_solver if args.issuer == "acme" else None),
+                        values=cert_manager_values(args.acme_solver if args.issuer == CertificateIssuer.ACME else None),
                     ),
                     opts=child_options(self, opts, depends_on=[namespaces[0]]),
                 )
@@ -288,7 +288,7 @@ class EdgeTls(pulumi.ComponentResource):
 
     def _issuer(self, name: str, args: EdgeTlsArgs, opts: pulumi.ResourceOptions) -> str:
         """Create the ClusterIssuer chain for `args.issuer`; return the name of the signing issuer."""
-        if args.issuer == "acme":
+        if args.issuer == CertificateIssuer.ACME:
             assert args.acme_solver is not None  # EdgeTlsArgs refuses acme without one
             self._custom(
                 f"{name}-acme-issuer",

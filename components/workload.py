@@ -36,6 +36,18 @@ from components.formats import ImageRef, is_dns_label, parse_quantity
 from components.naming import TYPE_PREFIX, allow_policy_selector, workload_labels
 from components.options import child_options
 from policies.parameters import MIN_ID
+from serving_contract import (
+    LIVENESS_PATH,
+    PORT,
+    PUBLIC_KEY_FILE,
+    READINESS_PATH,
+    RUN_AS_GROUP,
+    RUN_AS_USER,
+    VERIFIER_MOUNT_DIR,
+    WRITABLE_TMP_DIR,
+    ServerEnv,
+    VerifyMethod,
+)
 
 __all__ = [
     "CERTIFICATE_CHAIN_FILE",
@@ -67,14 +79,11 @@ SECRET_MOUNT_ROOT = "/var/run/secrets/model"
 SECRET_FILE_MODE = 0o440
 """Mode of mounted secret files: owner and group (the pod's fsGroup) may read, nobody writes."""
 SECRETS_CHECKSUM_ANNOTATION = "secure-model-serving/secrets-checksum"
-SIGNING_KEY_MOUNT_DIR = "/etc/model-signing"
-"""Where the model server finds the model-signing public key (the app's documented default)."""
-SIGNING_KEY_FILE = "public-key.pem"
 SIGNING_KEY_ANNOTATION = "secure-model-serving/signing-key-sha256"
 """The key's hash on the pod template: the server verifies only at start, so a new key rolls it."""
 _SIGNING_KEY_VOLUME = "model-signing-key"
 SIGNING_KEY_DATA_KEY = "verifier.pem"
-"""The ConfigMap entry holding the public key, projected to SIGNING_KEY_FILE. Not named like a
+"""The ConfigMap entry holding the public key, projected to PUBLIC_KEY_FILE. Not named like a
 key: scanners' secret heuristics would flag a public key stored under `*key*` as sensitive."""
 """Pod-template annotation whose change rolls the pods when the mounted secrets change."""
 
@@ -114,14 +123,14 @@ class NodePlacement:
 
 
 CERTIFICATE_CHAIN_FILE = "chain.pem"
-"""The file the CA chain is projected to in certificate mode (beside SIGNING_KEY_FILE's place)."""
+"""The file the CA chain is projected to in certificate mode (beside PUBLIC_KEY_FILE's place)."""
 
 
 @dataclass(frozen=True)
 class ModelVerifier:
     """What the model server verifies the model's signature with: a public key, or (certificate
     mode, when `signer_identity` is set) the CA chain and the one signer it accepts (its
-    certificate's subject or a SAN). The server's environment contract is app/config.py."""
+    certificate's subject or a SAN). The server's environment contract is serving_contract.py."""
 
     pem: str
     """The PEM public key, or the PEM CA certificates of the chain."""
@@ -129,16 +138,16 @@ class ModelVerifier:
 
     @property
     def file_name(self) -> str:
-        return CERTIFICATE_CHAIN_FILE if self.signer_identity else SIGNING_KEY_FILE
+        return CERTIFICATE_CHAIN_FILE if self.signer_identity else PUBLIC_KEY_FILE
 
     def env(self) -> dict[str, str]:
-        """The server's settings for this verifier (key mode is its default, at SIGNING_KEY_FILE)."""
+        """The server's settings for this verifier (key mode is its default, at PUBLIC_KEY_FILE)."""
         if not self.signer_identity:
             return {}
         return {
-            "MODEL_VERIFY_METHOD": "certificate",
-            "MODEL_CERTIFICATE_CHAIN": f"{SIGNING_KEY_MOUNT_DIR}/{CERTIFICATE_CHAIN_FILE}",
-            "MODEL_SIGNER_IDENTITY": self.signer_identity,
+            ServerEnv.MODEL_VERIFY_METHOD: VerifyMethod.CERTIFICATE,
+            ServerEnv.MODEL_CERTIFICATE_CHAIN: f"{VERIFIER_MOUNT_DIR}/{CERTIFICATE_CHAIN_FILE}",
+            ServerEnv.MODEL_SIGNER_IDENTITY: self.signer_identity,
         }
 
 
@@ -156,17 +165,17 @@ class HardenedModelDeploymentArgs:
     """Requests and limits of the model container."""
     replicas: int = 2
     """Replicas (the HPA's minimum when autoscaling is set)."""
-    port: int = 8080
+    port: int = PORT
     """Container and Service port of the model API (unprivileged)."""
-    run_as_user: int = MIN_ID
-    """UID of the model process (>= MIN_ID)."""
-    run_as_group: int = MIN_ID
-    """GID of the model process (>= MIN_ID)."""
+    run_as_user: int = RUN_AS_USER
+    """UID of the model process (>= MIN_ID); the image's own by default."""
+    run_as_group: int = RUN_AS_GROUP
+    """GID of the model process (>= MIN_ID); the image's own by default."""
     tmp_size_limit: str = "64Mi"
     """Size limit of the only writable path, /tmp."""
-    liveness_path: str = "/healthz"
+    liveness_path: str = LIVENESS_PATH
     """Liveness probe path (process alive)."""
-    readiness_path: str = "/readyz"
+    readiness_path: str = READINESS_PATH
     """Readiness probe path (model verified and loaded)."""
     autoscaling: AutoscalingPolicy | None = None
     """Autoscale on cpu; None keeps a fixed replica count."""
@@ -306,13 +315,13 @@ def pod_spec(args: HardenedModelDeploymentArgs, selector: dict[str, str]) -> dic
         "resources": {"requests": dict(args.resources.requests), "limits": dict(args.resources.limits)},
         "securityContext": _container_security_context(args),
         "volumeMounts": [
-            {"name": _TMP_VOLUME, "mountPath": "/tmp"},
+            {"name": _TMP_VOLUME, "mountPath": WRITABLE_TMP_DIR},
             *(
                 {"name": f"secret-{secret}", "mountPath": f"{SECRET_MOUNT_ROOT}/{secret}", "readOnly": True}
                 for secret in args.secret_files
             ),
             *(
-                [{"name": _SIGNING_KEY_VOLUME, "mountPath": SIGNING_KEY_MOUNT_DIR, "readOnly": True}]
+                [{"name": _SIGNING_KEY_VOLUME, "mountPath": VERIFIER_MOUNT_DIR, "readOnly": True}]
                 if args.verifier
                 else []
             ),

@@ -30,11 +30,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from policies import Bundle, NamespaceScope, Policy, constraint, constraint_template, expansion_templates, load_policies
 from policies.parameters import ISOLATION_LABEL, constraint_parameters, model_namespace_match
 from tools.gator import GatorError, review
+from tools.manifests import load_yaml
 from tools.toolchain import ToolchainError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -98,7 +97,7 @@ class Finding:
 
 def default_registries(stack: str = "prod") -> tuple[str, ...]:
     """The registries of a stack file, for when the pack is given none in its config."""
-    document = yaml.safe_load((REPO_ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text()) or {}
+    document = load_yaml((REPO_ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text()) or {}
     return tuple((document.get("config") or {}).get(f"{_PROJECT}:registries") or ())
 
 

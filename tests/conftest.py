@@ -1,4 +1,8 @@
-"""Shared test fixtures: the mock engine, stack renders, and paths to the upstream schemas."""
+"""Shared test fixtures (the mock engine, stack renders, the upstream schemas) and each test's tier.
+
+Fixtures only: helpers the tests import live in tests/support (shared by several tiers) or beside
+the tier that uses them; no test imports from a conftest or from another test module.
+"""
 
 from __future__ import annotations
 
@@ -9,39 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from tests.support.cli import CallMain
+from tests.support.stacks import SHARED_CRDS, STACKS
+from tests.support.tiers import tier_of
 from tools.crd_schema import CrdCatalog
 from tools.mock_engine import Registration, run_with_mocks
 from tools.render import Rendered, render_stack, write_render
-from tools.sandbox.stack import crd_folder
-
-STACKS = ("dev", "staging", "prod", "shared")
-"""Every stack file: the three environments, and `shared` (a production cluster of three tenants)."""
-
-
-def stack_environment(stack: str) -> str:
-    """The `environment` a stack file sets."""
-    from tools.mock_engine import PROJECT
-    from tools.render import stack_file
-
-    return yaml.safe_load(stack_file(stack).read_text())["config"][f"{PROJECT}:environment"]
-
-
-PRODUCTION_STACKS = tuple(stack for stack in STACKS if stack_environment(stack) == "prod")
-SHARED_CRDS = crd_folder()
-
-
-def by_kind(registrations: list[Registration], kind: str) -> list[dict[str, Any]]:
-    """Inputs of every registered Kubernetes object of `kind`."""
-    return [item.inputs for item in registrations if item.inputs.get("kind") == kind]
-
-
-def only(registrations: list[Registration], kind: str) -> dict[str, Any]:
-    """The single registered object of `kind` (fails when there are none or several)."""
-    objects = by_kind(registrations, kind)
-    assert len(objects) == 1, f"expected one {kind}, found {len(objects)}"
-    return objects[0]
 
 
 @pytest.fixture
@@ -52,10 +30,6 @@ def run_program() -> Callable[[Callable[[], Any]], list[Registration]]:
         return run_with_mocks(build, stack, config={})
 
     return run
-
-
-CallMain = Callable[..., subprocess.CompletedProcess[str]]
-"""Runs a CLI: `(main, *arguments)` for call_main; `(*arguments)` once a main is bound."""
 
 
 @pytest.fixture
@@ -115,7 +89,11 @@ def crd_catalog(shared_crds: Path) -> CrdCatalog:
     return CrdCatalog.from_folder(shared_crds)
 
 
-def parent_types(registration: Registration) -> list[str]:
-    """Type tokens of a resource's ancestors, outermost first, read from its URN."""
-    type_chain = registration.urn.split("::")[2]
-    return type_chain.split("$")[:-1]
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its folder's tier (unit, integration, conformance, e2e)."""
+    for item in items:
+        try:
+            tier = tier_of(item.path)
+        except KeyError as error:
+            raise pytest.UsageError(str(error.args[0])) from None
+        item.add_marker(getattr(pytest.mark, tier))

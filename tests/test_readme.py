@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from components.settings import StackSettings
 from components.versions import KUBERNETES_TARGET, support_matrix_markdown
+from serving_contract import ServerEnv
 from tools.mock_engine import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text()
@@ -90,7 +91,7 @@ def test_the_documented_default_kubernetes_version_is_the_target() -> None:
 
 
 def test_the_model_servers_documented_defaults_are_the_codes() -> None:
-    from app import config
+    import serving_contract as contract
     from components.settings import SHUTDOWN_MARGIN_SECONDS, ModelSettings, Shutdown
 
     shutdown = Shutdown()
@@ -100,8 +101,8 @@ def test_the_model_servers_documented_defaults_are_the_codes() -> None:
     assert row in README
     assert f"at least preStop + drain + {SHUTDOWN_MARGIN_SECONDS} |" in README
     timeout = ModelSettings.model_fields["request_read_timeout_seconds"].default
-    assert timeout == config.DEFAULT_REQUEST_READ_TIMEOUT_SECONDS
+    assert timeout == contract.REQUEST_READ_TIMEOUT_SECONDS
     assert f"| `model.requestReadTimeoutSeconds` | `{timeout}` |" in README
-    assert shutdown.drain_seconds == config.DEFAULT_GRACEFUL_TIMEOUT_SECONDS
-    for name in (config.ENV_REQUEST_READ_TIMEOUT, config.ENV_GRACEFUL_TIMEOUT, config.ENV_MODEL_SIGNER_IDENTITY):
+    assert shutdown.drain_seconds == contract.GRACEFUL_TIMEOUT_SECONDS
+    for name in (ServerEnv.REQUEST_READ_TIMEOUT, ServerEnv.GRACEFUL_TIMEOUT, ServerEnv.MODEL_SIGNER_IDENTITY):
         assert f"`{name}`" in README

@@ -11,6 +11,7 @@ of names and versions (tests/app/test_requirements.py holds the lock to it).
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import subprocess
 import sys
@@ -69,7 +70,9 @@ def render(wheels: list[Path]) -> str:
     return "".join(lines)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: fetch, hash and write the lock; returns the exit status."""
+    argparse.ArgumentParser(prog="python -m tools.app_hashes", description=__doc__.splitlines()[0]).parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="app-wheels-") as scratch:
         for architecture in ARCHITECTURES:
             _download(architecture, Path(scratch) / architecture)

@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
+
+from tools.manifests import load_yaml_all
 
 __all__ = ["CrdCatalog", "CrdValidationError", "constraint_crd"]
-
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class CrdValidationError(ValueError):
@@ -148,8 +147,7 @@ class CrdCatalog:
     def __init__(self, files: Iterable[Path]) -> None:
         self._versions: dict[tuple[str, str, str], _Version] = {}
         for path in files:
-            # The C loader, where built, reads the large Istio CRD bundle several times faster.
-            for document in yaml.load_all(path.read_text(), Loader=_LOADER):
+            for document in load_yaml_all(path.read_text()):
                 if document and document.get("kind") == "CustomResourceDefinition":
                     self._add(document)
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from serving_vocabulary import EnforcementAction
 from tools.toolchain import ensure
 
 __all__ = [
-    "ENFORCEMENT_ACTIONS",
     "POLICY_GROUPS",
     "GatorError",
     "Report",
@@ -32,7 +32,6 @@ __all__ = [
     "review",
 ]
 
-ENFORCEMENT_ACTIONS = ("deny", "warn", "dryrun")
 POLICY_GROUPS = ("templates.gatekeeper.sh/", "constraints.gatekeeper.sh/", "expansion.gatekeeper.sh/")
 """API groups of the objects that make up a policy set rather than objects under review."""
 
@@ -78,11 +77,11 @@ class Report:
     @property
     def denied(self) -> bool:
         """True when any violation would make the API server refuse the object."""
-        return self.count("deny") > 0
+        return self.count(EnforcementAction.DENY) > 0
 
     def summary(self) -> str:
         """One line: how many objects were judged by how many constraints, and the outcome."""
-        counts = ", ".join(f"{self.count(action)} {action}" for action in ENFORCEMENT_ACTIONS)
+        counts = ", ".join(f"{self.count(action)} {action}" for action in EnforcementAction)
         return f"{self.objects} objects judged by {self.constraints} constraints: {counts}"
 
 
@@ -103,7 +102,7 @@ def _violation(result: Mapping[str, Any]) -> Violation:
     metadata = obj.get("metadata") or {}
     constraint = result.get("constraint") or {}
     return Violation(
-        action=str(result.get("enforcementAction") or "deny"),
+        action=str(result.get("enforcementAction") or EnforcementAction.DENY),
         kind=str(obj.get("kind", "")),
         namespace=str(metadata.get("namespace") or ""),
         name=str(metadata.get("name", "")),

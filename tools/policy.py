@@ -23,57 +23,17 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tools.gator import GatorError, Report, gator_version, is_policy_object
 from tools.gator import review as gator_review
+from tools.manifests import InputError, load_manifests
 
-__all__ = ["check", "load_manifests", "main"]
+__all__ = ["check", "main"]
 
-_YAML_SUFFIXES = (".yaml", ".yml")
-# The C loader, where PyYAML was built with it, parses a render several times faster.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DEFAULT_STACK = "prod"
-
-
-class InputError(ValueError):
-    """The paths cannot be read as manifests."""
-
-
-def _yaml_files(paths: Iterable[Path]) -> Iterator[Path]:
-    for path in paths:
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file())
-        elif path.is_file():
-            yield path
-        else:
-            raise InputError(f"{path}: no such file or directory")
-
-
-def _is_kubernetes_object(document: Any) -> bool:
-    return isinstance(document, dict) and isinstance(document.get("apiVersion"), str) and "kind" in document
-
-
-def load_manifests(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """Every Kubernetes object in the YAML files under `paths` (Lists are unpacked)."""
-    objects: list[dict[str, Any]] = []
-    for file in _yaml_files(paths):
-        try:
-            documents = list(yaml.load_all(file.read_text(encoding="utf-8"), Loader=_LOADER))
-        except (yaml.YAMLError, UnicodeDecodeError) as error:
-            raise InputError(f"{file}: not valid YAML ({error})") from None
-        for document in documents:
-            if not _is_kubernetes_object(document):
-                continue
-            if document["kind"].endswith("List") and isinstance(document.get("items"), list):
-                objects.extend(item for item in document["items"] if _is_kubernetes_object(item))
-            else:
-                objects.append(document)
-    return objects
 
 
 @functools.lru_cache(maxsize=4)

@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from tools.manifests import load_yaml
 from tools.mock_engine import PROJECT, REPO_ROOT, RecordingMocks, Registration, cli_config, is_secret, run_with_mocks
 
 __all__ = ["REDACTED", "Rendered", "render_config", "render_objects", "render_stack", "stack_file", "write_render"]
@@ -170,7 +171,7 @@ def render_with_outputs(
 
 
 def _read_stack_config(path: Path) -> dict[str, Any]:
-    document = yaml.safe_load(path.read_text()) or {}
+    document = load_yaml(path.read_text()) or {}
     config = document.get("config") or {}
     if not isinstance(config, dict):
         raise ValueError(f"{path}: 'config' must be a mapping")

@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from serving_contract import ServerEnv
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_CONF = "app/gunicorn.conf.py"
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 30.0
 # Settings of the parent's environment that must not reach the server under test.
-SERVER_ENV_PREFIXES = ("MODEL_", "GUNICORN", "PORT")
+SERVER_ENV = frozenset(ServerEnv)
 
 
 # Run in a private mount namespace: /tmp stays writable, the model and the
@@ -76,7 +78,7 @@ def free_port() -> int:
 
 def production_env(model_env: Mapping[str, str]) -> dict[str, str]:
     """The parent's environment minus server settings, plus the container's extras."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(SERVER_ENV_PREFIXES)}
+    env = {key: value for key, value in os.environ.items() if key not in SERVER_ENV}
     env.update(model_env)
     # As in the image: no bytecode writes, HOME and TMPDIR on the writable /tmp.
     env.update({"PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp", "TMPDIR": "/tmp"})

@@ -1,4 +1,4 @@
-"""The environment-variable contract in app.config."""
+"""The server reads its environment by the contract's names (serving_contract), with its defaults and bounds."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from app import config
+import serving_contract as contract
 from app.config import ConfigError, Settings
+from serving_contract import ServerEnv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,20 +21,20 @@ def test_defaults_are_the_documented_contract() -> None:
     assert settings.model_signature == Path("/opt/model/model.sig")
     assert settings.model_public_key == Path("/etc/model-signing/public-key.pem")
     assert settings.verify_method == "key"
-    assert settings.port == 8080 == config.CONTAINER_PORT
+    assert settings.port == 8080 == contract.PORT
     assert settings.max_batch_size == 256
     assert settings.max_request_bytes == 256 * 1024
 
 
 def test_public_key_default_is_mount_dir_plus_configmap_key() -> None:
-    assert (f"{config.PUBLIC_KEY_MOUNT_DIR}/{config.PUBLIC_KEY_FILENAME}") == config.DEFAULT_MODEL_PUBLIC_KEY
+    assert f"{contract.VERIFIER_MOUNT_DIR}/{contract.PUBLIC_KEY_FILE}" == contract.PUBLIC_KEY_PATH
 
 
 def test_default_signature_is_outside_default_model_dir() -> None:
-    signature = Path(config.DEFAULT_MODEL_SIGNATURE)
-    model_dir = Path(config.DEFAULT_MODEL_DIR)
+    signature = Path(contract.MODEL_SIGNATURE)
+    model_dir = Path(contract.MODEL_DIR)
     assert not signature.is_relative_to(model_dir)
-    assert model_dir.is_relative_to(config.MODEL_ROOT)
+    assert model_dir.is_relative_to(contract.MODEL_ROOT)
 
 
 def test_environment_overrides_every_field() -> None:
@@ -54,6 +55,7 @@ def test_environment_overrides_every_field() -> None:
         "GUNICORN_GRACEFUL_TIMEOUT": "11",
         "REQUEST_READ_TIMEOUT": "4",
     }
+    assert set(env) == set(ServerEnv)  # every name of the contract is one the server reads
     settings = Settings.from_env(env)
     assert settings.model_dir == Path("/m")
     assert settings.model_signature == Path("/s.sig")

@@ -8,15 +8,28 @@ each is run on a deliberately bad Dockerfile as well, to show it can fail.
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from app import config
+import serving_contract as contract
 from components.versions import DISTROLESS_PYTHON_SUPPORT, MODEL_SERVER_PYTHON
 from policies.parameters import MIN_ID
-from tests.app import scanners
-from tests.app.scanners import BAD_DOCKERFILE, DOCKERFILE, REPO_ROOT
+from tools.scanners import REPO_ROOT, checkov_dockerfiles, hadolint_dockerfiles, trivy_dockerfiles
+
+DOCKERFILE = REPO_ROOT / "app" / "Dockerfile"
+# Every scanner must fail this one: latest tag, root user, ADD, unpinned apt
+# packages, shell-form CMD, no HEALTHCHECK.
+BAD_DOCKERFILE = """\
+FROM python:latest
+USER root
+ADD . /srv
+RUN apt-get update && apt-get install -y curl
+CMD python /srv/app.py
+"""
 
 DOCKERIGNORE = REPO_ROOT / "app" / "Dockerfile.dockerignore"
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}(\s|$)")
@@ -35,14 +48,14 @@ def bad_dockerfile(tmp_path: Path) -> Path:
 
 
 def test_hadolint_finds_nothing_and_fails_a_bad_dockerfile(tmp_path: Path, bad_dockerfile: Path) -> None:
-    scan = scanners.hadolint([DOCKERFILE, bad_dockerfile], tmp_path)
+    scan = hadolint_dockerfiles([DOCKERFILE, bad_dockerfile], tmp_path)
     assert scan.failed[DOCKERFILE] == []
     assert scan.returncode != 0
     assert {"DL3007", "DL3002", "DL3020"} <= {item["code"] for item in scan.failed[bad_dockerfile]}
 
 
 def test_checkov_passes_every_check_and_fails_a_bad_dockerfile(tmp_path: Path, bad_dockerfile: Path) -> None:
-    scan = scanners.checkov([DOCKERFILE, bad_dockerfile], tmp_path)
+    scan = checkov_dockerfiles([DOCKERFILE, bad_dockerfile], tmp_path)
     assert [item["check_id"] for item in scan.failed[DOCKERFILE]] == []
     assert scan.passed[DOCKERFILE] > 0
     assert scan.returncode != 0
@@ -51,7 +64,7 @@ def test_checkov_passes_every_check_and_fails_a_bad_dockerfile(tmp_path: Path, b
 
 
 def test_trivy_finds_no_high_or_critical_and_fails_a_bad_dockerfile(tmp_path: Path, bad_dockerfile: Path) -> None:
-    scan = scanners.trivy([DOCKERFILE, bad_dockerfile], tmp_path)
+    scan = trivy_dockerfiles([DOCKERFILE, bad_dockerfile], tmp_path)
     severe = [item["ID"] for item in scan.failed[DOCKERFILE] if item["Severity"] in ("HIGH", "CRITICAL")]
     assert severe == []
     assert scan.passed[DOCKERFILE] > 0
@@ -108,7 +121,7 @@ def test_runtime_is_distroless_and_runs_as_the_configured_numeric_user(stages: l
     users = [rest for keyword, rest in runtime if keyword == "USER"]
     assert users, "the runtime stage sets no USER"
     uid, _, gid = users[-1].partition(":")
-    assert (int(uid), int(gid)) == (config.RUN_AS_USER, config.RUN_AS_GROUP)
+    assert (int(uid), int(gid)) == (contract.RUN_AS_USER, contract.RUN_AS_GROUP)
     assert int(uid) >= MIN_ID and int(gid) >= MIN_ID
 
 
@@ -132,21 +145,21 @@ def test_both_stages_run_the_python_of_a_supported_runtime(stages: list[list[tup
 
 def test_model_is_trained_and_signed_at_build_time_with_a_secret_key(stages: list[list[tuple[str, str]]]) -> None:
     runs = " ".join(rest for stage in stages[:-1] for keyword, rest in stage if keyword == "RUN")
-    assert f"--mount=type=secret,id={config.BUILD_SECRET_ID}" in runs
+    assert f"--mount=type=secret,id={contract.BUILD_SECRET_ID}" in runs
     assert "-m app.train" in runs and "-m app.sign" in runs
     copies = [rest for keyword, rest in stages[-1] if keyword == "COPY"]
-    assert any(rest.split()[-1] == config.MODEL_ROOT and "--from=" in rest for rest in copies)
+    assert any(rest.split()[-1] == contract.MODEL_ROOT and "--from=" in rest for rest in copies)
     assert not any(".pem" in rest for stage in stages for keyword, rest in stage if keyword in ("COPY", "ADD"))
 
 
 def test_runtime_environment_matches_the_config_contract(stages: list[list[tuple[str, str]]]) -> None:
     runtime = stages[-1]
     env = " ".join(rest for keyword, rest in runtime if keyword == "ENV")
-    assert f"MODEL_DIR={config.DEFAULT_MODEL_DIR}" in env
-    assert f"MODEL_SIGNATURE={config.DEFAULT_MODEL_SIGNATURE}" in env
-    assert f"PORT={config.CONTAINER_PORT}" in env
-    assert ("EXPOSE", str(config.CONTAINER_PORT)) in runtime
-    assert any(keyword == "HEALTHCHECK" and config.LIVENESS_PATH in rest for keyword, rest in runtime)
+    assert f"{contract.ServerEnv.MODEL_DIR}={contract.MODEL_DIR}" in env
+    assert f"{contract.ServerEnv.MODEL_SIGNATURE}={contract.MODEL_SIGNATURE}" in env
+    assert f"{contract.ServerEnv.PORT}={contract.PORT}" in env
+    assert ("EXPOSE", str(contract.PORT)) in runtime
+    assert any(keyword == "HEALTHCHECK" and contract.LIVENESS_PATH in rest for keyword, rest in runtime)
     entrypoint = [rest for keyword, rest in runtime if keyword == "ENTRYPOINT"][-1]
     assert entrypoint.startswith("[") and "gunicorn.conf.py" in entrypoint
 
@@ -156,3 +169,42 @@ def test_dockerignore_denies_by_default_and_keeps_keys_out() -> None:
     assert patterns[0] == "*"
     assert "!app/" in patterns
     assert any(pattern.endswith("*.pem") for pattern in patterns)
+
+
+def _context_copies(stages: list[list[tuple[str, str]]]) -> list[tuple[str, str]]:
+    """(source, target) of every COPY from the build context (not from another stage)."""
+    return [
+        (rest.split()[-2], rest.split()[-1])
+        for stage in stages
+        for keyword, rest in stage
+        if keyword == "COPY" and "--from=" not in rest
+    ]
+
+
+def test_the_image_imports_the_contract_it_ships_beside_the_app(
+    stages: list[list[tuple[str, str]]], tmp_path: Path
+) -> None:
+    # Lay out only what the Dockerfile copies from the context, where it copies it, and import the
+    # server under the image's PYTHONPATH: the contract must come from the image, not the checkout.
+    for source, target in _context_copies(stages):
+        origin, destination = REPO_ROOT / source, tmp_path / target.lstrip("/")
+        if origin.is_dir():
+            shutil.copytree(origin, destination, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(origin, destination)
+    (python_path,) = re.findall(r"PYTHONPATH=(\S+)", " ".join(rest for keyword, rest in stages[-1] if keyword == "ENV"))
+    roots = [str(tmp_path / entry.lstrip("/")) for entry in python_path.split(":")]
+    code = f"import sys; sys.path[:0] = {roots!r}; import app.server, serving_contract as c; print(c.__file__)"
+    command = [sys.executable, "-I", "-c", code]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert Path(result.stdout.strip()) == tmp_path / "opt" / "app" / "serving_contract.py"
+
+
+def test_dockerignore_admits_every_file_the_dockerfile_copies(stages: list[list[tuple[str, str]]]) -> None:
+    admitted = [line[1:] for line in DOCKERIGNORE.read_text().splitlines() if line.startswith("!")]
+    sources = [source for source, _ in _context_copies(stages)]
+    assert "serving_contract.py" in sources
+    for source in sources:
+        assert any(source == path or (path.endswith("/") and source.startswith(path)) for path in admitted), source

@@ -25,14 +25,14 @@ import numpy as np
 import pytest
 from gunicorn.util import import_app
 
-from app.config import RUN_AS_GROUP, RUN_AS_USER
 from app.model_loader import LoadedModel
 from app.server import EXIT_MODEL_REFUSED
+from serving_contract import RUN_AS_GROUP, RUN_AS_USER
 from tests.app.payloads import rows_payload
 from tests.app.processes import (
     GUNICORN_CONF,
     REPO_ROOT,
-    SERVER_ENV_PREFIXES,
+    SERVER_ENV,
     ServerProcess,
     read_only_wrapper,
     sandbox_available,
@@ -77,7 +77,7 @@ def _preload_in_process(
     model_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> tuple[int | str | None, str]:
     """What the master does before it listens, here: (exit status, output)."""
-    for key in [key for key in os.environ if key.startswith(SERVER_ENV_PREFIXES)]:
+    for key in [key for key in os.environ if key in SERVER_ENV]:
         monkeypatch.delenv(key)
     for key, value in model_env.items():
         monkeypatch.setenv(key, value)

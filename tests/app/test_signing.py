@@ -12,14 +12,15 @@ from typing import Any
 import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from app.config import METADATA_FILENAME, MODEL_FILENAME, SIGNED_FILES, VERIFY_METHOD_CERTIFICATE, Settings
+from app.config import METADATA_FILENAME, MODEL_FILENAME, SIGNED_FILES, Settings
 from app.model_loader import ModelLoadError, load_model_dir, load_verified_model
 from app.server import EXIT_MODEL_REFUSED, create_app, create_production_app
 from app.sign import sign_model
 from app.verify import ModelVerificationError, TrustAnchor, verify_model
+from serving_contract import VerifyMethod
 from tests.app.payloads import transaction
-from tests.app.pki import SIGNER_SAN, make_pki
 from tests.app.signed import TAMPERINGS, KeyPair, SignedModel, flip_byte
+from tests.support.pki import SIGNER_SAN, make_pki
 
 
 def test_signed_model_verifies_and_the_manifest_lists_the_real_digests(signed_model: SignedModel) -> None:
@@ -104,7 +105,7 @@ SIGNER = "CN=test model signer"
 
 
 def _cert_settings(model: SignedModel, root: Path, identity: str) -> Settings:
-    return model.settings(verify_method=VERIFY_METHOD_CERTIFICATE, certificate_chain=(root,), signer_identity=identity)
+    return model.settings(verify_method=VerifyMethod.CERTIFICATE, certificate_chain=(root,), signer_identity=identity)
 
 
 def _certificate_signed(

@@ -10,7 +10,7 @@ from components.admission import AdmissionControl, AdmissionControlArgs, model_c
 from components.naming import ISOLATION_LABEL
 from components.versions import GATEKEEPER, POD_SECURITY_VERSION
 from policies import POLICY_DIR, NamespaceScope, load_policies
-from tests.conftest import PRODUCTION_STACKS, STACKS
+from tests.support.stacks import PRODUCTION_STACKS, STACKS
 from tools.mock_engine import Registration
 from tools.render import Rendered
 from tools.toolchain import TOOLS

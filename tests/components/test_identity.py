@@ -14,7 +14,7 @@ from components.identity import (
     auditor_cluster_rules,
 )
 from policies import load_policies
-from tests.conftest import by_kind, only
+from tests.support.registrations import by_kind, only
 
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 

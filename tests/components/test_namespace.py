@@ -7,7 +7,7 @@ import pytest
 from components.namespace import DnsEndpoint, IsolatedNamespace, IsolatedNamespaceArgs
 from components.naming import ISOLATION_LABEL
 from components.versions import POD_SECURITY_VERSION
-from tests.conftest import by_kind, only, parent_types
+from tests.support.registrations import by_kind, only, parent_types
 
 AMOUNTS = {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "1Gi"}
 

@@ -7,8 +7,8 @@ import pytest
 
 from components.program import run
 from components.settings import SettingsError
-from tests.components.test_settings import stack_config
-from tests.conftest import PRODUCTION_STACKS, STACKS
+from serving_contract import ServerEnv, VerifyMethod
+from tests.support.stacks import PRODUCTION_STACKS, STACKS, stack_config
 from tools.mock_engine import RecordingMocks, cli_config, run_with_mocks
 from tools.render import Rendered
 
@@ -110,7 +110,7 @@ MODEL = "fraud-detector"
 
 
 def test_the_server_gets_its_read_timeout_and_drain_by_the_names_it_reads(rendered) -> None:
-    from app import config
+    from app.config import Settings
 
     for items in rendered.values():
         documents = [item.document for item in items if item.document]
@@ -118,15 +118,17 @@ def test_the_server_gets_its_read_timeout_and_drain_by_the_names_it_reads(render
         (spec,) = [doc["spec"]["template"]["spec"] for doc in deployments if doc["metadata"]["name"] == MODEL]
         (container,) = [c for c in spec["containers"] if c["name"] == "model"]
         env = {item["name"]: item["value"] for item in container["env"]}
-        assert set(env) == {config.ENV_PORT, config.ENV_REQUEST_READ_TIMEOUT, config.ENV_GRACEFUL_TIMEOUT}
-        drain = int(env[config.ENV_GRACEFUL_TIMEOUT])
+        assert set(env) == {ServerEnv.PORT, ServerEnv.REQUEST_READ_TIMEOUT, ServerEnv.GRACEFUL_TIMEOUT}
+        settings = Settings.from_env(env)  # the server accepts them, within its bounds
+        assert settings.port == container["ports"][0]["containerPort"]
+        drain = settings.graceful_timeout_seconds
         pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
         assert pre_stop + drain < spec["terminationGracePeriodSeconds"]
 
 
 def _certificate_mode_deployment(tmp_path, identity: str = "CN=acme model signer") -> tuple[dict, dict]:
     """prod with certificate-mode verification: its model Deployment and signing ConfigMap."""
-    from tests.app.pki import make_pki
+    from tests.support.pki import make_pki
 
     pki = make_pki(tmp_path, "acme")
     config = stack_config("prod")
@@ -146,28 +148,28 @@ def _certificate_mode_deployment(tmp_path, identity: str = "CN=acme model signer
 
 
 def test_certificate_mode_gives_the_server_its_chain_and_the_one_signer_it_accepts(tmp_path) -> None:
-    from app import config
+    from app.config import Settings
 
     deployment, config_map = _certificate_mode_deployment(tmp_path)
     spec = deployment["spec"]["template"]["spec"]
     (container,) = [c for c in spec["containers"] if c["name"] == "model"]
     env = {item["name"]: item["value"] for item in container["env"]}
-    assert env[config.ENV_MODEL_VERIFY_METHOD] == config.VERIFY_METHOD_CERTIFICATE
-    assert env[config.ENV_MODEL_SIGNER_IDENTITY] == "CN=acme model signer"
+    assert env[ServerEnv.MODEL_VERIFY_METHOD] == VerifyMethod.CERTIFICATE
+    assert env[ServerEnv.MODEL_SIGNER_IDENTITY] == "CN=acme model signer"
     # The chain lands where the server is told to read it: the mount, plus the projected path.
     (volume,) = [v for v in spec["volumes"] if "configMap" in v]
     (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
     (item,) = volume["configMap"]["items"]
-    assert env[config.ENV_MODEL_CERTIFICATE_CHAIN] == f"{mount['mountPath']}/{item['path']}"
+    assert env[ServerEnv.MODEL_CERTIFICATE_CHAIN] == f"{mount['mountPath']}/{item['path']}"
     assert "BEGIN CERTIFICATE" in config_map["data"][item["key"]]
     # The server accepts exactly this environment.
-    settings = config.Settings.from_env(env)
+    settings = Settings.from_env(env)
     assert settings.signer_identity == "CN=acme model signer"
 
 
 @pytest.mark.parametrize("case", ["neither", "malformed", "a leaf, not a CA"])
 def test_certificate_mode_is_refused_when_ambiguous_or_malformed(tmp_path, case: str) -> None:
-    from tests.app.pki import make_pki
+    from tests.support.pki import make_pki
 
     config = stack_config("prod")
     model = config["secure-model-serving:model"]

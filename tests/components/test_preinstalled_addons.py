@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from components.settings import Addon, SettingsError
-from tests.components.test_settings import parse, stack_config
+from tests.support.stacks import parse, stack_config
 from tools.mock_engine import PROJECT
 from tools.render import Rendered, render_config
 

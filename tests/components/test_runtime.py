@@ -20,7 +20,7 @@ from components.runtime import (
 )
 from components.versions import FALCO
 from components.workload import MODEL_CONTAINER
-from tests.conftest import STACKS
+from tests.support.stacks import STACKS
 from tools.mock_engine import Registration, is_secret
 from tools.render import Rendered
 

@@ -28,7 +28,7 @@ from components.workload import (
     HardenedModelDeploymentArgs,
     pod_spec,
 )
-from tests.conftest import only
+from tests.support.registrations import only
 from tools.mock_engine import PROJECT, Registration
 from tools.render import render_config, stack_file
 

@@ -12,21 +12,12 @@ import yaml
 from components.settings import SHUTDOWN_MARGIN_SECONDS, Environment, SettingsError, StackSettings, parse_settings
 from components.versions import KUBERNETES_TARGET, POD_SECURITY_VERSION
 from policies.parameters import MIN_ID
-from tests.conftest import STACKS, stack_environment
+from tests.support.stacks import STACKS, parse, stack_config, stack_environment
 from tools.mock_engine import PROJECT, cli_config
 from tools.render import stack_file
 
 DIGEST = "@sha256:" + "ab" * 32
 EC_KEY = yaml.safe_load(stack_file("dev").read_text())["config"]["secure-model-serving:model"]["signingPublicKey"]
-
-
-def stack_config(stack: str) -> dict[str, Any]:
-    return yaml.safe_load(stack_file(stack).read_text())["config"]
-
-
-def parse(config: dict[str, Any]) -> StackSettings:
-    """Parse as the program does: through the CLI's string encoding."""
-    return parse_settings(cli_config(config)[0], namespace=PROJECT)
 
 
 def minimal() -> dict[str, Any]:

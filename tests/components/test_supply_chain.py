@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from app import config as app_config
+from app.config import Settings
 from components.settings import parse_settings
 from components.supply_chain import (
     OPT_IN_LABEL,
@@ -21,14 +21,9 @@ from components.supply_chain import (
     policy_controller_values,
 )
 from components.versions import POD_SECURITY_VERSION, POLICY_CONTROLLER, POLICY_CONTROLLER_IMAGE
-from components.workload import (
-    SIGNING_KEY_ANNOTATION,
-    SIGNING_KEY_DATA_KEY,
-    SIGNING_KEY_FILE,
-    SIGNING_KEY_MOUNT_DIR,
-)
-from tests.components.test_settings import stack_config
-from tests.conftest import STACKS
+from components.workload import SIGNING_KEY_ANNOTATION, SIGNING_KEY_DATA_KEY
+from serving_contract import PUBLIC_KEY_FILE, VERIFIER_MOUNT_DIR
+from tests.support.stacks import STACKS, stack_config
 from tools.mock_engine import PROJECT, Registration, cli_config
 from tools.policy import load_manifests
 
@@ -134,10 +129,6 @@ def test_globs_stop_at_the_registry_boundary() -> None:
     ]
 
 
-def test_the_workload_mounts_the_key_where_the_app_reads_it() -> None:
-    assert f"{SIGNING_KEY_MOUNT_DIR}/{SIGNING_KEY_FILE}" == app_config.DEFAULT_MODEL_PUBLIC_KEY
-
-
 @pytest.mark.parametrize("stack", STACKS)
 def test_rendered_stacks_verify_images_and_mount_the_model_key(render_dirs: dict[str, Path], stack: str) -> None:
     objects = load_manifests([render_dirs[stack]])
@@ -159,7 +150,7 @@ def test_rendered_stacks_verify_images_and_mount_the_model_key(render_dirs: dict
         deployment = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["namespace"] == namespace)
         template = deployment["spec"]["template"]
         mounts = template["spec"]["containers"][0]["volumeMounts"]
-        (mount,) = [m for m in mounts if m["mountPath"] == SIGNING_KEY_MOUNT_DIR]
+        (mount,) = [m for m in mounts if m["mountPath"] == VERIFIER_MOUNT_DIR]
         assert mount["readOnly"] is True
         (volume,) = [v for v in template["spec"]["volumes"] if v["name"] == mount["name"]]
         config_map = next(
@@ -169,7 +160,10 @@ def test_rendered_stacks_verify_images_and_mount_the_model_key(render_dirs: dict
             and o["metadata"]["namespace"] == namespace
             and o["metadata"]["name"] == volume["configMap"]["name"]
         )
-        assert volume["configMap"]["items"] == [{"key": SIGNING_KEY_DATA_KEY, "path": SIGNING_KEY_FILE}]
+        assert volume["configMap"]["items"] == [{"key": SIGNING_KEY_DATA_KEY, "path": PUBLIC_KEY_FILE}]
+        # The server, run with the environment the pod gives it, reads the key where the pod mounts it.
+        env = {item["name"]: item["value"] for item in template["spec"]["containers"][0].get("env", [])}
+        assert Settings.from_env(env).model_public_key == Path(mount["mountPath"]) / PUBLIC_KEY_FILE
         assert tenant.tenant.signing_public_key
         assert config_map["data"][SIGNING_KEY_DATA_KEY].strip() == tenant.tenant.signing_public_key.strip()
         assert len(template["metadata"]["annotations"][SIGNING_KEY_ANNOTATION]) == 64

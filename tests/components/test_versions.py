@@ -30,7 +30,7 @@ from components.versions import (
     outdated,
     unsupported,
 )
-from tests.conftest import STACKS
+from tests.support.stacks import STACKS
 from tools.mock_engine import PROJECT, cli_config
 from tools.render import stack_file
 from tools.toolchain import TOOLS

@@ -15,7 +15,7 @@ from components.workload import (
     NodePlacement,
 )
 from policies.parameters import MIN_ID
-from tests.conftest import by_kind, only, parent_types
+from tests.support.registrations import by_kind, only, parent_types
 
 IMAGE = "registry.example.com/models/fraud@sha256:" + "0f" * 32
 AMOUNTS = {"cpu": "500m", "memory": "512Mi", "ephemeral-storage": "128Mi"}

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import STACKS
+from tests.support.stacks import STACKS
 
 ISTIO_INGRESS_CONTROLLER = "istio.io/ingress-controller"
 CHALLENGE_PATH = "/.well-known/acme-challenge/"

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import STACKS, CallMain
+from tests.support.cli import CallMain
+from tests.support.stacks import STACKS
 from tools.crd_schema import CrdCatalog, CrdValidationError
 from tools.gator import is_policy_object, review
 from tools.mock_engine import REPO_ROOT

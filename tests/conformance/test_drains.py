@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import STACKS
+from tests.support.stacks import STACKS
 
 # Per chart: where its values set the replicas and the budget's minAvailable.
 RELEASE_BUDGETS = {

@@ -13,8 +13,8 @@ import yaml
 
 from components.naming import ISOLATION_LABEL
 from components.versions import ISTIO_PROXY_IMAGE
-from tests.conftest import STACKS
 from tests.support import mesh as support_mesh
+from tests.support.stacks import STACKS
 from tools.policy import check, load_manifests
 from tools.render import render_objects
 from tools.scanners import trivy_statuses

@@ -23,8 +23,10 @@ import yaml
 
 from components.naming import ISOLATION_LABEL
 from components.versions import KUBERNETES_TARGET
-from tests.conftest import STACKS, CallMain
+from tests.support.cli import CallMain
+from tests.support.stacks import STACKS
 from tools.crd_schema import CrdCatalog, CrdValidationError
+from tools.manifests import WORKLOAD_KINDS
 from tools.mock_engine import REPO_ROOT
 from tools.render import main as render_main
 from tools.render import render_stack, stack_file, write_render
@@ -32,7 +34,6 @@ from tools.scanners import Finding, checkov_findings, trivy_statuses
 
 # The C loader where PyYAML has it: the renders are parsed many times over.
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-WORKLOAD_KINDS = {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"}
 
 # trivy's checks for every control of the Pod Security Standards (baseline + restricted).
 PSS_RESTRICTED_CHECKS = {

@@ -24,7 +24,7 @@ import yaml
 from components.program import run
 from components.settings import SettingsError, parse_settings
 from components.versions import KUBERNETES_TARGET
-from tests.conftest import STACKS
+from tests.support.stacks import STACKS
 from tools.mock_engine import PROJECT, RecordingMocks, cli_config, is_secret, run_with_mocks
 from tools.render import REDACTED, render_config, stack_file, write_render
 from tools.render import main as render_main

@@ -3,16 +3,14 @@ before the next stack's (pytest orders the tests by the session fixture's parame
 report hooks.
 
 Run it with `make e2e` (or `python -m tests.e2e`); the default `make test` deselects it (marker
-`e2e`).
+`e2e`, set by folder in tests/conftest.py). What the tests import lives in tests/e2e/envs.py.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,59 +19,23 @@ import yaml
 
 from components.naming import ISOLATION_LABEL
 from tests.e2e.cases import fixture_cases
-from tests.e2e.report import Entry, summary_lines, write_report
-from tests.e2e.supply_chain import SignedModel, SupplyChain, prepare, signed_model
+from tests.e2e.envs import (
+    STACKS,
+    SUPPLY_STACKS,
+    TENANT_STACKS,
+    UNLABELLED_NAMESPACE,
+    StackEnv,
+    SupplyEnv,
+    progress,
+)
+from tests.e2e.supply_chain import SignedModel, prepare, signed_model
+from tests.support.e2e_report import Entry, summary_lines, write_report
 from tools.mock_engine import REPO_ROOT
 from tools.sandbox.client import ApiClient
 from tools.sandbox.cluster import Sandbox, bring_up
 
-STACKS = tuple(os.environ.get("SMS_E2E_STACKS", "dev staging prod").split())
-"""The stacks to bring up, in order (`SMS_E2E_STACKS="prod"` runs one)."""
-SUPPLY_STACKS = tuple(os.environ.get("SMS_E2E_SUPPLY_STACKS", "staging prod").split())
-"""The stacks whose supply chain is proved with policy-controller (the ones that enforce signatures)."""
-TENANT_STACKS = tuple(os.environ.get("SMS_E2E_TENANT_STACKS", "shared").split())
-"""The stacks of several model tenants whose isolation from each other is proved (tests/e2e/test_tenants.py)."""
 REPORT_ENV = "SMS_E2E_REPORT"
 _ENTRIES: dict[str, Entry] = {}
-
-
-@dataclass(frozen=True)
-class StackEnv:
-    """A running sandbox and what the tests need to know about its stack."""
-
-    sandbox: Sandbox
-    stack: str
-    namespace: str
-    """The model namespace: the model's own pod shape is pinned here."""
-    fixtures_namespace: str
-    """A namespace labelled like the model's (every other constraint applies, the model's pod
-    shape does not): where the policies' generic fixtures are judged."""
-    deployment: dict[str, Any]
-    deployer_groups: tuple[str, ...]
-    auditor_groups: tuple[str, ...]
-    platform_groups: tuple[str, ...]
-
-    @property
-    def client(self) -> ApiClient:
-        return self.sandbox.client
-
-    def constraint(self, policy: str) -> dict[str, Any]:
-        """The stack's constraint for `policy` (as rendered; a per-namespace policy's constraint is
-        named `<policy>-<namespace>`)."""
-        for obj in self.sandbox.plan.objects:
-            if obj["apiVersion"].startswith("constraints.gatekeeper.sh/") and obj["metadata"]["name"] in (
-                policy,
-                f"{policy}-{self.namespace}",
-            ):
-                return obj
-        raise LookupError(f"stack {self.stack} deploys no constraint {policy}")
-
-    def constraint_name(self, policy: str) -> str:
-        return str(self.constraint(policy)["metadata"]["name"])
-
-    def enforcement_action(self, policy: str) -> str:
-        """spec.enforcementAction of the stack's constraint for `policy`."""
-        return str(self.constraint(policy)["spec"].get("enforcementAction", "deny"))
 
 
 def _rbac_groups(stack: str) -> tuple[tuple[str, ...], ...]:
@@ -84,8 +46,6 @@ def _rbac_groups(stack: str) -> tuple[tuple[str, ...], ...]:
 
 
 FIXTURES_NAMESPACE = "policy-fixtures"
-UNLABELLED_NAMESPACE = "unlabelled-team"
-"""A namespace created without the platform's labels, as another team (or a careless one) would."""
 
 
 def _fixtures_namespace(sandbox: Sandbox, model_namespace: str) -> str:
@@ -136,16 +96,12 @@ def _fixture_service_accounts(client: ApiClient, namespace: str) -> None:
         )
 
 
-def _progress(message: str) -> None:
-    print(f"  sandbox: {message}", file=sys.__stderr__, flush=True)
-
-
 @pytest.fixture(scope="session", params=STACKS)
 def stack_env(request: pytest.FixtureRequest) -> Iterator[StackEnv]:
     """A sandbox with the stack installed; stopped (processes and state directory) afterwards."""
     stack = request.param
     started = time.monotonic()
-    sandbox = bring_up(stack, progress=_progress)
+    sandbox = bring_up(stack, progress=progress)
     try:
         namespaces = sandbox.plan.namespaces_with_label(ISOLATION_LABEL, "true")
         assert len(namespaces) == 1, f"expected one model namespace, found {namespaces}"
@@ -154,27 +110,11 @@ def stack_env(request: pytest.FixtureRequest) -> Iterator[StackEnv]:
         fixtures_namespace = _fixtures_namespace(sandbox, namespaces[0])
         _fixture_service_accounts(sandbox.client, fixtures_namespace)
         deployer, auditor, platform = _rbac_groups(stack)
-        _progress(f"stack {stack} up in {time.monotonic() - started:.1f}s")
+        progress(f"stack {stack} up in {time.monotonic() - started:.1f}s")
         yield StackEnv(sandbox, stack, namespaces[0], fixtures_namespace, deployments[0], deployer, auditor, platform)
     finally:
         sandbox.stop()
-        _progress(f"stack {stack} down after {time.monotonic() - started:.1f}s")
-
-
-@dataclass(frozen=True)
-class SupplyEnv:
-    """A sandbox running policy-controller beside Gatekeeper, for a stack pointed at the loopback
-    registry (tests/e2e/supply_chain.py)."""
-
-    sandbox: Sandbox
-    stack: str
-    chain: SupplyChain
-    namespace: str
-    deployment: dict[str, Any]
-
-    @property
-    def client(self) -> ApiClient:
-        return self.sandbox.client
+        progress(f"stack {stack} down after {time.monotonic() - started:.1f}s")
 
 
 @pytest.fixture(scope="session")
@@ -191,26 +131,19 @@ def supply_env(
     stack = request.param
     started = time.monotonic()
     chain = prepare(stack, tmp_path_factory.mktemp(f"supply-{stack}"), model_signed)
-    _progress(f"supply chain of {stack}: image {chain.images['signed']} built and signed")
+    progress(f"supply chain of {stack}: image {chain.images['signed']} built and signed")
     try:
-        sandbox = bring_up(stack, config_file=chain.config_file, progress=_progress, signatures=True)
+        sandbox = bring_up(stack, config_file=chain.config_file, progress=progress, signatures=True)
         try:
             (namespace,) = sandbox.plan.namespaces_with_label(ISOLATION_LABEL, "true")
             (deployment,) = sandbox.plan.of_kind("Deployment")
-            _progress(f"stack {stack} with policy-controller up in {time.monotonic() - started:.1f}s")
+            progress(f"stack {stack} with policy-controller up in {time.monotonic() - started:.1f}s")
             yield SupplyEnv(sandbox, stack, chain, namespace, deployment)
         finally:
             sandbox.stop()
     finally:
         chain.stop()
-        _progress(f"supply chain of {stack} down after {time.monotonic() - started:.1f}s")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if Path(str(item.fspath)).is_relative_to(here):
-            item.add_marker(pytest.mark.e2e)
+        progress(f"supply chain of {stack} down after {time.monotonic() - started:.1f}s")
 
 
 def _entry(item: pytest.Item) -> Entry | None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.cases import GATEKEEPER_DENIAL, judge
-from tests.e2e.conftest import StackEnv
+from tests.e2e.envs import StackEnv
 
 pytestmark = pytest.mark.e2e_group("expansion")
 

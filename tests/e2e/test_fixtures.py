@@ -36,7 +36,7 @@ from tests.e2e.cases import (
     placed,
     resource_gaps,
 )
-from tests.e2e.conftest import UNLABELLED_NAMESPACE, StackEnv
+from tests.e2e.envs import UNLABELLED_NAMESPACE, StackEnv
 from tests.support.mesh import injected_pod
 from tools.sandbox.client import Identity
 from tools.sandbox.cluster import PROBE_USER

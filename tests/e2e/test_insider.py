@@ -20,7 +20,7 @@ import pytest
 
 from policies import NamespaceScope, load_policies
 from tests.e2e.cases import judge
-from tests.e2e.conftest import StackEnv
+from tests.e2e.envs import StackEnv
 from tools.sandbox.client import ApiError, Identity
 
 Spec = dict[str, Any]

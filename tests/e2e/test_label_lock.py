@@ -20,7 +20,7 @@ import pytest
 from components.mesh import INJECTION_LABEL
 from components.naming import ISOLATION_LABEL
 from components.supply_chain import OPT_IN_LABEL
-from tests.e2e.conftest import StackEnv
+from tests.e2e.envs import StackEnv
 from tools.sandbox.client import ApiError, Identity
 
 NAMESPACE_EDITORS = "e2e-namespace-editors"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.cases import GATEKEEPER_DENIAL
-from tests.e2e.conftest import StackEnv
+from tests.e2e.envs import StackEnv
 from tools.sandbox.client import ApiClient, ApiError, Identity
 
 pytestmark = pytest.mark.e2e_group("rbac")

@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from components.naming import QUARANTINE_LABEL
-from tests.e2e.conftest import StackEnv
+from tests.e2e.envs import StackEnv
 from tools.audit import audit_objects
 from tools.audit.selectors import selects
 from tools.mock_engine import REPO_ROOT

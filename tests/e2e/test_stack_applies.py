@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import StackEnv
+from tests.e2e.envs import StackEnv
 from tools.sandbox.client import object_ref
 
 pytestmark = pytest.mark.e2e_group("apply")

@@ -26,7 +26,7 @@ from app.verify import TrustAnchor, verify_model
 from components.versions import ISTIO_PROXY_IMAGE
 from components.workload import SIGNING_KEY_DATA_KEY
 from tests.e2e.cases import Verdict, judge
-from tests.e2e.conftest import SupplyEnv
+from tests.e2e.envs import SupplyEnv
 from tests.support.mesh import injected_pod
 from tools.render import render_objects
 from tools.sandbox.policy_controller import review_pod

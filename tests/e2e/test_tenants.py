@@ -30,8 +30,7 @@ import pytest
 
 from components.naming import ISOLATION_LABEL
 from tests.e2e.cases import GATEKEEPER_DENIAL, judge
-from tests.e2e.conftest import TENANT_STACKS
-from tests.e2e.conftest import _progress as progress
+from tests.e2e.envs import TENANT_STACKS, progress
 from tests.e2e.tenants import Tenant, declared_namespaces, mesh_admits, network_admits, read_tenants
 from tools.sandbox.client import ApiClient, ApiError, Identity
 from tools.sandbox.cluster import Sandbox, bring_up

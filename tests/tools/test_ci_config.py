@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import CallMain
+from tests.support.cli import CallMain
 from tools.mock_engine import REPO_ROOT
 from tools.render import Rendered
 

@@ -21,7 +21,7 @@ import pytest
 
 from policies import VERSION_ANNOTATION
 from policies.parameters import ISOLATION_LABEL
-from tests.conftest import CallMain
+from tests.support.cli import CallMain
 from tests.tools.mutations import (
     Mutation,
     add,

@@ -17,12 +17,12 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from tests.conftest import CallMain
-from tests.e2e.report import Entry, summary_lines
+from tests.support.cli import CallMain
+from tests.support.e2e_report import Entry, summary_lines
 from tools.render import Rendered
 from tools.sandbox import cli
-from tools.sandbox.client import _warning_text, documents_of
-from tools.sandbox.cluster import gatekeeper_arguments, webhook_configuration
+from tools.sandbox.client import _warning_text
+from tools.sandbox.cluster import _admission_config, gatekeeper_arguments, webhook_configuration
 from tools.sandbox.pki import create_pki
 from tools.sandbox.processes import ProcessFailedError, free_port, start, wait_until
 from tools.sandbox.stack import (
@@ -199,8 +199,6 @@ def test_the_cli_refuses_without_a_sandbox_and_on_bad_input(
 
 def test_client_helpers() -> None:
     assert _warning_text('299 - "[deny-x] a \\"quoted\\" message"') == '[deny-x] a "quoted" message'
-    listed = documents_of([None, {"kind": "List", "items": [{"kind": "Pod"}, {"kind": "Service"}]}])
-    assert [d["kind"] for d in listed] == ["Pod", "Service"]
 
 
 def test_the_summary_line_counts_only_verdicts_that_held() -> None:
@@ -230,3 +228,17 @@ def test_the_summary_line_counts_only_verdicts_that_held() -> None:
     )
     assert lines[0].endswith("; 1 known defects (xfail); 1 not applicable (skipped)")
     assert lines[1].startswith("e2e[shared] ") and "tenants 1/2" in lines[1]
+
+
+def test_the_admission_configuration_keeps_kubernetes_pod_security_defaults(tmp_path: Path) -> None:
+    written = yaml.safe_load(_admission_config(tmp_path / "admission.yaml").read_text())
+    (plugin,) = written["plugins"]
+    assert plugin["name"] == "PodSecurity"
+    assert plugin["configuration"]["defaults"] == {
+        "enforce": "privileged",
+        "enforce-version": "latest",
+        "audit": "privileged",
+        "audit-version": "latest",
+        "warn": "privileged",
+        "warn-version": "latest",
+    }

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from components.versions import CERT_MANAGER, GATEKEEPER, ISTIOD
-from tests.conftest import SHARED_CRDS
+from tests.support.stacks import SHARED_CRDS
 from tools import upstream_crds
 from tools.upstream_crds import SOURCES, CrdSource
 

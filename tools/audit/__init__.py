@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from tools.audit.network import network_reach
-from tools.audit.pods import API_AUDIENCES, containers, effective_capabilities, host_access, secret_names, token_mounts
+from tools.audit.pods import API_AUDIENCES, effective_capabilities, host_access, secret_names, token_mounts
 from tools.audit.rbac import account_grants
-from tools.policy import check, load_manifests
-from tools.posture.areas.pods import pod_spec
+from tools.manifests import containers, load_manifests, pod_metadata, pod_spec
+from tools.policy import check
 
 __all__ = ["SCHEMA_KEYS", "audit", "audit_objects"]
 
@@ -40,15 +40,6 @@ SCHEMA_KEYS = ("workload", "host", "capabilities", "secrets", "rbac", "network",
 
 def _meta(obj: dict[str, Any]) -> dict[str, Any]:
     return obj.get("metadata") or {}
-
-
-def _template_labels(obj: dict[str, Any]) -> dict[str, str]:
-    if obj["kind"] == "Pod":
-        return dict(_meta(obj).get("labels") or {})
-    spec = obj.get("spec") or {}
-    if obj["kind"] == "CronJob":
-        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
-    return dict(_meta(spec.get("template") or {}).get("labels") or {})
 
 
 def audit_objects(
@@ -84,7 +75,9 @@ def audit_objects(
                     "tokens": tokens,
                 },
                 "rbac": account_grants(objects, namespace, account),
-                "network": network_reach(objects, namespace, _template_labels(obj), bool(spec.get("hostNetwork"))),
+                "network": network_reach(
+                    objects, namespace, dict(pod_metadata(obj).get("labels") or {}), bool(spec.get("hostNetwork"))
+                ),
                 "policy": [
                     {"action": v.action, "constraint": f"{v.constraint_kind}/{v.constraint_name}", "message": v.message}
                     for v in found

@@ -11,7 +11,7 @@ from pathlib import Path
 from tools.audit import audit
 from tools.audit.pods import API_AUDIENCES
 from tools.audit.report import format_markdown
-from tools.policy import InputError
+from tools.manifests import InputError
 
 __all__ = ["main"]
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from tools.manifests import containers
+
 __all__ = [
     "API_AUDIENCES",
     "RUNTIME_DEFAULT_CAPABILITIES",
-    "containers",
     "effective_capabilities",
     "host_access",
     "secret_names",
@@ -56,14 +57,8 @@ SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 """Where the admission plugin mounts the token (it adds none when a container already mounts
 something there)."""
 
-_CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 _HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
 _TOKEN_SECRET_TYPE = "kubernetes.io/service-account-token"
-
-
-def containers(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every container of the pod: init, regular and ephemeral."""
-    return [c for field in _CONTAINER_LISTS for c in spec.get(field) or ()]
 
 
 def _context(container: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -12,16 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import yaml
-
 from policies.parameters import ISOLATION_LABEL
+from tools.manifests import YAML_SUFFIXES, load_yaml
 
 __all__ = ["ObjectKey", "Render", "dig", "read_render"]
 
-_YAML_SUFFIXES = (".yaml", ".yml")
 _RELEASES_DIR = "releases"
 # The C loader, where built, reads a whole render several times faster.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ObjectKey(NamedTuple):
@@ -93,9 +90,9 @@ def read_render(root: Path) -> Render:
     if not root.is_dir():
         raise ValueError(f"{root}: not a directory")
     render = Render()
-    for path in sorted(p for p in root.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file()):
+    for path in sorted(p for p in root.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file()):
         name = path.relative_to(root).as_posix()
-        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
+        document = load_yaml(path.read_text(encoding="utf-8"))
         render.files[name] = document
         if not isinstance(document, dict):
             continue

@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from tools.sandbox.client import ApiError, documents_of, object_ref
+from tools.manifests import load_yaml_all, unpack_lists
+from tools.sandbox.client import ApiError, object_ref
 from tools.sandbox.processes import ProcessFailedError
 from tools.sandbox.state import SandboxState, clear_pointer, read_pointer, write_pointer
 from tools.toolchain import ToolchainError
@@ -67,7 +68,7 @@ def _read_documents(paths: Sequence[Path]) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for path in paths:
         try:
-            documents = documents_of(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+            documents = unpack_lists(load_yaml_all(path.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
             raise ValueError(f"{path}: {error}") from None
         for document in documents:

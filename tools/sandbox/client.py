@@ -13,7 +13,7 @@ import re
 import ssl
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,6 @@ __all__ = [
     "Identity",
     "Resource",
     "Response",
-    "documents_of",
     "object_ref",
     "plural_path",
 ]
@@ -262,16 +261,3 @@ def object_ref(obj: Mapping[str, Any]) -> str:
     metadata = obj.get("metadata") or {}
     where = f"{metadata['namespace']}/" if metadata.get("namespace") else ""
     return f"{obj.get('kind')} {where}{metadata.get('name', '?')}"
-
-
-def documents_of(items: Iterable[Any]) -> list[dict[str, Any]]:
-    """Expand `List` objects and drop empty documents."""
-    found: list[dict[str, Any]] = []
-    for item in items:
-        if not item:
-            continue
-        if isinstance(item, dict) and item.get("kind", "").endswith("List") and isinstance(item.get("items"), list):
-            found.extend(documents_of(item["items"]))
-        else:
-            found.append(item)
-    return found

@@ -38,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from serving_vocabulary import PodSecurityMode
 from tools.sandbox.client import ApiClient, ApiError, Identity, object_ref
 from tools.sandbox.pki import SandboxPki, create_pki
 from tools.sandbox.policy_controller import PolicyControllerRelease, compiled_policies, start_policy_controller
@@ -149,8 +150,8 @@ def _admission_config(path: Path) -> Path:
                     # Kubernetes' own defaults: namespaces without labels are not restricted.
                     "defaults": {
                         level: value
-                        for mode in ("enforce", "audit", "warn")
-                        for level, value in ((mode, "privileged"), (f"{mode}-version", "latest"))
+                        for mode in PodSecurityMode
+                        for level, value in ((mode.value, "privileged"), (f"{mode}-version", "latest"))
                     },
                     "exemptions": {"usernames": [PROBE_USER], "namespaces": [], "runtimeClasses": []},
                 },

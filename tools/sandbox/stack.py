@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from tools.manifests import POD_CONTROLLER_KINDS, load_yaml_all
 from tools.mock_engine import REPO_ROOT
 from tools.sandbox.policy_controller import POLICY_CONTROLLER_CHART, PolicyControllerRelease
 
@@ -52,8 +51,6 @@ GATEKEEPER_CRD_GROUPS = frozenset(
 """API groups of the CRDs the Gatekeeper chart installs: all of them are installed."""
 
 _GATEKEEPER_CHART = "gatekeeper"
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
 # Apply order: what others refer to first, workloads (judged by the webhook) last.
 _PHASES: tuple[tuple[str, ...], ...] = (
     ("Namespace",),
@@ -63,7 +60,7 @@ _PHASES: tuple[tuple[str, ...], ...] = (
     ("ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"),
     ("ConfigMap", "Secret", "ResourceQuota", "LimitRange", "NetworkPolicy", "Service"),
     (),  # custom resources and anything else
-    ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"),
+    POD_CONTROLLER_KINDS,
     ("HorizontalPodAutoscaler", "PodDisruptionBudget"),
 )
 CONSTRAINT_PHASE = 3
@@ -196,7 +193,7 @@ class CrdIndex:
         self.addon: dict[tuple[str, str], str] = {}
         """The add-on (the shared folder's first level) each CRD comes from."""
         for path in sorted(folder.rglob("*.y*ml")):
-            for document in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_LOADER):
+            for document in load_yaml_all(path.read_text(encoding="utf-8")):
                 if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition":
                     spec = document["spec"]
                     key = (spec["group"], spec["names"]["kind"])

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from policies import VERSION_ANNOTATION
+from serving_vocabulary import EnforcementAction
 from tools.posture.compare import added, lowered, pairs, release_lost, removed_protection
 from tools.posture.findings import ABSENT, Finding, short
 from tools.posture.render import ObjectKey, Render, dig
@@ -28,8 +29,8 @@ GROUPS = frozenset({CONSTRAINT_GROUP})
 KINDS = frozenset({"ConstraintTemplate", "ExpansionTemplate", "Config"})
 CHARTS = frozenset({"gatekeeper"})
 
-_ACTION_RANK = {"dryrun": 0, "warn": 1, "deny": 2}
-_DEFAULT_ACTION = "deny"
+_ACTION_RANK = {EnforcementAction.DRYRUN: 0, EnforcementAction.WARN: 1, EnforcementAction.DENY: 2}
+_DEFAULT_ACTION = EnforcementAction.DENY
 _BARE_NAMESPACE = "a-namespace-without-labels"
 # Parameters that are requirements rather than allowances: dropping an entry loosens them.
 _REQUIREMENT_MAPS = frozenset({"nodeSelector"})

@@ -17,6 +17,7 @@ from components.mesh import INJECTION_LABEL
 from components.supply_chain import OPT_IN_LABEL
 from components.versions import POD_SECURITY_LEVEL
 from policies.parameters import ISOLATION_LABEL
+from serving_vocabulary import FailurePolicy, PodSecurityMode
 from tools.posture.areas.admission import applies_to, constraints
 from tools.posture.compare import added, lowered, pairs, removed_protection
 from tools.posture.findings import ABSENT, Finding, short
@@ -30,7 +31,6 @@ GROUPS: frozenset[str] = frozenset()
 CHARTS: frozenset[str] = frozenset()
 
 _PSA = "pod-security.kubernetes.io"
-_PSA_MODES = ("enforce", "audit", "warn")
 _PSA_RANK = {"privileged": 0, "baseline": 1, POD_SECURITY_LEVEL: 2}
 _REVISION_LABEL = "istio.io/rev"
 # Gatekeeper skips every namespace carrying this label (when its exemption is allowed).
@@ -46,7 +46,7 @@ def _injected(labels: dict[str, str]) -> bool:
 
 
 def _psa(subject: str, was: dict[str, str], now: dict[str, str]) -> Iterator[Finding]:
-    for mode in _PSA_MODES:
+    for mode in PodSecurityMode:
         label = f"{_PSA}/{mode}"
         # An absent level is privileged; an absent version is `latest`, which moves with the cluster.
         if lowered(_PSA_RANK, was.get(label, "privileged"), now.get(label, "privileged")):
@@ -114,10 +114,9 @@ def _label_locks(old: Render, new: Render) -> Iterator[Finding]:
         ]
         if dropped:
             yield Finding(AREA, subject, "spec.validations", f"{len(dropped)} more checks", "dropped", short(dropped))
-        if dig(was, "spec.failurePolicy") != "Ignore" and dig(now, "spec.failurePolicy") == "Ignore":
-            yield Finding(
-                AREA, subject, "spec.failurePolicy", short(dig(was, "spec.failurePolicy")), "Ignore", "fails open"
-            )
+        policy_was, policy_now = dig(was, "spec.failurePolicy"), dig(now, "spec.failurePolicy")
+        if policy_was != FailurePolicy.IGNORE and policy_now == FailurePolicy.IGNORE:
+            yield Finding(AREA, subject, "spec.failurePolicy", short(policy_was), short(policy_now), "fails open")
         for field in ("spec.matchConditions", "spec.matchConstraints"):
             if dig(was, field) != dig(now, field):
                 why = "who is excepted or what is matched changed (CEL: review it)"

@@ -17,21 +17,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from policies.parameters import MIN_ID
+from tools.manifests import WORKLOAD_KINDS, containers_by_list, pod_metadata, pod_spec
 from tools.posture.compare import pairs
 from tools.posture.findings import ABSENT, Finding, short
 from tools.posture.render import ObjectKey, Render, dig
 
-__all__ = ["AREA", "CHARTS", "GROUPS", "KINDS", "WORKLOAD_KINDS", "pod_spec", "weakenings"]
+__all__ = ["AREA", "CHARTS", "GROUPS", "KINDS", "weakenings"]
 
 AREA = "pod hardening"
-WORKLOAD_KINDS = frozenset(
-    {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "ReplicationController"}
-)
 KINDS = WORKLOAD_KINDS | {"ServiceAccount"}
 GROUPS: frozenset[str] = frozenset()
 CHARTS: frozenset[str] = frozenset()
 
-_CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 _CONFINED_SECCOMP = ("RuntimeDefault", "Localhost")
 _LIMITS = ("cpu", "memory", "ephemeral-storage")
 # Volume types that carry nothing from the host or the API: anything else is worth a look.
@@ -39,27 +36,6 @@ _PLAIN_VOLUMES = frozenset({"name", "emptyDir", "configMap", "downwardAPI"})
 # Pod annotations and labels that take a pod out of the mesh or out of its confinement.
 _MESH_BYPASS_PREFIXES = ("traffic.sidecar.istio.io/exclude", "container.apparmor.security.beta.kubernetes.io/")
 _INJECT = "sidecar.istio.io/inject"
-
-
-def pod_spec(document: Any) -> dict[str, Any] | None:
-    """The pod spec of a Pod or of a workload's pod template (CronJobs through their job template)."""
-    if not isinstance(document, dict) or "kind" not in document:
-        return None
-    spec = document.get("spec") or {}
-    if document["kind"] == "Pod":
-        return spec
-    if document["kind"] == "CronJob":
-        spec = dig(spec, "jobTemplate.spec") or {}
-    template = spec.get("template")
-    return (template.get("spec") or {}) if isinstance(template, dict) else None
-
-
-def _pod_metadata(document: dict[str, Any]) -> dict[str, Any]:
-    if document.get("kind") == "Pod":
-        return document.get("metadata") or {}
-    if document.get("kind") == "CronJob":
-        return dig(document, "spec.jobTemplate.spec.template.metadata") or {}
-    return dig(document, "spec.template.metadata") or {}
 
 
 @dataclass(frozen=True)
@@ -280,7 +256,7 @@ POD_FACTS: tuple[Fact, ...] = (
     Fact(
         "metadata (mesh and confinement)",
         "grows",
-        lambda r, d, s: _mesh_bypass(_pod_metadata(d)),
+        lambda r, d, s: _mesh_bypass(pod_metadata(d)),
         "taken out of the mesh or its confinement",
     ),
 )
@@ -299,10 +275,6 @@ def _compare(fact: Fact, was: Any, now: Any) -> tuple[str, str] | None:
     if fact.how == "bound" and now < was:
         return str(was), "unset" if now < 0 else str(now)
     return None
-
-
-def _containers(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {f"{field}/{c.get('name', '?')}": c for field in _CONTAINER_LISTS for c in spec.get(field) or ()}
 
 
 def _judge(
@@ -329,8 +301,8 @@ def _workload(key: ObjectKey, was_doc: dict | None, now_doc: dict, old: Render, 
     subject = str(key)
     before = None if was_spec is None else (old, was_doc, was_spec)
     yield from _judge(subject, POD_FACTS, before, (new, now_doc, now_spec))
-    old_containers = _containers(was_spec or {})
-    for name, container in _containers(now_spec).items():
+    old_containers = containers_by_list(was_spec or {})
+    for name, container in containers_by_list(now_spec).items():
         previous = old_containers.get(name)
         pair = None if previous is None else (was_spec, previous)
         yield from _judge(subject, CONTAINER_FACTS, pair, (now_spec, container), f"{name}: ")

@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import yaml
-
 from components.runtime import ALERT_OUTPUTS
-from components.settings import FalcoPriority
+from serving_vocabulary import FalcoPriority
+from tools.manifests import load_yaml
 from tools.posture.compare import added, lowered, release_lost
 from tools.posture.findings import ABSENT, Finding, short
 from tools.posture.render import Render, dig
@@ -38,7 +37,7 @@ def _items(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every rule, list and macro of the custom rules files, as `rule X` / `list X` / `macro X`."""
     found: dict[str, dict[str, Any]] = {}
     for text in (values.get("customRules") or {}).values():
-        for item in yaml.safe_load(text) or ():
+        for item in load_yaml(text) or ():
             for kind in ("rule", "list", "macro"):
                 if isinstance(item, dict) and kind in item:
                     found[f"{kind} {item[kind]}"] = item

@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from components.workload import SIGNING_KEY_DATA_KEY
+from serving_contract import ServerEnv
+from serving_vocabulary import SupplyChainMode
+from tools.manifests import pod_spec
 from tools.posture.compare import added, pairs, release_lost, removed_protection
 from tools.posture.findings import ABSENT, Finding, short
 from tools.posture.render import Render, dig
@@ -24,7 +27,7 @@ KINDS = frozenset({"ClusterImagePolicy", "ConfigMap"})
 GROUPS: frozenset[str] = frozenset()
 CHARTS = frozenset({"policy-controller"})
 
-_ENFORCE = "enforce"
+_ENFORCE = SupplyChainMode.ENFORCE
 _NO_MATCH = "webhook.configData.no-match-policy"
 
 
@@ -126,15 +129,16 @@ def _verifier_key_weakenings(old: Render, new: Render) -> Iterator[Finding]:
             )
 
 
-_VERIFIER_ENV = ("MODEL_VERIFY_METHOD", "MODEL_SIGNER_IDENTITY", "MODEL_CERTIFICATE_CHAIN")
-"""The model server's verification settings (app/config.py) as the Deployment passes them."""
+_VERIFIER_ENV = frozenset(
+    {ServerEnv.MODEL_VERIFY_METHOD, ServerEnv.MODEL_SIGNER_IDENTITY, ServerEnv.MODEL_CERTIFICATE_CHAIN}
+)
+"""The model server's verification settings (serving_contract.py) as the Deployment passes them."""
 
 
 def _verifier_env(document: dict[str, Any] | None) -> dict[str, str]:
-    containers = dig(document or {}, "spec.template.spec.containers") or []
     return {
         f"{c.get('name')}: {e['name']}": str(e.get("value"))
-        for c in containers
+        for c in (pod_spec(document) or {}).get("containers") or []
         for e in c.get("env") or []
         if e.get("name") in _VERIFIER_ENV
     }

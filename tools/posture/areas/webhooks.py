@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from serving_vocabulary import FailurePolicy
 from tools.posture.findings import Finding, short
 from tools.posture.render import Render, dig
 
@@ -20,7 +21,7 @@ KINDS: frozenset[str] = frozenset()
 GROUPS: frozenset[str] = frozenset()
 CHARTS: frozenset[str] = frozenset()
 
-_FAIL = "Fail"
+_FAIL = FailurePolicy.FAIL
 
 
 def _switches(values: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -45,7 +46,8 @@ def weakenings(old: Render, new: Render) -> Iterator[Finding]:
                 yield Finding(AREA, subject, path, _FAIL, short(current), "the webhook admits everything when it fails")
         for path, value in _switches(now):
             before = dig(was, path)
-            if path.lower().endswith("failurepolicy") and value == "Ignore" and before not in (_FAIL, "Ignore"):
+            opened = value == FailurePolicy.IGNORE and before not in tuple(FailurePolicy)
+            if path.lower().endswith("failurepolicy") and opened:
                 yield Finding(AREA, subject, path, short(before), value, "the webhook admits everything when it fails")
             if path.lower().endswith("failopen") and value is True and before is not True:
                 yield Finding(AREA, subject, path, short(before), "true", "the webhook admits everything when it fails")

@@ -1,5 +1,5 @@
-"""The tier's report: one entry per test (stack, group, case, outcome, details), a JSON file and
-the summary lines, the last two of which are
+"""The real-API-server tier's report (tests/e2e): one entry per test (stack, group, case, outcome,
+details), a JSON file and the summary lines, the last two of which are
 
     supply-chain: signed admitted S/S; unsigned refused U/U; other key refused K/K; tag refused T/T;
         outside policy refused O/O; bare prefix refused B/B; model signature held V/V; mesh-injected admitted M/M;

@@ -1,0 +1,99 @@
+"""One vocabulary: the settings, the components' Args and the tools use the same StrEnums.
+
+Each Args accepts every member of its choice (as the member or as its plain string) and refuses
+anything else with a message that lists the choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any
+
+import pytest
+
+import serving_vocabulary as vocabulary
+from components import settings
+from components.admission import AdmissionControlArgs
+from components.runtime import AlertTarget, RuntimeDetectionArgs
+from components.supply_chain import ImageSignaturePolicyArgs
+from components.tls import EdgeTlsArgs
+from components.versions import POD_SECURITY_VERSION
+from serving_vocabulary import (
+    AlertOutput,
+    CertificateIssuer,
+    EnforcementAction,
+    FailurePolicy,
+    FalcoPriority,
+    SupplyChainMode,
+)
+
+REGISTRY = "registry.example.com/models"
+KEY = "-----BEGIN PUBLIC KEY-----\nMFkw...\n-----END PUBLIC KEY-----\n"
+
+
+def admission(**changes: Any) -> AdmissionControlArgs:
+    return AdmissionControlArgs(registries=[REGISTRY], pod_security_version=POD_SECURITY_VERSION, **changes)
+
+
+def supply_chain(**changes: Any) -> ImageSignaturePolicyArgs:
+    return ImageSignaturePolicyArgs(
+        registries=[REGISTRY], pod_security_version=POD_SECURITY_VERSION, public_key=KEY, **changes
+    )
+
+
+def runtime(**alert: Any) -> RuntimeDetectionArgs:
+    target = AlertTarget(**({"output": AlertOutput.SLACK} | alert))
+    return RuntimeDetectionArgs(model_namespaces=["fraud-model"], model_image_repositories=[REGISTRY], alerts=target)
+
+
+def tls(**changes: Any) -> EdgeTlsArgs:
+    return EdgeTlsArgs(
+        host="fraud-model.example.com",
+        pod_security_version=POD_SECURITY_VERSION,
+        service_host="fraud-detector.fraud-model.svc.cluster.local",
+        service_port=8080,
+        paths=["/v1/predict"],
+        **changes,
+    )
+
+
+# (field, its choices, the Args it goes into, the members that need no other setting)
+CHOICES: list[tuple[str, type[StrEnum], Callable[..., Any], list[StrEnum]]] = [
+    ("enforcement_action", EnforcementAction, admission, list(EnforcementAction)),
+    ("failure_policy", FailurePolicy, admission, list(FailurePolicy)),
+    ("mode", SupplyChainMode, supply_chain, list(SupplyChainMode)),
+    ("output", AlertOutput, runtime, [AlertOutput.SLACK, AlertOutput.WEBHOOK]),
+    ("minimum_priority", FalcoPriority, runtime, list(FalcoPriority)),
+    ("issuer", CertificateIssuer, tls, [CertificateIssuer.SELF_SIGNED]),
+]
+
+
+@pytest.mark.parametrize(("field", "choice", "build", "members"), CHOICES, ids=[row[0] for row in CHOICES])
+def test_args_take_each_member_as_the_member_or_its_value(field, choice, build, members) -> None:
+    for member in members:
+        build(**{field: member})
+        build(**{field: member.value})
+
+
+@pytest.mark.parametrize(("field", "choice", "build", "members"), CHOICES, ids=[row[0] for row in CHOICES])
+def test_args_refuse_a_value_outside_the_vocabulary_and_list_the_choices(field, choice, build, members) -> None:
+    expected = ", ".join(member.value for member in choice if member is not AlertOutput.NONE)
+    with pytest.raises(ValueError, match=f"{field} must be one of {expected}"):
+        build(**{field: "something-else"})
+
+
+SHARED = sorted(name for name in vocabulary.__all__ if isinstance(getattr(settings, name, None), type))
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_the_settings_parse_into_the_same_choices(name: str) -> None:
+    # Until the settings import these from serving_vocabulary, their members must be the same.
+    ours, theirs = getattr(vocabulary, name), getattr(settings, name)
+    assert [(member.name, member.value) for member in theirs] == [(member.name, member.value) for member in ours]
+
+
+def test_every_choice_the_settings_offer_is_in_the_vocabulary() -> None:
+    assert len(SHARED) == 9
+    enums = {name for name, value in vars(settings).items() if isinstance(value, type) and issubclass(value, StrEnum)}
+    assert enums - {"StrEnum"} <= set(SHARED)
