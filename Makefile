@@ -45,7 +45,7 @@ render: $(DEV_STAMP)
 	$(BIN)/python -m tools.render --stack $(STACK) --out $(OUT)/$(STACK)
 
 render-all: $(DEV_STAMP)
-	for stack in dev staging prod; do $(BIN)/python -m tools.render --stack $$stack --out $(OUT)/$$stack || exit 1; done
+	for stack in dev staging prod shared; do $(BIN)/python -m tools.render --stack $$stack --out $(OUT)/$$stack || exit 1; done
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
