@@ -16,7 +16,7 @@ import serving_vocabulary as vocabulary
 from components import settings
 from components.admission import AdmissionControlArgs
 from components.runtime import AlertTarget, RuntimeDetectionArgs
-from components.supply_chain import ImageSignaturePolicyArgs
+from components.supply_chain import ImageSignaturePolicyArgs, ModelImagePolicyArgs
 from components.tls import EdgeTlsArgs
 from components.versions import POD_SECURITY_VERSION
 from serving_vocabulary import (
@@ -37,9 +37,11 @@ def admission(**changes: Any) -> AdmissionControlArgs:
 
 
 def supply_chain(**changes: Any) -> ImageSignaturePolicyArgs:
-    return ImageSignaturePolicyArgs(
-        registries=[REGISTRY], pod_security_version=POD_SECURITY_VERSION, public_key=KEY, **changes
-    )
+    return ImageSignaturePolicyArgs(pod_security_version=POD_SECURITY_VERSION, **changes)
+
+
+def model_image_policy(**changes: Any) -> ModelImagePolicyArgs:
+    return ModelImagePolicyArgs(registries=[REGISTRY], public_key=KEY, **changes)
 
 
 def runtime(**alert: Any) -> RuntimeDetectionArgs:
@@ -63,20 +65,24 @@ CHOICES: list[tuple[str, type[StrEnum], Callable[..., Any], list[StrEnum]]] = [
     ("enforcement_action", EnforcementAction, admission, list(EnforcementAction)),
     ("failure_policy", FailurePolicy, admission, list(FailurePolicy)),
     ("mode", SupplyChainMode, supply_chain, list(SupplyChainMode)),
+    ("mode", SupplyChainMode, model_image_policy, list(SupplyChainMode)),
     ("output", AlertOutput, runtime, [AlertOutput.SLACK, AlertOutput.WEBHOOK]),
     ("minimum_priority", FalcoPriority, runtime, list(FalcoPriority)),
     ("issuer", CertificateIssuer, tls, [CertificateIssuer.SELF_SIGNED]),
 ]
 
 
-@pytest.mark.parametrize(("field", "choice", "build", "members"), CHOICES, ids=[row[0] for row in CHOICES])
+IDS = [f"{row[0]}-{row[2].__name__}" for row in CHOICES]
+
+
+@pytest.mark.parametrize(("field", "choice", "build", "members"), CHOICES, ids=IDS)
 def test_args_take_each_member_as_the_member_or_its_value(field, choice, build, members) -> None:
     for member in members:
         build(**{field: member})
         build(**{field: member.value})
 
 
-@pytest.mark.parametrize(("field", "choice", "build", "members"), CHOICES, ids=[row[0] for row in CHOICES])
+@pytest.mark.parametrize(("field", "choice", "build", "members"), CHOICES, ids=IDS)
 def test_args_refuse_a_value_outside_the_vocabulary_and_list_the_choices(field, choice, build, members) -> None:
     expected = ", ".join(member.value for member in choice if member is not AlertOutput.NONE)
     with pytest.raises(ValueError, match=f"{field} must be one of {expected}"):
@@ -88,12 +94,12 @@ SHARED = sorted(name for name in vocabulary.__all__ if isinstance(getattr(settin
 
 @pytest.mark.parametrize("name", SHARED)
 def test_the_settings_parse_into_the_same_choices(name: str) -> None:
-    # Until the settings import these from serving_vocabulary, their members must be the same.
-    ours, theirs = getattr(vocabulary, name), getattr(settings, name)
-    assert [(member.name, member.value) for member in theirs] == [(member.name, member.value) for member in ours]
+    # The settings import them: one class each, not an equal copy.
+    assert getattr(settings, name) is getattr(vocabulary, name)
 
 
 def test_every_choice_the_settings_offer_is_in_the_vocabulary() -> None:
-    assert len(SHARED) == 9
-    enums = {name for name, value in vars(settings).items() if isinstance(value, type) and issubclass(value, StrEnum)}
-    assert enums - {"StrEnum"} <= set(SHARED)
+    assert len(SHARED) == 10
+    enums = [value for value in vars(settings).values() if isinstance(value, type) and issubclass(value, StrEnum)]
+    # None of its own: every choice is the vocabulary's, or the image contract's (ServerEnv).
+    assert {enum.__module__ for enum in enums} <= {"serving_vocabulary", "serving_contract"}
