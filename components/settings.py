@@ -874,7 +874,9 @@ class StackSettings(_Model):
             self._mesh_is_strict()
         if self.environment is not Environment.DEV:
             self._only_signed_images()
-        self._alerts_have_one_url_source()
+        if self.role is not Role.TENANT:
+            # The alert URL, a secret, stays in the platform stack (not in its platformConfig).
+            self._alerts_have_one_url_source()
         self._preinstalled_addons_are_used()
         self._gateway_names_a_model()
         return self
@@ -1426,9 +1428,9 @@ def _secret_config_keys(keys: Collection[str]) -> set[str]:
     """The config keys the engine marked secret."""
     from pulumi.runtime import config as runtime_config
 
-    return {key for key in keys if runtime_config.is_config_secret(key)} | set(
-        runtime_config.get_config_secret_keys_env()
-    )
+    # The language host writes `null` when a stack has no secret at all.
+    listed = runtime_config.get_config_secret_keys_env() or ()
+    return {key for key in keys if runtime_config.is_config_secret(key)} | set(listed)
 
 
 def load_settings(prepare: Callable[[Mapping[str, Any], str], Mapping[str, Any]] | None = None) -> StackSettings:

@@ -526,3 +526,17 @@ def test_a_shutdown_longer_than_its_grace_period_is_refused_naming_the_key(shutd
 def test_the_request_read_timeout_is_bounded(value: Any) -> None:
     with pytest.raises(SettingsError, match=f"{PROJECT}:model.requestReadTimeoutSeconds"):
         parse(with_change("model.requestReadTimeoutSeconds", value))
+
+
+def test_a_stack_without_any_secret_loads_as_the_language_host_hands_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The language host writes PULUMI_CONFIG_SECRET_KEYS=null for a stack with no secret at all
+    (the real `pulumi up` tier found it: every such stack failed with a TypeError)."""
+    import json
+
+    from components.settings import load_settings
+
+    config, _ = cli_config(stack_config("dev"))
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", "null")
+    monkeypatch.setattr("pulumi.get_project", lambda: PROJECT)
+    assert load_settings().environment is Environment.DEV

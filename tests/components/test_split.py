@@ -155,3 +155,14 @@ def test_the_render_cli_writes_the_platform_outputs_and_reads_them_for_a_tenant(
     assert (tmp_path / "t" / "churn-model").is_dir()
     done = call_main(render_main, "--stack", "shared-churn", "--out", tmp_path / "u")
     assert done.returncode == 2 and "--platform-outputs" in done.stderr
+
+
+def test_a_platform_whose_alert_url_is_a_secret_still_serves_its_tenants() -> None:
+    """The alertUrl secret stays in the platform stack; its tenants do not need it (the real
+    `pulumi up` tier found tenants of such a platform refused for a missing alert URL)."""
+    config = platform_with(lambda c: c[f"{PROJECT}:runtime"]["alerts"].pop("secretName"))
+    config[f"{PROJECT}:alertUrl"] = "https://hooks.example.com/services/T0/B0/x"
+    _, outputs = render_with_outputs("shared-platform", config, secret_keys=[f"{PROJECT}:alertUrl"])
+    assert "hooks.example.com" not in outputs[PLATFORM_OUTPUT]
+    rendered = files(render_stack("shared-churn", platform_outputs=outputs))
+    assert any(file.startswith("churn-model/") for file in rendered)
