@@ -5,7 +5,10 @@ before model tenants, then previewed and updated by the current one (tests/e2e_p
 Then it brings the sandbox up (etcd, kube-apiserver, the Gatekeeper manager, the CRDs of
 ../shared/crds, the preinstalled add-ons' namespaces), and drives the Pulumi CLI against it:
 `up`, a second `preview`, the policy pack's previews, an image-digest change, the secret's scan,
-`destroy` of the protected production stack. A check that does not hold raises `CheckFailedError`.
+`destroy` of the protected production stack. Last, split ownership in a sandbox of its own: a
+platform stack's `up`, a tenant stack that sets a platform key refused at preview, then the tenant
+stack's `up` on the platform it reads through a StackReference (tests/e2e_pulumi/split.py). A check
+that does not hold raises `CheckFailedError`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import yaml
 from components.admission import gatekeeper_values
 from components.platform import admission_args
 from components.settings import StackSettings
+from components.split import PLATFORM_OUTPUT
 from tests.e2e_pulumi.cli import Pulumi
 from tests.e2e_pulumi.collector import ForegroundDeletion
 from tests.e2e_pulumi.events import (
@@ -50,9 +54,19 @@ from tests.e2e_pulumi.project import (
     write_project,
 )
 from tests.e2e_pulumi.secrets_scan import holders, list_all_objects, plaintext_count
+from tests.e2e_pulumi.split import (
+    PLATFORM_STACK,
+    REFUSED_KEY,
+    TENANT_STACK,
+    platform_stack_config,
+    refusal_names,
+    registered_namespaces,
+    tenant_objects,
+    tenant_stack_config,
+)
 from tests.e2e_pulumi.upgrade import UPGRADE_FROM, UpgradeVerdict, export_tree, judge_upgrade
 from tools.mock_engine import REPO_ROOT
-from tools.render import render_config
+from tools.render import render_with_outputs
 from tools.sandbox.client import ApiClient, ApiError
 from tools.sandbox.cluster import admin_client, start_platform
 from tools.sandbox.stack import CrdIndex, GatekeeperRelease, crd_folder
@@ -64,6 +78,7 @@ _CONSTRAINT_GROUP = "constraints.gatekeeper.sh/"
 _TEMPLATE_TYPE = "kubernetes:templates.gatekeeper.sh/v1:ConstraintTemplate"
 _EXPANSION_TYPE = "kubernetes:expansion.gatekeeper.sh/v1beta1:ExpansionTemplate"
 _DEPLOYMENT_TYPE = "kubernetes:apps/v1:Deployment"
+_STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 
 
 class CheckFailedError(AssertionError):
@@ -92,10 +107,20 @@ class Results:
     protected_kept: int = 0
     refused_deletes: int = 0
     destroy_refused: bool = False
+    split_platform_created: int = -1
+    split_tenant_created: int = -1
+    split_tenant_objects: int = 0
+    split_refused: bool = False
+    split_namespace: str = ""
 
     def summary(self) -> str:
         order = ", ".join(f"{name} {held}/{total}" for name, (held, total) in self.ordering.items())
         upgrade = self.upgrade.line(UPGRADE_FROM) if self.upgrade else f"upgrade from {UPGRADE_FROM[:7]}: NOT RUN"
+        split = (
+            f"split: platform up {self.split_platform_created}, tenant up {self.split_tenant_created} "
+            f"({self.split_tenant_objects} objects in {self.split_namespace or 'its namespace'}), "
+            f"platform key {'refused' if self.split_refused else 'NOT refused'}"
+        )
         return (
             f"pulumi: {upgrade}; up {self.created} resources ({self.found_in_cluster} objects in the API server); "
             f"second preview {self.second_preview_changes} changes; "
@@ -107,7 +132,8 @@ class Results:
             f"policy pack clean preview {self.clean_violations} violations, privileged preview "
             f"{'refused' if self.privileged_refused else 'PASSED'} with {self.privileged_violations} violations; "
             f"destroy {'refused' if self.destroy_refused else 'NOT refused'} "
-            f"({self.refused_deletes} protected deletes refused), protected {self.protected_kept}/{self.protected} kept"
+            f"({self.refused_deletes} protected deletes refused), "
+            f"protected {self.protected_kept}/{self.protected} kept; {split}"
         )
 
 
@@ -125,24 +151,38 @@ def gatekeeper_release(settings: StackSettings) -> GatekeeperRelease:
     return GatekeeperRelease.from_record({"namespace": args.namespace, "values": gatekeeper_values(args)})
 
 
-def start_sandbox(config: dict[str, Any], settings: StackSettings, root: Path) -> SandboxState:
-    """The sandbox for the stack: the CRDs its objects need, the add-ons' namespaces, Gatekeeper."""
-    rendered = render_config(STACK, config)
-    objects = [item.document for item in rendered if item.document and "apiVersion" in item.document]
+def rendered_objects(
+    stack: str, config: dict[str, Any], platform_outputs: dict[str, Any] | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The Kubernetes objects of a stack file's `config:` map as the offline render builds them,
+    and the stack's outputs (a tenant stack's platform answered by `platform_outputs`)."""
+    rendered, outputs = render_with_outputs(stack, config, (), platform_outputs)
+    return [item.document for item in rendered if item.document and "apiVersion" in item.document], outputs
+
+
+def start_sandbox(
+    objects: list[dict[str, Any]], settings: StackSettings, root: Path, stack: str = STACK
+) -> SandboxState:
+    """The sandbox for `objects`: the CRDs they need, the add-ons' namespaces, Gatekeeper."""
     crds = CrdIndex(crd_folder()).needed(objects)
     namespaces = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}} for name in addon_namespaces(settings)
     ]
-    return start_platform(gatekeeper_release(settings), crds, namespaces, root=root, stack=STACK, progress=_say)
+    return start_platform(gatekeeper_release(settings), crds, namespaces, root=root, stack=stack, progress=_say)
 
 
-def init_stack(pulumi: Pulumi, config: dict[str, Any], alert_url: str) -> None:
-    """Create the stack (passphrase secrets provider), write its config, set the alert URL secret."""
-    pulumi.run("stack", "init", STACK, "--secrets-provider", "passphrase")
-    stack_file = pulumi.project / f"Pulumi.{STACK}.yaml"
+def new_stack(pulumi: Pulumi, stack: str, config: dict[str, Any]) -> None:
+    """Create `stack` (passphrase secrets provider) and write its config; it is then selected."""
+    pulumi.run("stack", "init", stack, "--secrets-provider", "passphrase")
+    stack_file = pulumi.project / f"Pulumi.{stack}.yaml"
     document = yaml.safe_load(stack_file.read_text(encoding="utf-8")) or {}
     document["config"] = config
     stack_file.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+
+
+def init_stack(pulumi: Pulumi, config: dict[str, Any], alert_url: str) -> None:
+    """Create the production stack, write its config, set the alert URL secret."""
+    new_stack(pulumi, STACK, config)
     pulumi.run("config", "set", "--secret", f"{PROJECT}:alertUrl", alert_url)
 
 
@@ -153,10 +193,10 @@ def _log(pulumi: Pulumi, name: str) -> Path:
     return pulumi.root / f"events-{name}.jsonl"
 
 
-def up(pulumi: Pulumi, name: str) -> list[dict[str, Any]]:
+def up(pulumi: Pulumi, name: str, *extra: str) -> list[dict[str, Any]]:
     """`pulumi up`; return its engine events."""
     log = _log(pulumi, name)
-    pulumi.run("up", "--yes", "--skip-preview", "--event-log", str(log))
+    pulumi.run("up", "--yes", "--skip-preview", "--event-log", str(log), *extra)
     return read_events(log)
 
 
@@ -187,6 +227,15 @@ def exists(client: ApiClient, obj: dict[str, Any]) -> bool:
 
 def check_up(events: list[dict[str, Any]], client: ApiClient, results: Results) -> list[Step]:
     """a. every resource created, none failed, each Kubernetes object there in the API server."""
+    created = created_in_cluster(events, client)
+    results.created = len(created)
+    results.found_in_cluster = len(kubernetes_objects(created))
+    return created
+
+
+def created_in_cluster(events: list[dict[str, Any]], client: ApiClient) -> list[Step]:
+    """The created resources of a `pulumi up`, once it is shown that every resource was created,
+    none failed, and each Kubernetes object is there in the API server."""
     done = steps(events)
     failed = [event for event in events if "resOpFailedEvent" in event]
     _check(not failed, f"pulumi up: {len(failed)} resource operations failed")
@@ -199,8 +248,6 @@ def check_up(events: list[dict[str, Any]], client: ApiClient, results: Results) 
     objects = kubernetes_objects(created)
     missing = [f"{obj['kind']} {obj['metadata'].get('name')}" for obj in objects if not exists(client, obj)]
     _check(not missing, f"created but not in the API server: {missing}")
-    results.created = len(created)
-    results.found_in_cluster = len(objects)
     return created
 
 
@@ -349,7 +396,7 @@ def check_upgrade(root: Path, results: Results) -> None:
     sandbox_root = root / "sandbox"
     config = e2e_stack_config(production_config(tree), sandbox_root / "kubeconfig")
     with_secret = {**config, f"{PROJECT}:alertUrl": {"secure": "placeholder"}}
-    state = start_sandbox(with_secret, settings_of(with_secret), sandbox_root)
+    state = start_sandbox(rendered_objects(STACK, with_secret)[0], settings_of(with_secret), sandbox_root)
     try:
         before = Pulumi(write_project(root / "project", REPO_ROOT / ".venv"), root, state.kubeconfig, source=tree)
         init_stack(before, config, f"https://hooks.example.com/services/upgrade-{secrets.token_hex(8)}")
@@ -369,6 +416,68 @@ def check_upgrade(root: Path, results: Results) -> None:
         )
         _check(verdict.same + len(verdict.updated) == len(old) > 0, f"upgrade: {len(old)} old resources")
         results.upgrade = applied
+    finally:
+        state.stop()
+
+
+def check_split(root: Path, results: Results) -> None:
+    """g. split ownership, in a sandbox of its own: the platform stack's `up` creates no tenant
+    object; a tenant stack that sets a platform key fails its preview with the settings error
+    naming the key, before any resource; the tenant stack's `up` reads `platformConfig` through
+    its StackReference and creates its namespace, workload and its own cluster-wide admission
+    objects on the platform's templates."""
+    sandbox_root = root / "sandbox"
+    platform = platform_stack_config(sandbox_root / "kubeconfig")
+    tenant = tenant_stack_config(sandbox_root / "kubeconfig")
+    namespace, model = str(tenant[f"{PROJECT}:namespace"]["name"]), str(tenant[f"{PROJECT}:model"]["name"])
+    platform_objects, outputs = rendered_objects(PLATFORM_STACK, platform)
+    tenant_objects_rendered, _ = rendered_objects(TENANT_STACK, tenant, outputs)
+    objects = [*platform_objects, *tenant_objects_rendered]
+    state = start_sandbox(objects, settings_of(platform), sandbox_root, PLATFORM_STACK)
+    try:
+        client = admin_client(state)
+        pulumi = Pulumi(write_project(root / "project", REPO_ROOT / ".venv"), root, state.kubeconfig)
+        new_stack(pulumi, PLATFORM_STACK, platform)
+        with _timed("split: pulumi up of the platform stack"):
+            created = created_in_cluster(up(pulumi, "split-platform", "--stack", PLATFORM_STACK), client)
+        held = tenant_objects(kubernetes_objects(created), registered_namespaces(platform))
+        _check(not held, f"the platform stack holds tenant objects: {held}")
+        namespace_object = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+        _check(not exists(client, namespace_object), f"{namespace} exists before its tenant stack's up")
+        exported = json.loads(pulumi.run("stack", "output", "--json", "--stack", PLATFORM_STACK).stdout)
+        _check(isinstance(exported.get(PLATFORM_OUTPUT), str), f"the platform exports {sorted(exported)}")
+        results.split_platform_created = len(created)
+
+        new_stack(pulumi, TENANT_STACK, tenant)
+        pulumi.run("config", "set", "--path", f"{PROJECT}:{REFUSED_KEY}.replicas", "1", "--stack", TENANT_STACK)
+        with _timed(f"split: preview of the tenant stack with {REFUSED_KEY} set"):
+            status, events = preview(pulumi, "split-refused", "--stack", TENANT_STACK)
+        output = pulumi.log[-1]
+        started = [step.type for step in steps(events) if step.type != "pulumi:pulumi:Stack"]
+        results.split_refused = status != 0 and refusal_names(output, REFUSED_KEY) and not started
+        _check(results.split_refused, f"tenant preview with {REFUSED_KEY}: exit {status}, steps {started}:\n{output}")
+        pulumi.run("config", "rm", f"{PROJECT}:{REFUSED_KEY}", "--stack", TENANT_STACK)
+
+        with _timed("split: pulumi up of the tenant stack"):
+            events = up(pulumi, "split-tenant", "--stack", TENANT_STACK)
+            created = created_in_cluster(events, client)
+        read = [step for step in steps(events) if step.type == _STACK_REFERENCE_TYPE]
+        _check(
+            any(PLATFORM_OUTPUT in (step.outputs.get("outputs") or {}) for step in read),
+            f"the tenant's StackReference did not read {PLATFORM_OUTPUT}: {[step.outputs for step in read]}",
+        )
+        live = kubernetes_objects(created)  # each one found in the API server by created_in_cluster
+        expected = {
+            ("Namespace", namespace),
+            ("Deployment", model),
+            ("K8sDenyModelPodWidening", f"deny-model-pod-widening-{namespace}"),
+            ("ClusterImagePolicy", f"model-images-signed-{namespace}"),
+        }
+        missing = expected - {(obj["kind"], obj["metadata"]["name"]) for obj in live}
+        _check(not missing, f"the tenant stack's up did not create {sorted(missing)}")
+        results.split_tenant_created = len(created)
+        results.split_tenant_objects = sum(1 for obj in live if obj["metadata"].get("namespace") == namespace)
+        results.split_namespace = namespace
     finally:
         state.stop()
 
@@ -408,7 +517,7 @@ def main() -> int:
         with_secret = {**config, f"{PROJECT}:alertUrl": {"secure": "placeholder"}}
         settings = settings_of(with_secret)
         with _timed("sandbox up"):
-            state = start_sandbox(with_secret, settings, sandbox_root)
+            state = start_sandbox(rendered_objects(STACK, with_secret)[0], settings, sandbox_root)
         client = admin_client(state)
         pulumi = Pulumi(write_project(root / "project", REPO_ROOT / ".venv"), root, state.kubeconfig)
         init_stack(pulumi, config, f"https://hooks.example.com/services/{marker}")
@@ -424,6 +533,10 @@ def main() -> int:
         check_secret(pulumi, client, marker, results)
         with _timed("pulumi destroy of the protected stack"):
             check_destroy(pulumi, state, results)
+        state.stop()
+        state = None
+        with _timed("the split step (its own sandbox, a platform and a tenant stack)"):
+            check_split(root / "split", results)
     except (CheckFailedError, RuntimeError, OSError, ValueError) as error:
         status = 1
         print(f"e2e-pulumi: FAILED: {error}", flush=True)

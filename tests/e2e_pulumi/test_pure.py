@@ -1,5 +1,6 @@
 """The pure parts of the real `pulumi up` tier: event-log reading, the stack's config, the secret
-scan, the program's transforms and the upgrade step's verdict (the tier itself runs with `make e2e-pulumi`)."""
+scan, the program's transforms, the upgrade step's verdict and the split step's stacks (the tier
+itself runs with `make e2e-pulumi`)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,18 @@ from tests.e2e_pulumi.events import (
 from tests.e2e_pulumi.program import privileged, skip_await
 from tests.e2e_pulumi.project import PROJECT, addon_namespaces, e2e_stack_config, production_config, settings_of
 from tests.e2e_pulumi.secrets_scan import holders, marker_in_secret, plaintext_count
+from tests.e2e_pulumi.split import (
+    PLATFORM_STACK,
+    REFUSED_KEY,
+    TENANT_STACK,
+    platform_stack_config,
+    refusal_names,
+    registered_namespaces,
+    tenant_objects,
+    tenant_stack_config,
+)
 from tests.e2e_pulumi.upgrade import MODEL_TENANT_TYPE, UPGRADE_FROM, export_tree, judge_upgrade
+from tools.render import render_with_outputs
 
 MARKER = "marker-0123"
 
@@ -192,3 +204,49 @@ def test_the_older_program_comes_from_the_clones_history(tmp_path: Path) -> None
     assert f"{PROJECT}:model" in production_config(tree)
     with pytest.raises(RuntimeError, match=r"needs commit 0{40} in the clone's history"):
         export_tree("0" * 40, tmp_path / "missing")
+
+
+def test_the_split_stacks_render_a_platform_without_tenants_and_the_tenant_on_it(tmp_path: Path) -> None:
+    platform = platform_stack_config(tmp_path / "kubeconfig")
+    tenant = tenant_stack_config(tmp_path / "kubeconfig")
+    assert tenant[f"{PROJECT}:platformStack"] == f"organization/{PROJECT}/{PLATFORM_STACK}"
+    assert "kubernetes:context" not in tenant and f"{PROJECT}:secrets" not in tenant
+    assert platform[f"{PROJECT}:mesh"]["gateway"] == {"enabled": False}
+    # No alertUrl to set: the platform names its existing Secret, which its tenants validate too.
+    assert platform[f"{PROJECT}:runtime"]["alerts"]["secretName"]
+    rendered, outputs = render_with_outputs(PLATFORM_STACK, platform)
+    platform_objects = [item.document for item in rendered if item.document and "kind" in item.document]
+    assert tenant_objects(platform_objects, registered_namespaces(platform)) == []
+    tenant_rendered, _ = render_with_outputs(TENANT_STACK, tenant, (), outputs)
+    held = tenant_objects([item.document for item in tenant_rendered if item.document], ["churn-model"])
+    assert {"Deployment churn-predictor", "K8sDenyModelPodWidening deny-model-pod-widening-churn-model"} <= set(held)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"kind": "Role", "metadata": {"name": "model-deployer", "namespace": "churn-model"}},
+        {"kind": "Namespace", "metadata": {"name": "churn-model"}},
+        {"kind": "ClusterImagePolicy", "metadata": {"name": "model-images-signed-churn-model"}},
+        {"kind": "ClusterRole", "metadata": {"name": "churn-model-churn-predictor-auditor-posture"}},
+    ],
+)
+def test_a_tenant_object_is_found_by_its_namespace_or_its_name(obj: dict[str, Any]) -> None:
+    assert tenant_objects([obj], ["fraud-model", "churn-model"]) == [f"{obj['kind']} {obj['metadata']['name']}"]
+
+
+def test_the_platforms_own_objects_are_not_tenant_objects() -> None:
+    platform = [
+        {"kind": "ConstraintTemplate", "metadata": {"name": "k8sdenymodelpodwidening"}},
+        {"kind": "Namespace", "metadata": {"name": "gatekeeper-system"}},
+        {"kind": "ConfigMap", "metadata": {"name": "churn-model-rules", "namespace": "falco"}},
+    ]
+    assert tenant_objects(platform[:2], ["churn-model"]) == []
+    assert tenant_objects(platform, ["churn-model"]) == ["ConfigMap churn-model-rules"]
+
+
+def test_the_refusal_is_the_settings_error_naming_the_key_and_no_traceback() -> None:
+    error = f"error: invalid stack configuration:\n  {PROJECT}:{REFUSED_KEY}: belongs to the platform stack; ..."
+    assert refusal_names(error, REFUSED_KEY)
+    assert not refusal_names(error, "runtime")
+    assert not refusal_names(f"Traceback (most recent call last):\n{error}", REFUSED_KEY)
