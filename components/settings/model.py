@@ -42,8 +42,20 @@ SHUTDOWN_MARGIN_SECONDS = 5
 class Resources(SettingsModel):
     """Requests and limits of the model container."""
 
-    requests: ResourceAmounts = ResourceAmounts(cpu="250m", memory="512Mi", ephemeralStorage="128Mi")
-    limits: ResourceAmounts = ResourceAmounts(cpu="1", memory="1Gi", ephemeralStorage="256Mi")
+    requests: ResourceAmounts = Field(
+        default=ResourceAmounts(cpu="250m", memory="512Mi", ephemeralStorage="128Mi"),
+        description=(
+            "`cpu`, `memory`, `ephemeralStorage` requested by the model container (Kubernetes "
+            "quantities; requests <= limits)"
+        ),
+    )
+    limits: ResourceAmounts = Field(
+        default=ResourceAmounts(cpu="1", memory="1Gi", ephemeralStorage="256Mi"),
+        description=(
+            "`cpu`, `memory`, `ephemeralStorage` limits of the model container (Kubernetes "
+            "quantities; requests <= limits)"
+        ),
+    )
 
     @model_validator(mode="after")
     def _requests_within_limits(self) -> Resources:
@@ -54,10 +66,20 @@ class Resources(SettingsModel):
 class Autoscaling(SettingsModel):
     """HorizontalPodAutoscaler on cpu utilisation; off unless enabled."""
 
-    enabled: bool = Field(default=False, strict=True)
-    min_replicas: int = Field(default=2, strict=True, ge=1, alias="minReplicas")
-    max_replicas: int = Field(default=6, strict=True, ge=1, alias="maxReplicas")
-    target_cpu_utilization: int = Field(default=70, strict=True, ge=10, le=95, alias="targetCpuUtilization")
+    enabled: bool = Field(
+        default=False,
+        strict=True,
+        description="create a HorizontalPodAutoscaler (then `minReplicas` replaces `replicas`)",
+    )
+    min_replicas: int = Field(
+        default=2, strict=True, ge=1, alias="minReplicas", description="HPA lower bound (>= 2 in `prod`)"
+    )
+    max_replicas: int = Field(
+        default=6, strict=True, ge=1, alias="maxReplicas", description="HPA upper bound (>= `minReplicas`)"
+    )
+    target_cpu_utilization: int = Field(
+        default=70, strict=True, ge=10, le=95, alias="targetCpuUtilization", description="HPA target, 10-95 %"
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> Autoscaling:
@@ -86,8 +108,12 @@ class Toleration(SettingsModel):
 class NodePool(SettingsModel):
     """A dedicated node pool: the model pods select it and tolerate its taint."""
 
-    node_selector: Labels = Field(alias="nodeSelector", min_length=1)
-    tolerations: list[Toleration] = Field(min_length=1)
+    node_selector: Labels = Field(
+        alias="nodeSelector", min_length=1, description="labels of the dedicated node pool the pods are pinned to"
+    )
+    tolerations: list[Toleration] = Field(
+        min_length=1, description="the pool's taints the pods tolerate: each `{key, operator, value, effect}`"
+    )
 
 
 class IngressSource(SettingsModel):
@@ -110,22 +136,28 @@ class Health(SettingsModel):
     """HTTP paths the model server serves: its probes and its prediction endpoint."""
 
     liveness_path: Annotated[str, Field(strict=True, pattern=r"^/[A-Za-z0-9/_.-]*$")] = Field(
-        default=LIVENESS_PATH, alias="livenessPath"
+        default=LIVENESS_PATH, alias="livenessPath", description="liveness probe path"
     )
     readiness_path: Annotated[str, Field(strict=True, pattern=r"^/[A-Za-z0-9/_.-]*$")] = Field(
-        default=READINESS_PATH, alias="readinessPath"
+        default=READINESS_PATH, alias="readinessPath", description="readiness probe path"
     )
     predict_path: Annotated[str, Field(strict=True, pattern=r"^/[A-Za-z0-9/_.-]*$")] = Field(
-        default=PREDICT_PATH, alias="predictPath"
+        default=PREDICT_PATH,
+        alias="predictPath",
+        description="the prediction endpoint: the only path the gateway routes and callers may POST to",
     )
 
 
 class SigningCertificate(SettingsModel):
     """Certificate-mode model verification: the CA chain, and the one signer it accepts."""
 
-    chain: CaCertificates
-    signer_identity: Annotated[str, Field(strict=True, min_length=3, max_length=512)] = Field(alias="signerIdentity")
-    """The signing certificate's subject (RFC 4514) or one of its SANs (DNS, email, URI)."""
+    chain: CaCertificates = Field(
+        description=("the PEM CA certificates the signer's leaf ends in (mounted at `/etc/model-signing/chain.pem`)")
+    )
+    signer_identity: Annotated[str, Field(strict=True, min_length=3, max_length=512)] = Field(
+        alias="signerIdentity",
+        description="the one signer accepted: its certificate's RFC 4514 subject or a SAN (DNS, email, URI)",
+    )
 
 
 class Shutdown(SettingsModel):
@@ -137,16 +169,29 @@ class Shutdown(SettingsModel):
     Both must fit in terminationGracePeriodSeconds, or the kubelet kills requests mid-answer.
     """
 
-    pre_stop_seconds: int = Field(default=10, strict=True, ge=1, le=120, alias="preStopSeconds")
+    pre_stop_seconds: int = Field(
+        default=10,
+        strict=True,
+        ge=1,
+        le=120,
+        alias="preStopSeconds",
+        description="the preStop sleep while the pod leaves the endpoints",
+    )
     drain_seconds: int = Field(
         default=GRACEFUL_TIMEOUT_SECONDS,
         strict=True,
         ge=1,
         le=BOUNDS[ServerEnv.GRACEFUL_TIMEOUT][1],
         alias="drainSeconds",
+        description="the server's drain after SIGTERM (`GUNICORN_GRACEFUL_TIMEOUT`)",
     )
     termination_grace_period_seconds: int = Field(
-        default=40, strict=True, ge=1, le=900, alias="terminationGracePeriodSeconds"
+        default=40,
+        strict=True,
+        ge=1,
+        le=900,
+        alias="terminationGracePeriodSeconds",
+        description=f"the pod's grace period, which must be at least preStop + drain + {SHUTDOWN_MARGIN_SECONDS}",
     )
 
     @model_validator(mode="after")
@@ -163,26 +208,71 @@ class Shutdown(SettingsModel):
 class ModelSettings(SettingsModel):
     """The model server workload."""
 
-    name: DnsLabel = "fraud-detector"
-    image: DigestImage
-    replicas: int = Field(default=2, strict=True, ge=1)
-    port: Port = PORT
-    run_as_user: int = Field(default=RUN_AS_USER, strict=True, ge=MIN_ID, alias="runAsUser")
-    run_as_group: int = Field(default=RUN_AS_GROUP, strict=True, ge=MIN_ID, alias="runAsGroup")
+    name: DnsLabel = Field(
+        default="fraud-detector", description="name of the Deployment, Service and ServiceAccount (DNS label)"
+    )
+    image: DigestImage = Field(
+        description="`registry/path[:tag]@sha256:<64 hex>`: pinned by digest, under one of `registries`"
+    )
+    replicas: int = Field(default=2, strict=True, ge=1, description=">= 1, and >= 2 in `prod`")
+    port: Port = Field(default=PORT, description="container and Service port (1024-65535)")
+    run_as_user: int = Field(
+        default=RUN_AS_USER,
+        strict=True,
+        ge=MIN_ID,
+        alias="runAsUser",
+        description="UID of the model process (>= 10001, `MIN_ID` in `policies/parameters.py`)",
+    )
+    run_as_group: int = Field(
+        default=RUN_AS_GROUP,
+        strict=True,
+        ge=MIN_ID,
+        alias="runAsGroup",
+        description="GID of the model process (>= 10001, `MIN_ID` in `policies/parameters.py`)",
+    )
     resources: Resources = Resources()
-    tmp_size_limit: Quantity = Field(default="64Mi", alias="tmpSizeLimit")
+    tmp_size_limit: Quantity = Field(
+        default="64Mi", alias="tmpSizeLimit", description="size limit of `/tmp`, the only writable path"
+    )
     health: Health = Health()
     autoscaling: Autoscaling = Autoscaling()
-    ingress_from: list[IngressSource] = Field(default_factory=list, alias="ingressFrom")
-    node_pool: NodePool | None = Field(default=None, alias="nodePool")
-    signing_public_key: EcPublicKey | None = Field(default=None, alias="signingPublicKey")
-    signing_certificate: SigningCertificate | None = Field(default=None, alias="signingCertificate")
+    ingress_from: list[IngressSource] = Field(
+        default_factory=list,
+        alias="ingressFrom",
+        description=("callers admitted on the model port (`[]`: nobody): each `{namespace, podLabels}` or `{cidr}`"),
+    )
+    node_pool: NodePool | None = Field(
+        default=None, alias="nodePool", description="pin the pods to a dedicated, tainted node pool"
+    )
+    signing_public_key: EcPublicKey | None = Field(
+        default=None,
+        alias="signingPublicKey",
+        description=(
+            "required unless `signingCertificate` is set (exactly one of the two): PEM elliptic-curve"
+            " public key the server verifies the model's signature with; a ConfigMap mounted "
+            "read-only at `/etc/model-signing/public-key.pem` (its hash on the pod template rolls the"
+            " pods when it changes)"
+        ),
+    )
+    signing_certificate: SigningCertificate | None = Field(
+        default=None,
+        alias="signingCertificate",
+        description=(
+            "certificate mode instead of a key (exactly one of the two); the server also requires the"
+            " code-signing extended key usage and a chain valid now "
+            "(`MODEL_VERIFY_METHOD=certificate`, `MODEL_SIGNER_IDENTITY`)"
+        ),
+    )
     request_read_timeout_seconds: int = Field(
         default=REQUEST_READ_TIMEOUT_SECONDS,
         strict=True,
         ge=1,
         le=BOUNDS[ServerEnv.REQUEST_READ_TIMEOUT][1],
         alias="requestReadTimeoutSeconds",
+        description=(
+            "1-120: the time a client has to send one whole request (head and body); after it the "
+            "server answers 408 and closes (`REQUEST_READ_TIMEOUT`)"
+        ),
     )
     shutdown: Shutdown = Shutdown()
 

@@ -12,13 +12,23 @@ from components.settings.values import Count, DnsLabel, Labels, ResourceAmounts,
 class Quota(SettingsModel):
     """ResourceQuota of the model namespace."""
 
-    requests: ResourceAmounts = ResourceAmounts(cpu="4", memory="8Gi", ephemeralStorage="4Gi")
-    limits: ResourceAmounts = ResourceAmounts(cpu="8", memory="16Gi", ephemeralStorage="8Gi")
-    pods: Count = 20
-    services: Count = 5
-    configmaps: Count = 20
-    secrets: Count = 20
-    persistent_volume_claims: Count = Field(default=0, alias="persistentVolumeClaims")
+    requests: ResourceAmounts = Field(
+        default=ResourceAmounts(cpu="4", memory="8Gi", ephemeralStorage="4Gi"),
+        description="ResourceQuota total of requests (`cpu`, `memory`, `ephemeralStorage`)",
+    )
+    limits: ResourceAmounts = Field(
+        default=ResourceAmounts(cpu="8", memory="16Gi", ephemeralStorage="8Gi"),
+        description="ResourceQuota total of limits (`cpu`, `memory`, `ephemeralStorage`)",
+    )
+    pods: Count = Field(default=20, description="ResourceQuota object count of pods")
+    services: Count = Field(
+        default=5, description="ResourceQuota object count of Services; NodePort and LoadBalancer Services are always 0"
+    )
+    configmaps: Count = Field(default=20, description="ResourceQuota object count of ConfigMaps")
+    secrets: Count = Field(default=20, description="ResourceQuota object count of Secrets")
+    persistent_volume_claims: Count = Field(
+        default=0, alias="persistentVolumeClaims", description="ResourceQuota object count of PersistentVolumeClaims"
+    )
 
     @model_validator(mode="after")
     def _requests_within_limits(self) -> Quota:
@@ -30,12 +40,19 @@ class ContainerDefaults(SettingsModel):
     """LimitRange: what a container gets when it declares nothing, and the most it may ask."""
 
     default_request: ResourceAmounts = Field(
-        default=ResourceAmounts(cpu="100m", memory="128Mi", ephemeralStorage="64Mi"), alias="defaultRequest"
+        default=ResourceAmounts(cpu="100m", memory="128Mi", ephemeralStorage="64Mi"),
+        alias="defaultRequest",
+        description="LimitRange per container: what a container requests when it declares nothing",
     )
     default_limit: ResourceAmounts = Field(
-        default=ResourceAmounts(cpu="500m", memory="512Mi", ephemeralStorage="256Mi"), alias="defaultLimit"
+        default=ResourceAmounts(cpu="500m", memory="512Mi", ephemeralStorage="256Mi"),
+        alias="defaultLimit",
+        description="LimitRange per container: its limit when it declares none",
     )
-    max: ResourceAmounts = ResourceAmounts(cpu="2", memory="4Gi", ephemeralStorage="2Gi")
+    max: ResourceAmounts = Field(
+        default=ResourceAmounts(cpu="2", memory="4Gi", ephemeralStorage="2Gi"),
+        description="LimitRange per container: the most a container may ask",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> ContainerDefaults:
@@ -47,7 +64,7 @@ class ContainerDefaults(SettingsModel):
 class NamespaceSettings(SettingsModel):
     """The model's isolated namespace."""
 
-    name: DnsLabel = "fraud-model"
+    name: DnsLabel = Field(default="fraud-model", description="the model namespace (DNS label)")
     quota: Quota = Quota()
     container_defaults: ContainerDefaults = Field(default=ContainerDefaults(), alias="containerDefaults")
 
@@ -55,5 +72,16 @@ class NamespaceSettings(SettingsModel):
 class ClusterDns(SettingsModel):
     """Where cluster DNS runs; the only egress every model namespace gets."""
 
-    namespace: DnsLabel = "kube-system"
-    pod_labels: Labels = Field(default={"k8s-app": "kube-dns"}, alias="podLabels", min_length=1)
+    namespace: DnsLabel = Field(
+        default="kube-system",
+        description=(
+            "where cluster DNS runs: the only egress a model namespace starts with (also exempt from "
+            "the admission webhook)"
+        ),
+    )
+    pod_labels: Labels = Field(
+        default={"k8s-app": "kube-dns"},
+        alias="podLabels",
+        min_length=1,
+        description="labels of the cluster DNS pods the model namespace may reach",
+    )

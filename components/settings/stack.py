@@ -51,14 +51,49 @@ from serving_vocabulary import Addon, AlertOutput, Environment, Role, SecretProv
 class StackSettings(SettingsModel):
     """Everything one stack (environment) configures."""
 
-    environment: Environment
+    environment: Environment = Field(
+        description=(
+            "`dev`, `staging` or `prod`; `prod` requires >= 2 replicas and protects the namespace; "
+            "what staging and prod require is the table of environment rules "
+            "(components/settings/environments.py)"
+        )
+    )
     # Which minors are accepted is decided by the add-ons the stack installs (_supported_by_addons).
-    kubernetes_version: KubernetesVersion = Field(default=KUBERNETES_TARGET, alias="kubernetesVersion")
-    registries: list[RegistryPrefix] = Field(min_length=1)
+    kubernetes_version: KubernetesVersion = Field(
+        default=KUBERNETES_TARGET,
+        alias="kubernetesVersion",
+        description=(
+            "the cluster's minor version, one that every add-on the stack installs supports (see "
+            "[Supported versions](../README.md#supported-versions)); pins the Pod Security Standards "
+            "version labels and the schemas the render is checked against"
+        ),
+    )
+    registries: list[RegistryPrefix] = Field(
+        min_length=1,
+        description=(
+            "allowed image registry prefixes (`host[:port][/path]`); matched on whole path segments, "
+            "so `registry.example.com/models` does not admit `registry.example.com/models-evil`"
+        ),
+    )
     # One model (`model` with the top-level namespace, rbac, secrets.items, mesh.callers and
     # supplyChain.imageSigner), or many tenants of a shared cluster (`models`, each entry holding its own).
-    model: ModelSettings | None = None
-    models: list[TenantModel] | None = Field(default=None, min_length=1)
+    model: ModelSettings | None = Field(
+        default=None, description="the one model of the stack (the keys below), instead of `models`"
+    )
+    models: list[TenantModel] | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "a shared cluster's model tenants, instead of `model`: a list whose entries hold every "
+            "key of `model` plus the tenant's own `namespace` (name, quota, containerDefaults: "
+            "required), `rbac`, `secrets` (`items`, and optionally its own `vault`/`aws`/`gcp` "
+            "identity at the platform's provider), `callers` (its mesh callers), `imageSigner` and "
+            "`registries` (within the platform's `registries`, overlapping no other tenant's). Then "
+            "`namespace`, `rbac`, `secrets.items`, `mesh.callers` and `supplyChain.imageSigner` are "
+            "not set at the top level. Names and namespaces are unique. See [Many model "
+            "tenants](tenants.md)"
+        ),
+    )
     namespace: NamespaceSettings = NamespaceSettings()
     rbac: Rbac = Rbac()
     cluster_dns: ClusterDns = Field(default=ClusterDns(), alias="clusterDns")
@@ -70,18 +105,64 @@ class StackSettings(SettingsModel):
     # it needs to know the signer.
     supply_chain: SupplyChainSettings | None = Field(default=None, alias="supplyChain")
     # A credential: accepted only as a Pulumi secret (see SECRET_ONLY_KEYS), never rendered.
-    alert_url: SecretHttpsUrl | None = Field(default=None, alias="alertUrl")
+    alert_url: SecretHttpsUrl | None = Field(
+        default=None,
+        alias="alertUrl",
+        description=(
+            "the Slack or webhook URL itself (`https://`), **only as a Pulumi secret** (`pulumi "
+            "config set --secret`); written to the Secret `falcosidekick-alert-url` under "
+            "`runtime.alerts.secretKey`, kept secret in state, `[secret]` in the render"
+        ),
+    )
     # Add-ons already running on the cluster (a shared cluster's platform installed them, or the
     # real `pulumi up` tier's sandbox stands in for them): the stack installs neither their Helm
     # release nor their namespace, only its own configuration of them. By default it installs all.
-    preinstalled_addons: list[Addon] = Field(default_factory=list, alias="preinstalledAddons")
-    role: Role = Role.ALL
+    preinstalled_addons: list[Addon] = Field(
+        default_factory=list,
+        alias="preinstalledAddons",
+        description=(
+            "add-ons already running on the cluster (`gatekeeper`, `falco`, `external-secrets`, "
+            "`istio`, `policy-controller`, `cert-manager`; each must be one the stack uses; an "
+            "adopted cert-manager must carry the DNS-01 identity on its service account itself): the "
+            "stack creates neither their Helm release nor their namespace, only its own configuration"
+            " of them (templates and constraints, the alert Secret, ClusterImagePolicies, mesh and "
+            "secret-store objects). For a shared cluster whose platform installs them, and for the "
+            "real `pulumi up` tier. The add-on's own settings (Gatekeeper's failure policy, replicas)"
+            " are then the platform's to keep"
+        ),
+    )
+    role: Role = Field(
+        default=Role.ALL,
+        description=(
+            "what the stack builds: `all` (the platform and its models), `platform` (the shared "
+            "platform only, for the `tenants` it registers; exports `platformConfig`), or `tenant` "
+            "(one `model` on the platform of `platformStack`). See [Many model tenants](tenants.md)"
+        ),
+    )
     # The platform stack's registered tenants (role platform; a tenant stack reads them from it).
-    registered_tenants: list[TenantRegistration] | None = Field(default=None, alias="tenants", min_length=1)
+    registered_tenants: list[TenantRegistration] | None = Field(
+        default=None,
+        alias="tenants",
+        min_length=1,
+        description=(
+            "role `platform`: the tenants it admits, each `{namespace, registries, syncsSecrets, "
+            "nodePool}` (disjoint registry paths within `registries`; `nodePool` is where Falco must "
+            "run too)"
+        ),
+    )
     # The platform's stack, as a StackReference names it (role tenant).
     platform_stack: (
         Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")] | None
-    ) = Field(default=None, alias="platformStack")
+    ) = Field(
+        default=None,
+        alias="platformStack",
+        description=(
+            "role `tenant`: the platform's stack as `org/project/stack`; the tenant stack sets only "
+            "`model`, `namespace`, `rbac`, `registries`, `secrets.items` (and its own store "
+            "identity), `mesh.callers` and `supplyChain.imageSigner`, every other setting is read "
+            "from the platform"
+        ),
+    )
     _in_model_list: bool = PrivateAttr(default=False)
 
     @model_validator(mode="after")
