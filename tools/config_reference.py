@@ -164,7 +164,7 @@ def rows_of_field(name: str, field: FieldInfo) -> list[Row]:
 
 def main(argv: list[str] | None = None) -> int:
     """Write (or with --check, compare) docs/configuration.md; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m tools config-reference", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.config_reference", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 when the committed file is out of date")
     parser.add_argument("--out", type=Path, default=REFERENCE, help="where to write (default: docs/configuration.md)")
     arguments = parser.parse_args(sys.argv[1:] if argv is None else argv)
