@@ -103,7 +103,11 @@ class StackSettings(SettingsModel):
     mesh: MeshSettings = MeshSettings()
     # No default: image signature verification is on unless a stack says otherwise, and then
     # it needs to know the signer.
-    supply_chain: SupplyChainSettings | None = Field(default=None, alias="supplyChain")
+    supply_chain: SupplyChainSettings | None = Field(
+        default=None,
+        alias="supplyChain",
+        description="required: `imageSigner` is, unless `enabled: false` (dev only)",
+    )
     # A credential: accepted only as a Pulumi secret (see SECRET_ONLY_KEYS), never rendered.
     alert_url: SecretHttpsUrl | None = Field(
         default=None,
@@ -114,9 +118,6 @@ class StackSettings(SettingsModel):
             "`runtime.alerts.secretKey`, kept secret in state, `[secret]` in the render"
         ),
     )
-    # Add-ons already running on the cluster (a shared cluster's platform installed them, or the
-    # real `pulumi up` tier's sandbox stands in for them): the stack installs neither their Helm
-    # release nor their namespace, only its own configuration of them. By default it installs all.
     preinstalled_addons: list[Addon] = Field(
         default_factory=list,
         alias="preinstalledAddons",
@@ -139,7 +140,6 @@ class StackSettings(SettingsModel):
             "(one `model` on the platform of `platformStack`). See [Many model tenants](tenants.md)"
         ),
     )
-    # The platform stack's registered tenants (role platform; a tenant stack reads them from it).
     registered_tenants: list[TenantRegistration] | None = Field(
         default=None,
         alias="tenants",
@@ -150,7 +150,6 @@ class StackSettings(SettingsModel):
             "run too)"
         ),
     )
-    # The platform's stack, as a StackReference names it (role tenant).
     platform_stack: (
         Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")] | None
     ) = Field(
