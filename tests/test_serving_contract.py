@@ -24,7 +24,7 @@ SHARED = frozenset(
     | set(ServerEnv)
 )
 # Still spell the server's names and defaults themselves: their owner switches them to the
-# contract (platform.py: the server's env dict; settings.py: the model's defaults).
+# contract (platform.py: the server's env dict; settings/model.py: the model's defaults).
 NOT_YET_SWITCHED: frozenset[str] = frozenset()
 
 

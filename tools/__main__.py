@@ -21,6 +21,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "toolchain": ("tools.toolchain", "build or locate the pinned Go engines"),
     "crds": ("tools.upstream_crds", "fetch the upstream CRD schemas at the pinned versions"),
     "app-hashes": ("tools.app_hashes", "rewrite app/requirements.lock with every wheel's sha256"),
+    "config-reference": ("tools.config_reference", "write docs/configuration.md from the settings' descriptions"),
 }
 """verb -> (the module whose `main(argv)` runs it, one line of help)."""
 

@@ -533,10 +533,13 @@ def test_a_stack_without_any_secret_loads_as_the_language_host_hands_it(monkeypa
     (the real `pulumi up` tier found it: every such stack failed with a TypeError)."""
     import json
 
+    import pulumi
+
     from components.settings import load_settings
 
     config, _ = cli_config(stack_config("dev"))
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", "null")
+    pulumi.runtime.set_all_config(dict(config), [])  # what an earlier test of this process set is replaced
     monkeypatch.setattr("pulumi.get_project", lambda: PROJECT)
     assert load_settings().environment is Environment.DEV

@@ -1,9 +1,9 @@
-"""One-change edits of a real render, for the render diff's tests and the README's sample report.
+"""One-change edits of a real render, for the render diff's tests and the sample report in docs/shift-left.md.
 
 `Mutation.apply(render)` edits a deep copy of a `tools.posture.Render` in place: objects by kind,
 namespace and name, Helm releases by chart, as a reviewer's one-line change would.
 
-    python -m tests.tools.mutations    # prints the README's sample report (from the prod render)
+    python -m tests.tools.mutations    # prints the sample report of docs/shift-left.md (from the prod render)
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ SAMPLE_CHANGES: tuple[Mutation, ...] = (
         edit("Deployment", "fraud-model", "fraud-detector", lambda d: d["spec"].update(replicas=5)),
     ),
 )  # fmt: skip
-"""The changes behind the README's sample report."""
+"""The changes behind the sample report of docs/shift-left.md."""
 
 
 def sample_report() -> str:

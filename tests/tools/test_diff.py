@@ -403,8 +403,8 @@ def test_the_cli_puts_weakenings_first_and_fails_only_when_asked(
     assert diff_main(old, tmp_path / "missing").returncode == 2
 
 
-def test_the_readme_shows_the_sample_report_as_generated() -> None:
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_docs_show_the_sample_report_as_generated() -> None:
+    readme = (REPO_ROOT / "docs" / "shift-left.md").read_text(encoding="utf-8")
     block = readme.split("<!-- render-diff-sample:start -->")[1].split("<!-- render-diff-sample:end -->")[0]
     assert block.strip() == f"```markdown\n{sample_report()}```".strip()
 

@@ -1,0 +1,77 @@
+"""Tenants and roles: a `models:` entry (one tenant of a shared cluster, with everything that is its own)
+and a platform's `tenants:` registration, and how a single-model key is spelled inside an entry.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from components.settings.mesh import MeshCaller
+from components.settings.model import ModelSettings, NodePool
+from components.settings.namespace import NamespaceSettings
+from components.settings.rbac import Rbac
+from components.settings.secrets import AwsSettings, GcpSettings, ModelSecret, VaultSettings
+from components.settings.supply_chain import ImageSigner
+from components.settings.values import DnsLabel, RegistryPrefix, SettingsModel
+
+
+class TenantSecrets(SettingsModel):
+    """A tenant's secrets: the items its namespace syncs, and optionally its own identity at the
+    platform's store provider (a role or account of its own, so one tenant's store cannot read
+    another's keys)."""
+
+    items: list[ModelSecret] = Field(default_factory=list)
+    vault: VaultSettings | None = None
+    aws: AwsSettings | None = None
+    gcp: GcpSettings | None = None
+
+
+class TenantModel(ModelSettings):
+    """One entry of `models:`: a model tenant of a shared cluster, with everything that is its own.
+
+    Every key of `model`, plus its namespace (with quota), RBAC groups, secrets, mesh callers,
+    image signer and registries. The platform (add-ons, templates, cluster-wide policy) is shared.
+    """
+
+    namespace: NamespaceSettings
+    rbac: Rbac = Rbac()
+    secrets: TenantSecrets = TenantSecrets()
+    callers: list[MeshCaller] = Field(default_factory=list)
+    image_signer: ImageSigner | None = Field(default=None, alias="imageSigner")
+    registries: list[RegistryPrefix] = Field(min_length=1)
+
+    def model_settings(self) -> ModelSettings:
+        """The `model` part of the entry (already validated)."""
+        return ModelSettings.model_construct(**{name: getattr(self, name) for name in ModelSettings.model_fields})
+
+
+TENANT_KEYS = (
+    ("model.", ""),
+    ("namespace", "namespace"),
+    ("rbac", "rbac"),
+    ("secrets.items", "secrets.items"),
+    ("mesh.callers", "callers"),
+    ("supplyChain.imageSigner", "imageSigner"),
+    ("registries", "registries"),
+)
+"""How a key of the single-model form is spelled inside a `models:` entry."""
+
+
+def tenant_key(key: str, index: int) -> str:
+    """`key` (as the single-model form names it) for entry `index` of `models:`."""
+    for single, entry in TENANT_KEYS:
+        if key.startswith(single):
+            rest = key[len(single) :]
+            joined = f"{entry}{rest}" if entry else rest
+            return f"models[{index}].{joined}"
+    return key
+
+
+class TenantRegistration(SettingsModel):
+    """A tenant the platform stack admits: its namespace, its registry paths, and what the platform
+    serves it (a secrets store, the node pool Falco must run on)."""
+
+    namespace: DnsLabel
+    registries: list[RegistryPrefix] = Field(min_length=1)
+    syncs_secrets: bool = Field(default=False, strict=True, alias="syncsSecrets")
+    node_pool: NodePool | None = Field(default=None, alias="nodePool")
