@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from components.versions import KUBERNETES_TARGET, support_matrix_markdown
 from serving_contract import ServerEnv
-from tools.mock_engine import REPO_ROOT
+from tests.support.stacks import stack_config
+from tools.mock_engine import REPO_ROOT, cli_config, run_with_mocks
 
 README = (REPO_ROOT / "README.md").read_text()
 CONFIGURATION = (REPO_ROOT / "docs" / "configuration.md").read_text()
@@ -22,6 +23,15 @@ def test_the_import_example_builds_hardened_resources(run_program) -> None:
     registrations = run_program(lambda: exec(code, {}))
     kinds = {item.inputs.get("kind") for item in registrations if item.custom}
     assert {"Namespace", "ServiceAccount", "Deployment", "NetworkPolicy"} <= kinds
+
+
+def test_the_tenants_example_builds_every_model_of_a_shared_stack() -> None:
+    example = README.split("## Using the components from another repository", 1)[1]
+    code = example.split("```python\n")[2].split("```", 1)[0]
+    config, _ = cli_config(stack_config("shared"))
+    registrations = run_with_mocks(lambda: exec(code, {}), "shared", config)
+    tenants = [item.name for item in registrations if item.type.endswith(":ModelTenant")]
+    assert tenants == ["fraud-detector", "churn-predictor", "credit-scorer"]
 
 
 def test_the_support_matrix_is_the_one_in_the_code() -> None:
