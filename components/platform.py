@@ -185,8 +185,6 @@ class SecureModelPlatform(pulumi.ComponentResource):
             secrets_operator=operator,
             # A stack of one `model` predates tenants: its resources keep their URNs through aliases.
             previous_parent=self if single else None,
-            previous_admission=admission if single else None,
-            previous_image_policy=image_policy if single else None,
         )
         self.tenants = [ModelTenant(tenant.tenant.name, tenant, parts, child) for tenant in settings.tenants()]
         first = self.tenants[0] if self.tenants else None

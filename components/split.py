@@ -21,23 +21,25 @@ import pulumi
 from pulumi.runtime.sync_await import _sync_await
 
 from components.settings import SECRET_ONLY_KEYS, SettingsError, decode_config_value
+from components.settings.tenants import TENANT_KEYS as SINGLE_FORM_TENANT_KEYS
 
 __all__ = ["PLATFORM_OUTPUT", "TENANT_KEYS", "platform_config", "read_platform_config", "with_platform_config"]
 
 PLATFORM_OUTPUT = "platformConfig"
 """The platform stack's output its tenant stacks read."""
 
-TENANT_KEYS: Mapping[str, frozenset[str] | None] = {
-    "role": None,
-    "platformStack": None,
-    "model": None,
-    "namespace": None,
-    "rbac": None,
-    "registries": None,
-    "secrets": frozenset({"items", "vault", "aws", "gcp"}),
-    "mesh": frozenset({"callers"}),
-    "supplyChain": frozenset({"imageSigner"}),
-}
+
+def _tenant_stack_keys() -> dict[str, frozenset[str] | None]:
+    """The single-model form's tenant keys (components.settings.tenants), by top-level key: the
+    whole key (None), or these keys inside a platform section; and the keys of the split itself."""
+    owned: dict[str, frozenset[str] | None] = {"role": None, "platformStack": None}
+    for single, _ in SINGLE_FORM_TENANT_KEYS:
+        section, _, inner = single.rstrip(".").partition(".")
+        owned[section] = (owned.get(section) or frozenset()) | {inner} if inner else None
+    return owned
+
+
+TENANT_KEYS: Mapping[str, frozenset[str] | None] = _tenant_stack_keys()
 """What a tenant stack may set: whole keys (None), or these keys inside a platform section."""
 
 

@@ -319,10 +319,9 @@ class PlatformParts:
     secrets_operator: pulumi.Resource | None = None
     """The External Secrets CRDs the tenant's store and ExternalSecrets are."""
     previous_parent: pulumi.Resource | None = None
-    """Where a one-`model` stack's tenant components were created before tenants existed: given,
-    they carry aliases to their old URNs, so upgrading replaces and deletes nothing."""
-    previous_admission: pulumi.Resource | None = None
-    previous_image_policy: pulumi.Resource | None = None
+    """Where a one-`model` stack's tenant components were created before tenants existed (its
+    constraint under `admission`, its image policy under `image_policy`): given, they carry aliases
+    to their old URNs, so upgrading replaces and deletes nothing."""
 
     @property
     def before_any_pod(self) -> list[pulumi.Resource]:
@@ -332,8 +331,10 @@ class PlatformParts:
 
 
 def _moved(parent: pulumi.Resource | None, name: str | None = None) -> list[pulumi.Alias]:
+    """The alias of a resource created under `parent` (and named `name`) before tenants existed."""
     if parent is None:
         return []
+    # Alias's name defaults to `...` (the same name), which None is not.
     return [pulumi.Alias(parent=parent, name=name)] if name else [pulumi.Alias(parent=parent)]
 
 
@@ -362,6 +363,8 @@ class ModelTenant(pulumi.ComponentResource):
         model_name, namespace_name = model.name, settings.namespace.name
         production = settings.environment.is_production
         old = platform.previous_parent
+        # Before tenants, the constraint and the image policy were children of the platform's parts.
+        old_admission, old_image_policy = (platform.admission, platform.image_policy) if old else (None, None)
 
         def here(*depends: Any, aliases: list[pulumi.Alias] | None = None, **extra: Any) -> pulumi.ResourceOptions:
             return pulumi.ResourceOptions(
@@ -374,7 +377,7 @@ class ModelTenant(pulumi.ComponentResource):
             custom_resource(
                 f"admission-constraint-{resource_name}",
                 document,
-                here(platform.admission, aliases=_moved(platform.previous_admission), **guard(production)),
+                here(platform.admission, aliases=_moved(old_admission), **guard(production)),
             )
             for _policy, resource_name, document in model_constraints(
                 namespace_name, model_pod_shape(settings), settings.admission.enforcement_action.value
@@ -387,7 +390,7 @@ class ModelTenant(pulumi.ComponentResource):
                 signatures,
                 here(
                     platform.image_policy,
-                    aliases=_moved(platform.previous_image_policy, "supply-chain-cluster-image-policy"),
+                    aliases=_moved(old_image_policy, "supply-chain-cluster-image-policy"),
                     **guard(production),
                 ),
             )

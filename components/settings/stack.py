@@ -348,10 +348,15 @@ class StackSettings(SettingsModel):
         self._quota_holds_the_peak()
         if self.secrets.items and self.namespace.quota.secrets < len(self.secrets.items):
             raise KeyedError("namespace.quota.secrets", "the quota is below the number of secrets.items")
-        if self.secrets.provider is None and any(
-            getattr(self.secrets, provider.value) is not None for provider in SecretProvider
-        ):
-            raise KeyedError("secrets.provider", "a tenant's store section needs the platform's secrets.provider")
+        # A tenant's own store identity is a section of the platform's provider, never another's
+        # (it would be silently unused).
+        for provider in SecretProvider:
+            if provider is not self.secrets.provider and getattr(self.secrets, provider.value) is not None:
+                chosen = self.secrets.provider.value if self.secrets.provider else "none"
+                raise KeyedError(
+                    f"secrets.{provider.value}",
+                    f"the platform's secrets.provider is {chosen}: set only the section of that provider",
+                )
 
     def _tenants_apart(self) -> None:
         """Each tenant checked as its own model, and no two sharing a name, a namespace or a registry

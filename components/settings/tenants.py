@@ -50,11 +50,16 @@ TENANT_KEYS = (
     ("namespace", "namespace"),
     ("rbac", "rbac"),
     ("secrets.items", "secrets.items"),
+    # A tenant's own identity at the platform's store provider.
+    ("secrets.vault", "secrets.vault"),
+    ("secrets.aws", "secrets.aws"),
+    ("secrets.gcp", "secrets.gcp"),
     ("mesh.callers", "callers"),
     ("supplyChain.imageSigner", "imageSigner"),
     ("registries", "registries"),
 )
-"""How a key of the single-model form is spelled inside a `models:` entry."""
+"""What is a tenant's own, as the single-model form spells each key and as a `models:` entry does.
+A tenant stack (components.split) may set exactly these."""
 
 
 def tenant_key(key: str, index: int) -> str:

@@ -210,6 +210,7 @@ def _model_keys_only(entry: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in entry.items() if key not in _TENANT_ONLY}
 
 
+VAULT_SECTION = {"server": "https://vault.example.com", "role": "churn"}
 BAD_TENANTS = [
     ("models[1].name", lambda c: _models(c)[1].update(name=_models(c)[0]["name"])),
     ("models[2].namespace.name", lambda c: _models(c)[2]["namespace"].update(name="fraud-model")),
@@ -219,6 +220,9 @@ BAD_TENANTS = [
     ("models[2].registries[1]", lambda c: _models(c)[2]["registries"].append("other.example.com/credit")),
     ("models[1].image", lambda c: _models(c)[1].update(image=_models(c)[0]["image"])),
     ("models[0].imageSigner", lambda c: _models(c)[0].pop("imageSigner")),
+    ("models[1].secrets.aws.roleArn", lambda c: _models(c)[1]["secrets"]["aws"].update(roleArn="not-an-arn")),
+    # Another provider's section than the platform's (aws) would be silently unused.
+    ("models[2].secrets.vault", lambda c: _models(c)[2]["secrets"].update(vault=VAULT_SECTION)),
     ("models[2].namespace.quota.pods", lambda c: _models(c)[2]["namespace"]["quota"].update(pods=3)),
     ("models[1].replicas", lambda c: _models(c)[1].update(replicas=1, autoscaling={"enabled": False})),
     ("models[0].signingPublicKey", lambda c: _models(c)[0].pop("signingPublicKey")),
