@@ -78,11 +78,11 @@ test-conformance: setup
 verify-policies: $(DEV_STAMP)
 	$(PYTHON) -m tools.toolchain ensure opa gator >/dev/null
 	opa=$$($(PYTHON) -m tools.toolchain path opa) && gator=$$($(PYTHON) -m tools.toolchain path gator) && \
-	$$opa check --strict policies && \
-	$$opa fmt --fail --list policies && \
-	$$opa test policies/lib && \
-	$(BIN)/python -m policies --check && \
-	$$gator verify policies/...
+	$$opa check --strict secure_model_serving/policies && \
+	$$opa fmt --fail --list secure_model_serving/policies && \
+	$$opa test secure_model_serving/policies/lib && \
+	$(BIN)/python -m secure_model_serving.policies --check && \
+	$$gator verify secure_model_serving/policies/...
 
 ## e2e: the real-API-server tier (tests/e2e): each stack installed into its own sandbox of etcd,
 ## kube-apiserver and the Gatekeeper manager on loopback (tools/sandbox), one after the other;

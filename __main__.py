@@ -1,5 +1,5 @@
 """Pulumi entry point: validate this stack's settings, then build the platform."""
 
-from components.program import run
+from secure_model_serving.program.run import run
 
 run()

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving_contract import (
+from secure_model_serving.serving_contract import (
     BOUNDS,
     GRACEFUL_TIMEOUT_SECONDS,
     MODEL_DIR,

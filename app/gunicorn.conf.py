@@ -22,7 +22,7 @@ import sys
 # app.config and the contract are stdlib-only, so importing them here loads no native libraries.
 from app.config import EXIT_CONFIG, ConfigError, Settings
 from app.logs import configure_app_logging
-from serving_contract import WRITABLE_TMP_DIR
+from secure_model_serving.serving_contract import WRITABLE_TMP_DIR
 
 # Native thread pools (OpenMP/BLAS) must be sized before numpy/scikit-learn are
 # imported; forked workers with busy OpenMP pools can deadlock.
@@ -45,7 +45,7 @@ worker_class = "app.worker.BufferedThreadWorker"
 threads = _settings.threads
 timeout = _settings.timeout_seconds
 # The drain after SIGTERM; the pod's terminationGracePeriodSeconds leaves room for it
-# (components.settings checks the relation).
+# (secure_model_serving.settings checks the relation).
 graceful_timeout = _settings.graceful_timeout_seconds
 keepalive = 5
 # Recycle workers now and then to bound memory growth; jitter avoids herds.

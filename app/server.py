@@ -31,7 +31,7 @@ from app.validation import (
     parse_json_body,
     validate_transactions,
 )
-from serving_contract import LIVENESS_PATH, PREDICT_PATH, READINESS_PATH
+from secure_model_serving.serving_contract import LIVENESS_PATH, PREDICT_PATH, READINESS_PATH
 
 # The deployment handed us a model we must not serve: a configuration error (EX_CONFIG).
 EXIT_MODEL_REFUSED = EXIT_CONFIG

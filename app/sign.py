@@ -32,7 +32,7 @@ from model_signing import signing
 
 from app.keygen import public_key_pem
 from app.verify import TrustAnchor, ensure_outside, model_hashing_config, verify_model
-from serving_contract import PUBLIC_KEY_FILE
+from secure_model_serving.serving_contract import PUBLIC_KEY_FILE
 
 SIGNATURE_MODE = 0o644
 

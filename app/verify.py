@@ -41,7 +41,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from model_signing import hashing, verifying
 
 from app.config import Settings
-from serving_contract import VerifyMethod
+from secure_model_serving.serving_contract import VerifyMethod
 
 # A key-signed bundle is a few kB; certificate chains add a few more.
 MAX_SIGNATURE_BYTES = 4 * 1024 * 1024

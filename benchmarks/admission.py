@@ -35,8 +35,8 @@ from typing import Any
 
 import yaml
 
-from components import versions
-from policies.parameters import MIN_ID
+from secure_model_serving import versions
+from secure_model_serving.policies.parameters import MIN_ID
 from tools.gator import gator_version, is_policy_object
 from tools.render import render_objects
 from tools.toolchain import cache_root, ensure

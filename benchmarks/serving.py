@@ -55,7 +55,7 @@ from app.model_loader import load_unverified_model
 from app.sign import sign_model
 from app.train import DEFAULT_SEED, save, split_dataset, train
 from app.validation import parse_json_body, validate_transactions
-from serving_contract import PREDICT_PATH, READINESS_PATH, ServerEnv
+from secure_model_serving.serving_contract import PREDICT_PATH, READINESS_PATH, ServerEnv
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BASELINE_MODEL_ENV = "BENCHMARK_MODEL_DIR"

@@ -1,6 +1,6 @@
 """Adapt policy_pack.validation to pulumi_policy and serve it as the analyzer the Pulumi CLI calls.
 
-Each Pulumi policy is named after its folder under policies/, so a preview names the rule that
+Each Pulumi policy is named after its folder under secure_model_serving/policies/, so a preview names the rule that
 failed, and its enforcement level can be tuned per policy with Pulumi's policy config; the
 restricted rules and the gate policy `UNJUDGED` stay mandatory whatever that config says (a
 config that lowers one is refused with an error naming it).
@@ -78,7 +78,10 @@ def build_policies(default_level: EnforcementLevel = EnforcementLevel.MANDATORY)
     """One ResourceValidationPolicy per policy folder, then the gate policy; the mandatory ones
     (MANDATORY_POLICIES) ignore `default_level`."""
     names = policy_names()
-    described = {name: f"Gatekeeper policy {name} (policies/{name}/src.rego), checked at preview." for name in names}
+    described = {
+        name: f"Gatekeeper policy {name} (secure_model_serving/policies/{name}/src.rego), checked at preview."
+        for name in names
+    }
     described[UNJUDGED] = "Refuses what the policies cannot judge at preview: unknown values, patches, unpinned charts."
     return [
         ResourceValidationPolicy(

@@ -4,8 +4,9 @@ The Pulumi policy pack calls `validate(resource_type, props)` for every resource
 A Kubernetes object (type token `kubernetes:<group>/<version>:<Kind>`) is rebuilt from its
 inputs and judged by gator, Gatekeeper's own engine (tools/gator.py: the OPA and constraint
 framework the webhook runs), with the ConstraintTemplates, Constraints and ExpansionTemplates
-built from policies/ exactly as components/admission.py builds them, so a Deployment is judged as
-the Pod it creates. The Rego in policies/*/src.rego stays the single source of truth and one
+built from the library's policies exactly as secure_model_serving/cluster/admission.py builds them, so a
+Deployment is judged as
+the Pod it creates. The Rego in secure_model_serving/policies/*/src.rego stays the single source of truth and one
 engine judges it everywhere: nothing here restates a rule.
 
 Every namespace except the exempt ones is treated as a model namespace (the constraints select
@@ -21,17 +22,24 @@ gate policy.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from policies import Bundle, NamespaceScope, Policy, constraint, constraint_template, expansion_templates, load_policies
-from policies.parameters import ISOLATION_LABEL, constraint_parameters, model_namespace_match
+from secure_model_serving import versions
+from secure_model_serving.policies import (
+    Bundle,
+    NamespaceScope,
+    Policy,
+    constraint,
+    constraint_template,
+    expansion_templates,
+    load_policies,
+)
+from secure_model_serving.policies.parameters import ISOLATION_LABEL, constraint_parameters, model_namespace_match
 from tools.gator import GatorError, review
 from tools.manifests import load_yaml
 from tools.toolchain import ToolchainError
@@ -89,7 +97,7 @@ class Unknown:
 
 @dataclass(frozen=True)
 class Finding:
-    """One violation: the policy (folder name under policies/) and its message."""
+    """One violation: the policy (folder name under secure_model_serving/policies/) and its message."""
 
     policy: str
     message: str
@@ -171,17 +179,9 @@ def _is_helm_release(resource_type: str) -> bool:
 
 @lru_cache(maxsize=1)
 def pinned_charts() -> frozenset[tuple[str, str, str]]:
-    """(chart, version, repository) of every Helm chart the platform pins (components/versions.py).
-
-    Read from the file: importing the `components` package would need the Kubernetes SDK, which
-    the pack's virtualenv does not hold.
-    """
-    spec = importlib.util.spec_from_file_location("_platform_versions", REPO_ROOT / "components" / "versions.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it runs
-    spec.loader.exec_module(module)
-    charts = [value for value in vars(module).values() if isinstance(value, module.HelmChart)]
+    """(chart, version, repository) of every Helm chart the platform pins (secure_model_serving/versions.py,
+    standard library only, so the pack's virtualenv imports it without the Kubernetes SDK)."""
+    charts = [value for value in vars(versions).values() if isinstance(value, versions.HelmChart)]
     return frozenset((chart.name, chart.version, chart.repository.rstrip("/")) for chart in charts)
 
 
@@ -198,7 +198,7 @@ def _judge_release(props: Mapping[str, Any]) -> list[Finding]:
         Finding(
             UNJUDGED,
             f"Helm release of chart {chart!r} version {version!r} from {repository!r} is not one of the charts "
-            "the platform pins (components/versions.py); its manifests cannot be judged at preview",
+            "the platform pins (secure_model_serving/versions.py); its manifests cannot be judged at preview",
         )
     ]
 

@@ -3,8 +3,8 @@ the documented defaults (the configuration reference itself is generated: tests/
 
 from __future__ import annotations
 
-from components.versions import KUBERNETES_TARGET, support_matrix_markdown
-from serving_contract import ServerEnv
+from secure_model_serving.serving_contract import ServerEnv
+from secure_model_serving.versions import KUBERNETES_TARGET, support_matrix_markdown
 from tests.support.stacks import stack_config
 from tools.mock_engine import REPO_ROOT, cli_config, run_with_mocks
 
@@ -47,8 +47,8 @@ def test_the_documented_default_kubernetes_version_is_the_target() -> None:
 
 
 def test_the_model_servers_documented_defaults_are_the_codes() -> None:
-    import serving_contract as contract
-    from components.settings import SHUTDOWN_MARGIN_SECONDS, ModelSettings, Shutdown
+    import secure_model_serving.serving_contract as contract
+    from secure_model_serving.settings import SHUTDOWN_MARGIN_SECONDS, ModelSettings, Shutdown
 
     shutdown = Shutdown()
     for key, value in (

@@ -12,14 +12,13 @@ from typing import Any
 
 import pytest
 
-import serving_vocabulary as vocabulary
-from components import settings
-from components.admission import AdmissionControlArgs
-from components.runtime import AlertTarget, RuntimeDetectionArgs
-from components.supply_chain import ImageSignaturePolicyArgs, ModelImagePolicyArgs
-from components.tls import EdgeTlsArgs
-from components.versions import POD_SECURITY_VERSION
-from serving_vocabulary import (
+import secure_model_serving.serving_vocabulary as vocabulary
+from secure_model_serving import settings
+from secure_model_serving.cluster.admission import AdmissionControlArgs
+from secure_model_serving.cluster.edge import EdgeTlsArgs
+from secure_model_serving.cluster.runtime import AlertTarget, RuntimeDetectionArgs
+from secure_model_serving.cluster.signatures import ImageSignaturePolicyArgs
+from secure_model_serving.serving_vocabulary import (
     AlertOutput,
     CertificateIssuer,
     EnforcementAction,
@@ -27,6 +26,8 @@ from serving_vocabulary import (
     FalcoPriority,
     SupplyChainMode,
 )
+from secure_model_serving.tenant.image_policy import ModelImagePolicyArgs
+from secure_model_serving.versions import POD_SECURITY_VERSION
 
 REGISTRY = "registry.example.com/models"
 KEY = "-----BEGIN PUBLIC KEY-----\nMFkw...\n-----END PUBLIC KEY-----\n"
@@ -102,4 +103,7 @@ def test_every_choice_the_settings_offer_is_in_the_vocabulary() -> None:
     assert len(SHARED) == 10
     enums = [value for value in vars(settings).values() if isinstance(value, type) and issubclass(value, StrEnum)]
     # None of its own: every choice is the vocabulary's, or the image contract's (ServerEnv).
-    assert {enum.__module__ for enum in enums} <= {"serving_vocabulary", "serving_contract"}
+    assert {enum.__module__ for enum in enums} <= {
+        "secure_model_serving.serving_vocabulary",
+        "secure_model_serving.serving_contract",
+    }

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from components.versions import MODEL_SERVER_PYTHON
+from secure_model_serving.versions import MODEL_SERVER_PYTHON
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = REPO_ROOT / "app" / "requirements.txt"

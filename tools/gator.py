@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from serving_vocabulary import EnforcementAction
+from secure_model_serving.serving_vocabulary import EnforcementAction
 from tools.toolchain import ensure
 
 __all__ = [

@@ -21,7 +21,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.proto import source_pb2
 
-from components.settings import UNDECRYPTED_SECRET
+from secure_model_serving.settings import UNDECRYPTED_SECRET
 
 __all__ = [
     "PROJECT",

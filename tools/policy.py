@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         help="succeed when the paths hold no Kubernetes object (a hook given only CI or stack YAML)",
     )
     arguments = parser.parse_args(argv)
-    from components.settings import SettingsError
+    from secure_model_serving.settings import SettingsError
     from tools.toolchain import ToolchainError
 
     try:

@@ -130,7 +130,7 @@ def _place(registration: Registration) -> Rendered:
 
 
 def _component_prefix() -> str:
-    from components.naming import TYPE_PREFIX
+    from secure_model_serving.naming import TYPE_PREFIX
 
     return TYPE_PREFIX
 
@@ -157,7 +157,7 @@ def render_with_outputs(
     platform_outputs: Mapping[str, Any] | None = None,
 ) -> tuple[list[Rendered], dict[str, Any]]:
     """render_config, and the stack's exported outputs."""
-    from components.program import run
+    from secure_model_serving.program.run import run
 
     config, secure_keys = cli_config(stack_config)
     mocks = RecordingMocks(platform_outputs)
@@ -255,7 +255,7 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
-    from components.settings import SettingsError
+    from secure_model_serving.settings import SettingsError
 
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["diff"]:

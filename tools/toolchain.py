@@ -206,7 +206,7 @@ TOOLS: dict[str, GoTool] = {
         ),
         # The supply-chain tier: the admission webhook that checks image signatures, the signer,
         # and an OCI registry with a client that builds images without Docker. policy-controller
-        # is the app version its pinned chart ships (components/versions.py, a test holds them
+        # is the app version its pinned chart ships (secure_model_serving/versions.py, a test holds them
         # equal); cosign 2.x writes the signature format that policy-controller reads.
         GoTool(
             name="policy-controller",

@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.versions import CERT_MANAGER, EXTERNAL_SECRETS, GATEKEEPER, ISTIOD, POLICY_CONTROLLER_IMAGE
+from secure_model_serving.versions import CERT_MANAGER, EXTERNAL_SECRETS, GATEKEEPER, ISTIOD, POLICY_CONTROLLER_IMAGE
 
 __all__ = ["SOURCES", "CrdSource", "fetch", "main"]
 

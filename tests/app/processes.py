@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from serving_contract import ServerEnv
+from secure_model_serving.serving_contract import ServerEnv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_CONF = "app/gunicorn.conf.py"

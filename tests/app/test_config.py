@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import serving_contract as contract
+import secure_model_serving.serving_contract as contract
 from app.config import ConfigError, Settings
-from serving_contract import ServerEnv
+from secure_model_serving.serving_contract import ServerEnv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

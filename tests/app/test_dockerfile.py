@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-import serving_contract as contract
-from components.versions import DISTROLESS_PYTHON_SUPPORT, MODEL_SERVER_PYTHON
-from policies.parameters import MIN_ID
+import secure_model_serving.serving_contract as contract
+from secure_model_serving.policies.parameters import MIN_ID
+from secure_model_serving.versions import DISTROLESS_PYTHON_SUPPORT, MODEL_SERVER_PYTHON
 from tools.scanners import REPO_ROOT, checkov_dockerfiles, hadolint_dockerfiles, trivy_dockerfiles
 
 DOCKERFILE = REPO_ROOT / "app" / "Dockerfile"
@@ -195,16 +195,17 @@ def test_the_image_imports_the_contract_it_ships_beside_the_app(
             shutil.copyfile(origin, destination)
     (python_path,) = re.findall(r"PYTHONPATH=(\S+)", " ".join(rest for keyword, rest in stages[-1] if keyword == "ENV"))
     roots = [str(tmp_path / entry.lstrip("/")) for entry in python_path.split(":")]
-    code = f"import sys; sys.path[:0] = {roots!r}; import app.server, serving_contract as c; print(c.__file__)"
+    imports = "import app.server, secure_model_serving.serving_contract as c"
+    code = f"import sys; sys.path[:0] = {roots!r}; {imports}; print(c.__file__)"
     command = [sys.executable, "-I", "-c", code]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert Path(result.stdout.strip()) == tmp_path / "opt" / "app" / "serving_contract.py"
+    assert Path(result.stdout.strip()) == tmp_path / "opt" / "app" / "secure_model_serving" / "serving_contract.py"
 
 
 def test_dockerignore_admits_every_file_the_dockerfile_copies(stages: list[list[tuple[str, str]]]) -> None:
     admitted = [line[1:] for line in DOCKERIGNORE.read_text().splitlines() if line.startswith("!")]
     sources = [source for source, _ in _context_copies(stages)]
-    assert "serving_contract.py" in sources
+    assert "secure_model_serving/serving_contract.py" in sources
     for source in sources:
         assert any(source == path or (path.endswith("/") and source.startswith(path)) for path in admitted), source

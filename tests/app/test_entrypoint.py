@@ -27,7 +27,7 @@ from gunicorn.util import import_app
 
 from app.model_loader import LoadedModel
 from app.server import EXIT_MODEL_REFUSED
-from serving_contract import RUN_AS_GROUP, RUN_AS_USER
+from secure_model_serving.serving_contract import RUN_AS_GROUP, RUN_AS_USER
 from tests.app.payloads import rows_payload
 from tests.app.processes import (
     GUNICORN_CONF,

@@ -12,7 +12,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
-from components.versions import MODEL_SERVER_PYTHON
+from secure_model_serving.versions import MODEL_SERVER_PYTHON
 
 REQUIREMENTS = Path(__file__).resolve().parents[2] / "app" / "requirements.txt"
 DIRECT_HEADER = "# --- direct dependencies ---"

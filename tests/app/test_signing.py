@@ -17,7 +17,7 @@ from app.model_loader import ModelLoadError, load_model_dir, load_verified_model
 from app.server import EXIT_MODEL_REFUSED, create_app, create_production_app
 from app.sign import sign_model
 from app.verify import ModelVerificationError, TrustAnchor, verify_model
-from serving_contract import VerifyMethod
+from secure_model_serving.serving_contract import VerifyMethod
 from tests.app.payloads import transaction
 from tests.app.signed import TAMPERINGS, KeyPair, SignedModel, flip_byte
 from tests.support.pki import SIGNER_SAN, make_pki

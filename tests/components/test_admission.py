@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from components.admission import AdmissionControl, AdmissionControlArgs, model_constraints
-from components.naming import ISOLATION_LABEL
-from components.versions import GATEKEEPER, POD_SECURITY_VERSION
-from policies import POLICY_DIR, NamespaceScope, load_policies
+from secure_model_serving.cluster.admission import AdmissionControl, AdmissionControlArgs, model_constraints
+from secure_model_serving.naming import ISOLATION_LABEL
+from secure_model_serving.policies import POLICY_DIR, NamespaceScope, load_policies
+from secure_model_serving.versions import GATEKEEPER, POD_SECURITY_VERSION
 from tests.support.stacks import PRODUCTION_STACKS, STACKS
 from tools.mock_engine import Registration
 from tools.render import Rendered

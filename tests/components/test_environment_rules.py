@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.settings import ENVIRONMENT_RULES, Environment, SettingsError, parse_settings
+from secure_model_serving.settings import ENVIRONMENT_RULES, Environment, SettingsError, parse_settings
 from tests.support.stacks import parse
 from tools.mock_engine import PROJECT, cli_config
 from tools.render import stack_file

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.identity import (
+from secure_model_serving.policies import load_policies
+from secure_model_serving.tenant.identity import (
     AUDITOR_RULES,
     DEPLOYER_RULES,
     FORBIDDEN_RESOURCES,
@@ -13,7 +14,6 @@ from components.identity import (
     ModelIdentityArgs,
     auditor_cluster_rules,
 )
-from policies import load_policies
 from tests.support.registrations import by_kind, only
 
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}

@@ -6,18 +6,15 @@ from typing import Any
 
 import pytest
 
-from components.mesh import (
-    ISTIOD_XDS_PORT,
+from secure_model_serving.cluster.edge import MIN_TLS_VERSION, CloudDnsSolver, EdgeTls, EdgeTlsArgs, Route53Solver
+from secure_model_serving.cluster.mesh import ISTIOD_XDS_PORT, ServiceMesh, ServiceMeshArgs, istiod_values
+from secure_model_serving.tenant.mesh_policies import (
     ExternalService,
     MeshPolicies,
     MeshPoliciesArgs,
-    ServiceMesh,
-    ServiceMeshArgs,
     authorization_rules,
-    istiod_values,
 )
-from components.tls import MIN_TLS_VERSION, CloudDnsSolver, EdgeTls, EdgeTlsArgs, Route53Solver
-from components.versions import CERT_MANAGER, ISTIO_BASE, ISTIO_PROXY_IMAGE, POD_SECURITY_VERSION
+from secure_model_serving.versions import CERT_MANAGER, ISTIO_BASE, ISTIO_PROXY_IMAGE, POD_SECURITY_VERSION
 from tools.mock_engine import Registration
 
 GATEWAY = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"

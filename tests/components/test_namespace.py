@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from components.namespace import DnsEndpoint, IsolatedNamespace, IsolatedNamespaceArgs
-from components.naming import ISOLATION_LABEL
-from components.versions import POD_SECURITY_VERSION
+from secure_model_serving.naming import ISOLATION_LABEL
+from secure_model_serving.tenant.namespace import DnsEndpoint, IsolatedNamespace, IsolatedNamespaceArgs
+from secure_model_serving.versions import POD_SECURITY_VERSION
 from tests.support.registrations import by_kind, only, parent_types
 
 AMOUNTS = {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "1Gi"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components.program import run
-from components.settings import SettingsError
-from serving_contract import ServerEnv, VerifyMethod
+from secure_model_serving.program.run import run
+from secure_model_serving.serving_contract import ServerEnv, VerifyMethod
+from secure_model_serving.settings import SettingsError
 from tests.support.stacks import PRODUCTION_STACKS, STACKS, stack_config
 from tools.mock_engine import RecordingMocks, cli_config, run_with_mocks
 from tools.render import Rendered
@@ -93,17 +93,19 @@ def test_every_component_and_its_args_are_public() -> None:
     import inspect
     import pkgutil
 
-    import components
+    import secure_model_serving
+    from secure_model_serving import components
 
     found = set()
-    for module_info in pkgutil.iter_modules(components.__path__):
-        module = importlib.import_module(f"components.{module_info.name}")
+    for module_info in pkgutil.walk_packages(secure_model_serving.__path__, "secure_model_serving."):
+        module = importlib.import_module(module_info.name)
         for name, value in inspect.getmembers(module, inspect.isclass):
             if value.__module__ == module.__name__ and issubclass(value, pulumi.ComponentResource):
                 found.add(name)
                 if hasattr(module, f"{name}Args"):
                     found.add(f"{name}Args")
-    assert found and found <= set(components.__all__), sorted(found - set(components.__all__))
+    assert {"SecureModelPlatform", "ModelTenant", "HardenedModelDeploymentArgs"} <= found
+    assert found <= set(components.__all__), sorted(found - set(components.__all__))
 
 
 MODEL = "fraud-detector"

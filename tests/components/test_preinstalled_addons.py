@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from components.settings import Addon, SettingsError
+from secure_model_serving.settings import Addon, SettingsError
 from tests.support.stacks import parse, stack_config
 from tools.mock_engine import PROJECT
 from tools.render import Rendered, render_config

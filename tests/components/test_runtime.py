@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.runtime import (
+from secure_model_serving.cluster.runtime import (
     RULES_FILE,
     UPSTREAM_RULESET_NAMES,
     AlertTarget,
@@ -18,8 +18,8 @@ from components.runtime import (
     falco_values,
     model_rules,
 )
-from components.versions import FALCO
-from components.workload import MODEL_CONTAINER
+from secure_model_serving.tenant.workload import MODEL_CONTAINER
+from secure_model_serving.versions import FALCO
 from tests.support.stacks import STACKS
 from tools.mock_engine import Registration, is_secret
 from tools.render import Rendered

@@ -8,19 +8,17 @@ from typing import Any
 import pytest
 import yaml
 
-from components.secrets import (
+from secure_model_serving.cluster.secrets_operator import SecretsOperator, SecretsOperatorArgs
+from secure_model_serving.tenant.secrets import (
     API_VERSION,
     AwsSecretsManager,
     GcpSecretManager,
     ModelSecrets,
     ModelSecretsArgs,
     SecretItem,
-    SecretsOperator,
-    SecretsOperatorArgs,
     VaultKubernetesAuth,
 )
-from components.versions import EXTERNAL_SECRETS, POD_SECURITY_VERSION
-from components.workload import (
+from secure_model_serving.tenant.workload import (
     SECRET_FILE_MODE,
     SECRET_MOUNT_ROOT,
     SECRETS_CHECKSUM_ANNOTATION,
@@ -28,6 +26,7 @@ from components.workload import (
     HardenedModelDeploymentArgs,
     pod_spec,
 )
+from secure_model_serving.versions import EXTERNAL_SECRETS, POD_SECURITY_VERSION
 from tests.support.registrations import only
 from tools.mock_engine import PROJECT, Registration
 from tools.render import render_config, stack_file

@@ -9,9 +9,15 @@ from typing import Any
 import pytest
 import yaml
 
-from components.settings import SHUTDOWN_MARGIN_SECONDS, Environment, SettingsError, StackSettings, parse_settings
-from components.versions import KUBERNETES_TARGET, POD_SECURITY_VERSION
-from policies.parameters import MIN_ID
+from secure_model_serving.policies.parameters import MIN_ID
+from secure_model_serving.settings import (
+    SHUTDOWN_MARGIN_SECONDS,
+    Environment,
+    SettingsError,
+    StackSettings,
+    parse_settings,
+)
+from secure_model_serving.versions import KUBERNETES_TARGET, POD_SECURITY_VERSION
 from tests.support.stacks import STACKS, parse, stack_config, stack_environment
 from tools.mock_engine import PROJECT, cli_config
 from tools.render import stack_file
@@ -535,7 +541,7 @@ def test_a_stack_without_any_secret_loads_as_the_language_host_hands_it(monkeypa
 
     import pulumi
 
-    from components.settings import load_settings
+    from secure_model_serving.settings import load_settings
 
     config, _ = cli_config(stack_config("dev"))
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.settings import SettingsError
-from components.split import PLATFORM_OUTPUT, with_platform_config
+from secure_model_serving.program.split import PLATFORM_OUTPUT, with_platform_config
+from secure_model_serving.settings import SettingsError
 from tools.mock_engine import PROJECT
 from tools.render import Rendered, render_config, render_stack, render_with_outputs, stack_file
 from tools.render import main as render_main

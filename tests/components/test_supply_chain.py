@@ -9,20 +9,18 @@ import pulumi
 import pytest
 
 from app.config import Settings
-from components.settings import parse_settings
-from components.supply_chain import (
-    OPT_IN_LABEL,
+from secure_model_serving.cluster.signatures import (
     ImageSignaturePolicy,
     ImageSignaturePolicyArgs,
-    ModelImagePolicyArgs,
     digest_glob,
     image_globs,
-    model_image_policy,
     policy_controller_values,
 )
-from components.versions import POD_SECURITY_VERSION, POLICY_CONTROLLER, POLICY_CONTROLLER_IMAGE
-from components.workload import SIGNING_KEY_ANNOTATION, SIGNING_KEY_DATA_KEY
-from serving_contract import PUBLIC_KEY_FILE, VERIFIER_MOUNT_DIR
+from secure_model_serving.serving_contract import PUBLIC_KEY_FILE, VERIFIER_MOUNT_DIR
+from secure_model_serving.settings import parse_settings
+from secure_model_serving.tenant.image_policy import OPT_IN_LABEL, ModelImagePolicyArgs, model_image_policy
+from secure_model_serving.tenant.workload import SIGNING_KEY_ANNOTATION, SIGNING_KEY_DATA_KEY
+from secure_model_serving.versions import POD_SECURITY_VERSION, POLICY_CONTROLLER, POLICY_CONTROLLER_IMAGE
 from tests.support.stacks import STACKS, stack_config
 from tools.mock_engine import PROJECT, Registration, cli_config
 from tools.policy import load_manifests

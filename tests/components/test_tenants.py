@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.settings import SettingsError, StackSettings, parse_settings
+from secure_model_serving.settings import SettingsError, StackSettings, parse_settings
 from tools.mock_engine import PROJECT, cli_config
 from tools.render import Rendered, render_config, render_stack, stack_file
 from tools.urns import answered_urns
@@ -165,8 +165,8 @@ def test_each_tenants_groups_are_bound_in_its_own_namespace_only(
 
 
 def test_falco_pairs_each_namespace_with_its_own_registries(tenants: list[StackSettings]) -> None:
-    from components.platform import runtime_args
-    from components.runtime import model_rules
+    from secure_model_serving.cluster.platform import runtime_args
+    from secure_model_serving.cluster.runtime import model_rules
 
     settings = parse(shared_config())
     (macro,) = [d for d in model_rules(runtime_args(settings)) if d.get("macro") == "model_tenant_image"]
@@ -310,7 +310,7 @@ def test_an_existing_stack_keeps_every_urn(stack: str) -> None:
 
 def test_the_urn_check_sees_a_dropped_alias(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the aliases the same check finds every moved resource: it can fail."""
-    import components.tenant as tenant_module
+    import secure_model_serving.tenant.model_tenant as tenant_module
 
     monkeypatch.setattr(tenant_module, "_moved", lambda parent, name=None: [])
     before = set((URN_BASELINES / "prod.txt").read_text().split())

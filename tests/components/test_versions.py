@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components import versions
-from components.settings import SettingsError, parse_settings
-from components.versions import (
+from secure_model_serving import versions
+from secure_model_serving.settings import SettingsError, parse_settings
+from secure_model_serving.versions import (
     CERT_MANAGER_SUPPORT,
     DISTROLESS_PYTHON_SUPPORT,
     ISTIO_PROXY_IMAGE,

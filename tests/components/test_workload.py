@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from components.workload import (
+from secure_model_serving.policies.parameters import MIN_ID
+from secure_model_serving.tenant.workload import (
     AutoscalingPolicy,
     ContainerResources,
     HardenedModelDeployment,
@@ -14,7 +15,6 @@ from components.workload import (
     IngressPeer,
     NodePlacement,
 )
-from policies.parameters import MIN_ID
 from tests.support.registrations import by_kind, only, parent_types
 
 IMAGE = "registry.example.com/models/fraud@sha256:" + "0f" * 32

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.naming import ISOLATION_LABEL
-from components.versions import ISTIO_PROXY_IMAGE
+from secure_model_serving.naming import ISOLATION_LABEL
+from secure_model_serving.versions import ISTIO_PROXY_IMAGE
 from tests.support import mesh as support_mesh
 from tests.support.stacks import STACKS
 from tools.policy import check, load_manifests

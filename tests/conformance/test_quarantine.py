@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from components.naming import QUARANTINE_LABEL
+from secure_model_serving.naming import QUARANTINE_LABEL
 from tools.audit.selectors import selects
 from tools.render import Rendered
 

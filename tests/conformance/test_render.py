@@ -21,8 +21,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from components.naming import ISOLATION_LABEL
-from components.versions import KUBERNETES_TARGET
+from secure_model_serving.naming import ISOLATION_LABEL
+from secure_model_serving.versions import KUBERNETES_TARGET
 from tests.support.cli import CallMain
 from tests.support.stacks import STACKS
 from tools.crd_schema import CrdCatalog, CrdValidationError

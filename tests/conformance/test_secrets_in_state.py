@@ -21,9 +21,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from components.program import run
-from components.settings import SettingsError, parse_settings
-from components.versions import KUBERNETES_TARGET
+from secure_model_serving.program.run import run
+from secure_model_serving.settings import SettingsError, parse_settings
+from secure_model_serving.versions import KUBERNETES_TARGET
 from tests.support.stacks import STACKS
 from tools.mock_engine import PROJECT, RecordingMocks, cli_config, is_secret, run_with_mocks
 from tools.render import REDACTED, render_config, stack_file, write_render

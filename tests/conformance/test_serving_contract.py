@@ -14,7 +14,7 @@ from flask import Flask
 
 from app.config import Settings
 from app.server import create_app
-from serving_contract import WRITABLE_TMP_DIR
+from secure_model_serving.serving_contract import WRITABLE_TMP_DIR
 from tests.support.stacks import STACKS
 from tools.render import Rendered
 

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from policies import load_policies
+from secure_model_serving.policies import load_policies
 from tests.policies.support import Fixture, load_fixtures
 from tools.sandbox.client import ApiClient, ApiError, Identity
 

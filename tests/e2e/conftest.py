@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.naming import ISOLATION_LABEL
+from secure_model_serving.naming import ISOLATION_LABEL
 from tests.e2e.cases import fixture_cases
 from tests.e2e.envs import (
     STACKS,

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from components.naming import ISOLATION_LABEL
+from secure_model_serving.naming import ISOLATION_LABEL
 from tools.audit.selectors import selects
 from tools.mock_engine import REPO_ROOT
 from tools.sandbox.stack import StackPlan

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from policies import NamespaceScope, load_policies
+from secure_model_serving.policies import NamespaceScope, load_policies
 from tests.e2e.cases import (
     INVALID_OBJECTS,
     KNOWN_DEFECTS,

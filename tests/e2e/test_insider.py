@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from policies import NamespaceScope, load_policies
+from secure_model_serving.policies import NamespaceScope, load_policies
 from tests.e2e.cases import judge
 from tests.e2e.envs import StackEnv
 from tools.sandbox.client import ApiError, Identity

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from components.mesh import INJECTION_LABEL
-from components.naming import ISOLATION_LABEL
-from components.supply_chain import OPT_IN_LABEL
+from secure_model_serving.cluster.mesh import INJECTION_LABEL
+from secure_model_serving.naming import ISOLATION_LABEL
+from secure_model_serving.tenant.image_policy import OPT_IN_LABEL
 from tests.e2e.envs import StackEnv
 from tools.sandbox.client import ApiError, Identity
 

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.naming import QUARANTINE_LABEL
+from secure_model_serving.naming import QUARANTINE_LABEL
 from tests.e2e.envs import StackEnv
 from tools.audit import audit_objects
 from tools.audit.selectors import selects

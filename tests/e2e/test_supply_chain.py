@@ -23,8 +23,8 @@ from app.model_loader import ModelLoadError
 from app.server import create_app
 from app.sign import sign_model
 from app.verify import TrustAnchor, verify_model
-from components.versions import ISTIO_PROXY_IMAGE
-from components.workload import SIGNING_KEY_DATA_KEY
+from secure_model_serving.tenant.workload import SIGNING_KEY_DATA_KEY
+from secure_model_serving.versions import ISTIO_PROXY_IMAGE
 from tests.e2e.cases import Verdict, judge
 from tests.e2e.envs import SupplyEnv
 from tests.support.mesh import injected_pod

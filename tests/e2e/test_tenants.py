@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from components.naming import ISOLATION_LABEL
+from secure_model_serving.naming import ISOLATION_LABEL
 from tests.e2e.cases import GATEKEEPER_DENIAL, judge
 from tests.e2e.envs import TENANT_STACKS, progress
 from tests.e2e.tenants import Tenant, declared_namespaces, mesh_admits, network_admits, read_tenants

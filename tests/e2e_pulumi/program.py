@@ -17,7 +17,7 @@ from typing import Any
 
 import pulumi
 
-from components.program import run
+from secure_model_serving.program.run import run
 
 __all__ = ["PRIVILEGED_ENV", "SKIP_AWAIT_TYPES", "main", "privileged", "skip_await"]
 

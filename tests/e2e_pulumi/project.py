@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from components.settings import Addon, StackSettings, parse_settings
+from secure_model_serving.settings import Addon, StackSettings, parse_settings
 from tools.mock_engine import PROJECT, REPO_ROOT, cli_config
 
 __all__ = [

@@ -27,10 +27,10 @@ from typing import Any
 
 import yaml
 
-from components.admission import gatekeeper_values
-from components.platform import admission_args
-from components.settings import StackSettings
-from components.split import PLATFORM_OUTPUT
+from secure_model_serving.cluster.admission import gatekeeper_values
+from secure_model_serving.cluster.platform import admission_args
+from secure_model_serving.program.split import PLATFORM_OUTPUT
+from secure_model_serving.settings import StackSettings
 from tests.e2e_pulumi.cli import Pulumi
 from tests.e2e_pulumi.collector import ForegroundDeletion
 from tests.e2e_pulumi.events import (

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from components.settings import Addon
+from secure_model_serving.settings import Addon
 from tests.e2e_pulumi.collector import without_foreground
 from tests.e2e_pulumi.events import (
     Step,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.naming import TYPE_PREFIX
+from secure_model_serving.naming import TYPE_PREFIX
 from tests.e2e_pulumi.events import Step
 from tools.mock_engine import REPO_ROOT
 

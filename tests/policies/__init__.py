@@ -1,1 +1,1 @@
-"""Tests of the admission policy library (policies/) on the offline Gatekeeper engine."""
+"""Tests of the admission policy library (secure_model_serving/policies/) on the offline Gatekeeper engine."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from policies import Policy, load_policies
+from secure_model_serving.policies import Policy, load_policies
 
 
 @pytest.fixture(scope="session")

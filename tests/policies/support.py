@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from policies import Policy, constraint, constraint_template, expansion_templates
+from secure_model_serving.policies import Policy, constraint, constraint_template, expansion_templates
 from tools.gator import Report, Violation, review
 
 OUTCOMES = ("allowed", "denied")

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from policies import NamespaceScope, Policy, load_policies
-from policies.parameters import MIN_ID, constraint_parameters
+from secure_model_serving.policies import NamespaceScope, Policy, load_policies
+from secure_model_serving.policies.parameters import MIN_ID, constraint_parameters
 from tests.policies.support import (
     denying,
     describe,

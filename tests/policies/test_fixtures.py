@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from policies import (
+from secure_model_serving.policies import (
     EXPANSION_FILE,
     POLICY_DIR,
     TEMPLATE_FILE,
@@ -39,7 +39,12 @@ from policies import (
     load_policies,
     render_template,
 )
-from policies.deployed import CONSTRAINT_FILE, DEPLOYED_STACK, deployed_constraints, render_constraint
+from secure_model_serving.policies.deployed import (
+    CONSTRAINT_FILE,
+    DEPLOYED_STACK,
+    deployed_constraints,
+    render_constraint,
+)
 from tests.policies.support import (
     CONTAINER_LISTS,
     Fixture,
@@ -399,14 +404,14 @@ def test_suite_covers_every_fixture_with_the_expected_outcome(policy: Policy) ->
 @pytest.mark.parametrize("policy", POLICIES, ids=[p.name for p in POLICIES])
 def test_committed_template_is_the_generated_one(policy: Policy) -> None:
     assert (policy.directory / TEMPLATE_FILE).read_text(encoding="utf-8") == render_template(policy), (
-        f"{policy.name}/{TEMPLATE_FILE} is stale: run python -m policies"
+        f"{policy.name}/{TEMPLATE_FILE} is stale: run python -m secure_model_serving.policies"
     )
 
 
 def test_committed_constraint_is_the_deployed_one(rendered: dict[str, list[Rendered]]) -> None:
     """Each suite's constraint.yaml is the prod stack's constraint (the parameters the platform
-    deploys), as `python -m policies` writes it: a change of the deployed parameters that is not
-    regenerated fails here and in `python -m policies --check`."""
+    deploys), as `python -m secure_model_serving.policies` writes it: a change of the deployed parameters that is not
+    regenerated fails here and in `python -m secure_model_serving.policies --check`."""
     objects = [item.document for item in rendered[DEPLOYED_STACK] if item.document is not None]
     samples = deployed_constraints(POLICIES, objects)
     stale = [
@@ -415,7 +420,7 @@ def test_committed_constraint_is_the_deployed_one(rendered: dict[str, list[Rende
         if (policy.directory / CONSTRAINT_FILE).read_text(encoding="utf-8")
         != render_constraint(policy, samples[policy.name])
     ]
-    assert not stale, f"stale {CONSTRAINT_FILE} of {stale}: run python -m policies"
+    assert not stale, f"stale {CONSTRAINT_FILE} of {stale}: run python -m secure_model_serving.policies"
     # The other side: a parameter the stack does not deploy is told apart.
     (registries,) = [p for p in POLICIES if p.name == "deny-untrusted-registries"]
     widened = copy.deepcopy(samples[registries.name])

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-import policies
-import policies.__main__ as generator
-from policies import (
+import secure_model_serving.policies as policies
+import secure_model_serving.policies.__main__ as generator
+from policy_pack.validation import MANDATORY_POLICIES
+from secure_model_serving.policies import (
     ANNOTATION_PREFIX,
     DIGEST_ANNOTATION,
     POLICY_DIR,
@@ -35,9 +36,8 @@ from policies import (
     rego_digest,
     version_problem,
 )
-from policies.deployed import CONSTRAINT_FILE, DEPLOYED_STACK, deployed_constraints
-from policies.parameters import MIN_ID
-from policy_pack.validation import MANDATORY_POLICIES
+from secure_model_serving.policies.deployed import CONSTRAINT_FILE, DEPLOYED_STACK, deployed_constraints
+from secure_model_serving.policies.parameters import MIN_ID
 from tests.policies.support import describe, judge
 from tools.render import Rendered
 
@@ -163,7 +163,7 @@ def test_version_problem_from_both_sides() -> None:
 
 @pytest.fixture
 def generate(library: Path, monkeypatch: pytest.MonkeyPatch, rendered: dict[str, list[Rendered]]) -> Callable[..., int]:
-    """`python -m policies` on the copy (the session's prod render stands in for a new one)."""
+    """`python -m secure_model_serving.policies` on the copy (the session's prod render stands in for a new one)."""
     objects = [item.document for item in rendered[DEPLOYED_STACK] if item.document is not None]
     monkeypatch.setattr(policies, "POLICY_DIR", library)
     monkeypatch.setattr(generator, "deployed_constraints", lambda found: deployed_constraints(found, objects))

@@ -1,4 +1,4 @@
-"""The policy pack's validators judge Pulumi resources with the Rego of policies/, as Gatekeeper would.
+"""The policy pack's validators judge Pulumi resources with the library's Rego, as Gatekeeper would.
 
 Runs in the development venv, where pulumi_policy is not installed: the validation module must
 not need it. The adapter runs in the pack's own venv, under the real analyzer (test_analyzer.py).

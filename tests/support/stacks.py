@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from components.settings import StackSettings, parse_settings
+from secure_model_serving.settings import StackSettings, parse_settings
 from tools.mock_engine import PROJECT, cli_config
 from tools.render import stack_file
 from tools.sandbox.stack import crd_folder

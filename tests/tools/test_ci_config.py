@@ -68,10 +68,10 @@ def test_the_manifest_hook_selects_yaml_but_not_stacks_or_policy_sources() -> No
     # A policy's files are its suite's business: a constraint without its template (pre-commit
     # batches files) or a fixture denied on purpose would fail a manifest check for no reason.
     for path in ("fixtures/denied/host-port.yaml", "fixtures/allowed/no-host-port.yaml", "constraint.yaml"):
-        assert not hook_applies(hook, f"policies/deny-host-ports/{path}")
-        assert hook_applies(hooks()["verify-policies"], f"policies/deny-host-ports/{path}")
+        assert not hook_applies(hook, f"secure_model_serving/policies/deny-host-ports/{path}")
+        assert hook_applies(hooks()["verify-policies"], f"secure_model_serving/policies/deny-host-ports/{path}")
     # The suites' constraint.yaml is the prod render's: a stack or component change can stale it.
-    for path in ("stacks/Pulumi.prod.yaml", "components/admission.py"):
+    for path in ("stacks/Pulumi.prod.yaml", "secure_model_serving/cluster/admission.py"):
         assert hook_applies(hooks()["verify-policies"], path)
     assert not hook_applies(hooks()["verify-policies"], "app/server.py")
     assert not hook_applies(hook, "tests/fixtures/mesh/istio-cni-injected-pod.yaml")

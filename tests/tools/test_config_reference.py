@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.settings import StackSettings
+from secure_model_serving.settings import StackSettings
 from tools.config_reference import REFERENCE, main, render_reference, rows, section_model
 
 

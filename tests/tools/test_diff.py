@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from policies import VERSION_ANNOTATION
-from policies.parameters import ISOLATION_LABEL
+from secure_model_serving.policies import VERSION_ANNOTATION
+from secure_model_serving.policies.parameters import ISOLATION_LABEL
 from tests.support.cli import CallMain
 from tests.tools.mutations import (
     Mutation,

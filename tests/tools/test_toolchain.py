@@ -127,7 +127,7 @@ def test_wrapped_tools_take_their_version_from_the_wrapper(tmp_path: Path) -> No
 
 def test_policy_controller_is_the_app_version_of_the_pinned_chart() -> None:
     # The webhook the sandbox runs is the one the chart deploys: the image's tag is the chart's appVersion.
-    from components.versions import POLICY_CONTROLLER_IMAGE
+    from secure_model_serving.versions import POLICY_CONTROLLER_IMAGE
 
     tag = POLICY_CONTROLLER_IMAGE.split("@")[0].rsplit(":", 1)[1]
     assert TOOLS["policy-controller"].version == tag

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from components.versions import CERT_MANAGER, GATEKEEPER, ISTIOD
+from secure_model_serving.versions import CERT_MANAGER, GATEKEEPER, ISTIOD
 from tests.support.stacks import SHARED_CRDS
 from tools import upstream_crds
 from tools.upstream_crds import SOURCES, CrdSource

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from policies.parameters import ISOLATION_LABEL
+from secure_model_serving.policies.parameters import ISOLATION_LABEL
 from tools.manifests import YAML_SUFFIXES, load_yaml
 
 __all__ = ["ObjectKey", "Render", "dig", "read_render"]

@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from serving_vocabulary import PodSecurityMode
+from secure_model_serving.serving_vocabulary import PodSecurityMode
 from tools.sandbox.client import ApiClient, ApiError, Identity, object_ref
 from tools.sandbox.pki import SandboxPki, create_pki
 from tools.sandbox.policy_controller import PolicyControllerRelease, compiled_policies, start_policy_controller
@@ -557,7 +557,7 @@ def bring_up(
         progress(f"applying {len(plan.objects)} rendered objects (server-side apply)")
         sandbox = Sandbox(state, plan, admin_client(state))
         sandbox.applied = install_stack(sandbox.client, plan, progress, release)
-        from components.naming import ISOLATION_LABEL
+        from secure_model_serving.naming import ISOLATION_LABEL
 
         state.model_namespaces = plan.namespaces_with_label(ISOLATION_LABEL, "true")
         state.save()

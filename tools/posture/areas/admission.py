@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policies import VERSION_ANNOTATION
-from serving_vocabulary import EnforcementAction
+from secure_model_serving.policies import VERSION_ANNOTATION
+from secure_model_serving.serving_vocabulary import EnforcementAction
 from tools.posture.compare import added, lowered, pairs, release_lost, removed_protection
 from tools.posture.findings import ABSENT, Finding, short
 from tools.posture.render import ObjectKey, Render, dig

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from components.tls import MIN_TLS_VERSION
+from secure_model_serving.cluster.edge import MIN_TLS_VERSION
 from tools.posture.compare import added, lowered, pairs
 from tools.posture.findings import ABSENT, Finding, short
 from tools.posture.render import Render, dig

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from components.identity import FORBIDDEN_RESOURCES, FORBIDDEN_VERBS
+from secure_model_serving.tenant.identity import FORBIDDEN_RESOURCES, FORBIDDEN_VERBS
 from tools.posture.compare import pairs
 from tools.posture.findings import ABSENT, Finding, short
 from tools.posture.render import Render, dig

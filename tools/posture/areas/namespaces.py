@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from components.mesh import INJECTION_LABEL
-from components.supply_chain import OPT_IN_LABEL
-from components.versions import POD_SECURITY_LEVEL
-from policies.parameters import ISOLATION_LABEL
-from serving_vocabulary import FailurePolicy, PodSecurityMode
+from secure_model_serving.cluster.mesh import INJECTION_LABEL
+from secure_model_serving.policies.parameters import ISOLATION_LABEL
+from secure_model_serving.serving_vocabulary import FailurePolicy, PodSecurityMode
+from secure_model_serving.tenant.image_policy import OPT_IN_LABEL
+from secure_model_serving.versions import POD_SECURITY_LEVEL
 from tools.posture.areas.admission import applies_to, constraints
 from tools.posture.compare import added, lowered, pairs, removed_protection
 from tools.posture.findings import ABSENT, Finding, short

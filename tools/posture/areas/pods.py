@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from policies.parameters import MIN_ID
+from secure_model_serving.policies.parameters import MIN_ID
 from tools.manifests import WORKLOAD_KINDS, containers_by_list, pod_metadata, pod_spec
 from tools.posture.compare import pairs
 from tools.posture.findings import ABSENT, Finding, short

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from components.formats import parse_quantity
+from secure_model_serving.formats import parse_quantity
 from tools.posture.compare import pairs, removed_protection
 from tools.posture.findings import ABSENT, Finding, short
 from tools.posture.render import Render, dig

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from components.runtime import ALERT_OUTPUTS
-from serving_vocabulary import FalcoPriority
+from secure_model_serving.cluster.runtime import ALERT_OUTPUTS
+from secure_model_serving.serving_vocabulary import FalcoPriority
 from tools.manifests import load_yaml
 from tools.posture.compare import added, lowered, release_lost
 from tools.posture.findings import ABSENT, Finding, short

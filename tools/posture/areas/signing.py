@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from components.workload import SIGNING_KEY_DATA_KEY
-from serving_contract import ServerEnv
-from serving_vocabulary import SupplyChainMode
+from secure_model_serving.serving_contract import ServerEnv
+from secure_model_serving.serving_vocabulary import SupplyChainMode
+from secure_model_serving.tenant.workload import SIGNING_KEY_DATA_KEY
 from tools.manifests import pod_spec
 from tools.posture.compare import added, pairs, release_lost, removed_protection
 from tools.posture.findings import ABSENT, Finding, short

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from serving_vocabulary import FailurePolicy
+from secure_model_serving.serving_vocabulary import FailurePolicy
 from tools.posture.findings import Finding, short
 from tools.posture.render import Render, dig
 

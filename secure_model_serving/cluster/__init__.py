@@ -1,0 +1,1 @@
+"""What the platform installs once per cluster, and SecureModelPlatform, which builds it and its tenants."""
