@@ -1,4 +1,5 @@
-"""Kubernetes value formats: DNS labels, resource quantities, digest-pinned images, registries.
+"""Value formats: DNS labels, resource quantities, digest-pinned images, registries, public keys and
+https origins.
 
 These are the rules the API server and the container runtime apply; checking them here lets a
 bad stack setting fail before `pulumi up` sends anything. Quantity parsing is hand-written on
@@ -18,6 +19,9 @@ __all__ = [
     "is_dns_subdomain",
     "is_label_key",
     "is_label_value",
+    "parse_dns_label",
+    "parse_ec_public_key",
+    "parse_https_origin",
     "parse_quantity",
     "registry_allows",
     "validate_registry_prefix",
@@ -60,6 +64,13 @@ _REGISTRY_PREFIX = re.compile(rf"^{_REPOSITORY}$")
 def is_dns_label(value: str) -> bool:
     """RFC 1123 label: what Kubernetes requires of namespace and most object names."""
     return bool(_DNS_LABEL.match(value))
+
+
+def parse_dns_label(value: str) -> str:
+    """`value` when it is a DNS label (a namespace's name), or raise ValueError."""
+    if not is_dns_label(value):
+        raise ValueError(f"expected a DNS label (lowercase a-z, 0-9, '-', at most 63), got {value!r}")
+    return value
 
 
 def is_dns_subdomain(value: str) -> bool:
@@ -143,3 +154,24 @@ def registry_allows(prefix: str, repository: str) -> bool:
     what lies below, as does the admission rule (secure_model_serving/policies/deny-untrusted-registries).
     """
     return repository.startswith(prefix + "/")
+
+
+def parse_ec_public_key(value: str) -> str:
+    """A PEM public key on an elliptic curve (what model-signing and cosign keys are)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        key = load_pem_public_key(value.strip().encode())
+    except ValueError:
+        raise ValueError("expected a PEM public key (-----BEGIN PUBLIC KEY-----...)") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError("expected an elliptic-curve public key")
+    return value.strip() + "\n"
+
+
+def parse_https_origin(value: str) -> str:
+    """An https:// server address: host and optional port, no path (Vault's)."""
+    if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?", value):
+        raise ValueError(f"expected an https:// URL of the Vault server (no path), got {value!r}")
+    return value

@@ -10,6 +10,7 @@ __all__ = [
     "CERT_MANAGER_NAMESPACE",
     "ISOLATION_LABEL",
     "MANAGED_BY",
+    "MODEL_CONTAINER",
     "PART_OF",
     "QUARANTINE_LABEL",
     "TYPE_PREFIX",
@@ -49,3 +50,7 @@ def workload_labels(name: str, component: str) -> dict[str, str]:
         "app.kubernetes.io/part-of": PART_OF,
         "app.kubernetes.io/managed-by": MANAGED_BY,
     }
+
+
+MODEL_CONTAINER = "model"
+"""The model server's container name (the pod-shape constraint and the runtime rules use it)."""

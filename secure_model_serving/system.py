@@ -16,16 +16,26 @@ import pulumi_kubernetes as k8s
 
 from .naming import MANAGED_BY, PART_OF
 from .options import child_options
-from .tenant.namespace import pod_security_labels
-from .versions import HelmChart
+from .serving_vocabulary import PodSecurityMode
+from .versions import POD_SECURITY_LEVEL, HelmChart
 
 __all__ = [
     "addon_install",
     "custom_resource",
     "pinned_release",
+    "pod_security_labels",
     "pod_security_labels_enforcing",
     "system_namespace",
 ]
+
+
+def pod_security_labels(version: str) -> dict[str, str]:
+    """PSA labels: enforce, audit and warn at the restricted level, each version-pinned."""
+    labels: dict[str, str] = {}
+    for mode in PodSecurityMode:
+        labels[f"pod-security.kubernetes.io/{mode}"] = POD_SECURITY_LEVEL
+        labels[f"pod-security.kubernetes.io/{mode}-version"] = version
+    return labels
 
 
 def pod_security_labels_enforcing(version: str, level: str) -> dict[str, str]:

@@ -28,9 +28,10 @@ from secure_model_serving.serving_vocabulary import (
 )
 from secure_model_serving.tenant.image_policy import ModelImagePolicyArgs
 from secure_model_serving.versions import POD_SECURITY_VERSION
+from tests.support.stacks import EC_PUBLIC_KEY
 
 REGISTRY = "registry.example.com/models"
-KEY = "-----BEGIN PUBLIC KEY-----\nMFkw...\n-----END PUBLIC KEY-----\n"
+KEY = EC_PUBLIC_KEY
 
 
 def admission(**changes: Any) -> AdmissionControlArgs:

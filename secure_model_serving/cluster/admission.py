@@ -32,8 +32,7 @@ from ..policies import NamespaceScope, Policy, constraint, constraint_template, 
 from ..policies.parameters import constraint_parameters, model_namespace_match
 from ..policy_set import installed_policies
 from ..serving_vocabulary import EnforcementAction, FailurePolicy, choices
-from ..system import addon_install, custom_resource
-from ..tenant.namespace import pod_security_labels
+from ..system import addon_install, custom_resource, pod_security_labels
 from ..versions import GATEKEEPER
 
 __all__ = [

@@ -30,11 +30,10 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from ..formats import is_dns_label
-from ..naming import TYPE_PREFIX
+from ..naming import MODEL_CONTAINER, TYPE_PREFIX
 from ..options import child_options
 from ..serving_vocabulary import AlertOutput, FalcoPriority, choices
 from ..system import pinned_release, pod_security_labels_enforcing, system_namespace
-from ..tenant.workload import MODEL_CONTAINER
 from ..versions import FALCO, POD_SECURITY_VERSION
 
 __all__ = [

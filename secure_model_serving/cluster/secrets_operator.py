@@ -15,8 +15,7 @@ import pulumi
 
 from ..formats import is_dns_label
 from ..naming import TYPE_PREFIX
-from ..system import addon_install
-from ..tenant.namespace import pod_security_labels
+from ..system import addon_install, pod_security_labels
 from ..versions import EXTERNAL_SECRETS, POD_SECURITY_VERSION
 
 __all__ = [

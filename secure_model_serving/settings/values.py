@@ -15,20 +15,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from ..formats import (
     ImageRef,
-    is_dns_label,
     is_dns_subdomain,
     is_label_key,
     is_label_value,
+    parse_dns_label,
+    parse_ec_public_key,
+    parse_https_origin,
     parse_quantity,
     validate_registry_prefix,
 )
 from ..versions import kubernetes_minor
-
-
-def _dns_label(value: str) -> str:
-    if not is_dns_label(value):
-        raise ValueError(f"expected a DNS label (lowercase a-z, 0-9, '-', at most 63), got {value!r}")
-    return value
 
 
 def _quantity(value: str) -> str:
@@ -68,7 +64,7 @@ def _group_name(value: str) -> str:
     return value
 
 
-DnsLabel = Annotated[str, Field(strict=True), AfterValidator(_dns_label)]
+DnsLabel = Annotated[str, Field(strict=True), AfterValidator(parse_dns_label)]
 Quantity = Annotated[str, Field(strict=True), AfterValidator(_quantity)]
 DigestImage = Annotated[str, Field(strict=True), AfterValidator(_image)]
 RegistryPrefix = Annotated[str, Field(strict=True), AfterValidator(validate_registry_prefix)]
@@ -104,21 +100,7 @@ def not_above(smaller: ResourceAmounts, larger: ResourceAmounts, what: str) -> N
             raise ValueError(f"{what}: {key} {low} is above {high}")
 
 
-def _ec_public_key(value: str) -> str:
-    """A PEM public key on an elliptic curve (what model-signing and cosign keys are)."""
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-    try:
-        key = load_pem_public_key(value.strip().encode())
-    except ValueError:
-        raise ValueError("expected a PEM public key (-----BEGIN PUBLIC KEY-----...)") from None
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise ValueError("expected an elliptic-curve public key")
-    return value.strip() + "\n"
-
-
-EcPublicKey = Annotated[str, Field(strict=True), AfterValidator(_ec_public_key)]
+EcPublicKey = Annotated[str, Field(strict=True), AfterValidator(parse_ec_public_key)]
 
 
 def _certificates(value: str) -> str:
@@ -170,13 +152,6 @@ GCP_PROJECT = r"[a-z][a-z0-9-]{4,28}[a-z0-9]"
 GCP_SERVICE_ACCOUNT = rf"^{GCP_PROJECT}@{GCP_PROJECT}\.iam\.gserviceaccount\.com$"
 
 
-def _https_origin(value: str) -> str:
-    """An https:// server address: host and optional port, no path (Vault's)."""
-    if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?", value):
-        raise ValueError(f"expected an https:// URL of the Vault server (no path), got {value!r}")
-    return value
-
-
 def _https_endpoint(value: str) -> str:
     """An https:// endpoint: host, optional port and path (an ACME directory, an OIDC issuer)."""
     if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?", value):
@@ -190,7 +165,7 @@ def _duration(value: str) -> str:
     return value
 
 
-HttpsOrigin = Annotated[str, Field(strict=True), AfterValidator(_https_origin)]
+HttpsOrigin = Annotated[str, Field(strict=True), AfterValidator(parse_https_origin)]
 HttpsEndpoint = Annotated[str, Field(strict=True), AfterValidator(_https_endpoint)]
 Duration = Annotated[str, Field(strict=True), AfterValidator(_duration)]
 

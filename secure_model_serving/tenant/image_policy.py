@@ -17,6 +17,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..cluster.signatures import image_globs
+from ..formats import parse_ec_public_key
+from ..inputs import Problems
 from ..serving_vocabulary import SupplyChainMode, choices
 
 __all__ = [
@@ -36,8 +38,9 @@ class ModelImagePolicyArgs:
 
     registries: Sequence[str]
     """Registry prefixes whose images must be signed by this signer (the tenant's own paths)."""
-    public_key: str | None = None
-    """PEM cosign public key (key-based signing)."""
+    public_key: pulumi.Input[str] | None = None
+    """PEM cosign public key (key-based signing; may be another stack's output, checked when it
+    resolves)."""
     keyless_issuer: str | None = None
     """OIDC issuer of a keyless signer, e.g. https://token.actions.githubusercontent.com."""
     keyless_subject: str | None = None
@@ -50,7 +53,10 @@ class ModelImagePolicyArgs:
     """Protect the policy from deletion and retain it if dropped (production)."""
 
     def __post_init__(self) -> None:
-        problems = []
+        checks = Problems("ModelImagePolicyArgs")
+        if self.public_key is not None:
+            object.__setattr__(self, "public_key", checks.check("public_key", self.public_key, parse_ec_public_key))
+        problems = checks.found
         keyless = self.keyless_issuer is not None or self.keyless_subject is not None
         if (self.public_key is None) == (not keyless):
             problems.append("set exactly one of public_key or keyless_issuer + keyless_subject")

@@ -25,6 +25,8 @@ from ..cluster.mesh import (
     SECURITY_API,
     request_read_timeouts,
 )
+from ..formats import parse_dns_label
+from ..inputs import Problems
 from ..naming import TYPE_PREFIX, allow_policy_selector
 from ..options import child_options, guard
 from ..serving_contract import LIVENESS_PATH, PREDICT_PATH, READINESS_PATH
@@ -62,10 +64,10 @@ class MeshPoliciesArgs:
     """Path of the prediction endpoint (POST)."""
     health_paths: Sequence[str] = (LIVENESS_PATH, READINESS_PATH)
     """Health paths callers may GET."""
-    mesh_namespace: str = "istio-system"
-    """The control plane's namespace."""
-    monitoring_namespace: str | None = None
-    """A namespace allowed to scrape the sidecar's metrics port."""
+    mesh_namespace: pulumi.Input[str] = "istio-system"
+    """The control plane's namespace (may be the platform stack's output; checked when it resolves)."""
+    monitoring_namespace: pulumi.Input[str] | None = None
+    """A namespace allowed to scrape the sidecar's metrics port (may be the platform stack's output)."""
     external_services: Sequence[ExternalService] = field(default_factory=tuple)
     """Outside hosts the model may reach; everything else is refused."""
     request_read_timeout_seconds: int = 10
@@ -75,7 +77,12 @@ class MeshPoliciesArgs:
     deleting one would open the namespace."""
 
     def __post_init__(self) -> None:
-        problems = []
+        checks = Problems("MeshPoliciesArgs")
+        object.__setattr__(self, "mesh_namespace", checks.check("mesh_namespace", self.mesh_namespace, parse_dns_label))
+        if self.monitoring_namespace is not None:
+            checked = checks.check("monitoring_namespace", self.monitoring_namespace, parse_dns_label)
+            object.__setattr__(self, "monitoring_namespace", checked)
+        problems = checks.found
         for principal in self.caller_principals:
             parts = principal.split("/")
             if len(parts) != 5 or parts[1] != "ns" or parts[3] != "sa" or "*" in principal or not all(parts):
@@ -109,7 +116,7 @@ class MeshPolicies(pulumi.ComponentResource):
         allowed_hosts: the Sidecar's egress host list.
     """
 
-    allowed_hosts: list[str]
+    allowed_hosts: list[pulumi.Input[str]]
 
     def __init__(self, name: str, args: MeshPoliciesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:mesh:MeshPolicies", name, None, opts)
@@ -163,7 +170,7 @@ class MeshPolicies(pulumi.ComponentResource):
             )
         self.allowed_hosts = [
             "./*",
-            f"{args.mesh_namespace}/*",
+            pulumi.Output.format("{0}/*", args.mesh_namespace),
             *sorted(f"./{service.host}" for service in args.external_services),
         ]
         resource(

@@ -23,8 +23,7 @@ import pulumi_kubernetes as k8s
 
 from ..naming import ISOLATION_LABEL, MANAGED_BY, PART_OF, TYPE_PREFIX, allow_policy_selector
 from ..options import child_options, guard
-from ..serving_vocabulary import PodSecurityMode
-from ..versions import POD_SECURITY_LEVEL
+from ..system import pod_security_labels
 
 __all__ = ["DnsEndpoint", "IsolatedNamespace", "IsolatedNamespaceArgs", "label_lock"]
 
@@ -66,15 +65,6 @@ class IsolatedNamespaceArgs:
     none, changing one means changing the lock first."""
     protect: bool = False
     """Refuse `pulumi destroy` of the namespace (production: deleting it deletes the model)."""
-
-
-def pod_security_labels(version: str) -> dict[str, str]:
-    """PSA labels: enforce, audit and warn at the restricted level, each version-pinned."""
-    labels: dict[str, str] = {}
-    for mode in PodSecurityMode:
-        labels[f"pod-security.kubernetes.io/{mode}"] = POD_SECURITY_LEVEL
-        labels[f"pod-security.kubernetes.io/{mode}-version"] = version
-    return labels
 
 
 def _cel_string(value: str) -> str:

@@ -33,7 +33,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..formats import ImageRef, is_dns_label, parse_quantity
-from ..naming import TYPE_PREFIX, allow_policy_selector, workload_labels
+from ..inputs import Problems
+from ..naming import MODEL_CONTAINER, TYPE_PREFIX, allow_policy_selector, workload_labels
 from ..options import child_options
 from ..policies.parameters import MIN_ID
 from ..serving_contract import (
@@ -51,7 +52,6 @@ from ..serving_contract import (
 
 __all__ = [
     "CERTIFICATE_CHAIN_FILE",
-    "MODEL_CONTAINER",
     "ROLLOUT_SURGE",
     "SECRETS_CHECKSUM_ANNOTATION",
     "SECRET_FILE_MODE",
@@ -63,14 +63,13 @@ __all__ = [
     "IngressPeer",
     "ModelVerifier",
     "NodePlacement",
+    "model_selector",
     "pod_shape",
 ]
 
 """Lowest UID/GID a model container may run as (the admission policies' floor)."""
 
 _RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
-MODEL_CONTAINER = "model"
-"""The model server's container name (the pod-shape constraint and the runtime rules use it)."""
 ROLLOUT_SURGE = 1
 """Extra pods a rollout starts before it stops old ones (maxUnavailable is 0)."""
 _TMP_VOLUME = "tmp"
@@ -157,8 +156,9 @@ class HardenedModelDeploymentArgs:
 
     namespace: str
     """Namespace to deploy into (an IsolatedNamespace)."""
-    image: str
-    """Model server image pinned by digest: registry/path@sha256:<64 hex>."""
+    image: pulumi.Input[str]
+    """Model server image pinned by digest: registry/path@sha256:<64 hex> (may be another stack's
+    output, e.g. the build stack that signed it; checked when it resolves)."""
     service_account_name: str
     """ServiceAccount the pods run as (its token is never mounted)."""
     resources: ContainerResources
@@ -204,15 +204,13 @@ class HardenedModelDeploymentArgs:
         return f"{self.service_account_name}-signing-key"
 
     def __post_init__(self) -> None:
-        problems = []
-        for label, check, value in (
-            ("image", ImageRef.parse, self.image),
-            ("tmp_size_limit", parse_quantity, self.tmp_size_limit),
-        ):
-            try:
-                check(value)
-            except ValueError as error:
-                problems.append(f"{label}: {error}")
+        checks = Problems("HardenedModelDeploymentArgs")
+        object.__setattr__(self, "image", checks.check("image", self.image, ImageRef.parse))
+        problems = checks.found
+        try:
+            parse_quantity(self.tmp_size_limit)
+        except ValueError as error:
+            problems.append(f"tmp_size_limit: {error}")
         if not is_dns_label(self.namespace):
             problems.append(f"namespace {self.namespace!r} is not a DNS label")
         if self.replicas < 1:
@@ -236,6 +234,12 @@ class HardenedModelDeploymentArgs:
             problems.append("autoscaling.max_replicas must be >= min_replicas")
         if problems:
             raise ValueError("HardenedModelDeploymentArgs: " + "; ".join(problems))
+
+
+def model_selector(name: str) -> dict[str, str]:
+    """The labels that select the pods of the HardenedModelDeployment named `name` (what the mesh
+    policies and NetworkPolicies of its tenant target)."""
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
 
 
 def _container_security_context(args: HardenedModelDeploymentArgs) -> dict[str, Any]:
@@ -441,7 +445,7 @@ class HardenedModelDeployment(pulumi.ComponentResource):
     ) -> None:
         super().__init__(f"{TYPE_PREFIX}:workload:HardenedModelDeployment", name, None, opts)
         child = child_options(self, opts)
-        selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
+        selector = model_selector(name)
         labels = {**workload_labels(name, "model-server"), **selector}
 
         def metadata(object_name: str = name) -> dict[str, Any]:

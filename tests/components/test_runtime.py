@@ -18,7 +18,7 @@ from secure_model_serving.cluster.runtime import (
     falco_values,
     model_rules,
 )
-from secure_model_serving.tenant.workload import MODEL_CONTAINER
+from secure_model_serving.naming import MODEL_CONTAINER
 from secure_model_serving.versions import FALCO
 from tests.support.stacks import STACKS
 from tools.mock_engine import Registration, is_secret

@@ -21,11 +21,11 @@ from secure_model_serving.settings import parse_settings
 from secure_model_serving.tenant.image_policy import OPT_IN_LABEL, ModelImagePolicyArgs, model_image_policy
 from secure_model_serving.tenant.workload import SIGNING_KEY_ANNOTATION, SIGNING_KEY_DATA_KEY
 from secure_model_serving.versions import POD_SECURITY_VERSION, POLICY_CONTROLLER, POLICY_CONTROLLER_IMAGE
-from tests.support.stacks import STACKS, stack_config
+from tests.support.stacks import EC_PUBLIC_KEY, STACKS, stack_config
 from tools.mock_engine import PROJECT, Registration, cli_config
 from tools.policy import load_manifests
 
-KEY = "-----BEGIN PUBLIC KEY-----\nMFkw...\n-----END PUBLIC KEY-----\n"
+KEY = EC_PUBLIC_KEY
 
 
 def args(**changes: Any) -> ImageSignaturePolicyArgs:

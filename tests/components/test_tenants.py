@@ -165,8 +165,8 @@ def test_each_tenants_groups_are_bound_in_its_own_namespace_only(
 
 
 def test_falco_pairs_each_namespace_with_its_own_registries(tenants: list[StackSettings]) -> None:
-    from secure_model_serving.cluster.platform import runtime_args
     from secure_model_serving.cluster.runtime import model_rules
+    from secure_model_serving.program.platform import runtime_args
 
     settings = parse(shared_config())
     (macro,) = [d for d in model_rules(runtime_args(settings)) if d.get("macro") == "model_tenant_image"]

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from secure_model_serving.cluster.admission import gatekeeper_values
-from secure_model_serving.cluster.platform import admission_args
+from secure_model_serving.program.platform import admission_args
 from secure_model_serving.program.split import PLATFORM_OUTPUT
 from secure_model_serving.settings import StackSettings
 from tests.e2e_pulumi.cli import Pulumi

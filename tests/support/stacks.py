@@ -12,7 +12,15 @@ from tools.mock_engine import PROJECT, cli_config
 from tools.render import stack_file
 from tools.sandbox.stack import crd_folder
 
-__all__ = ["PRODUCTION_STACKS", "SHARED_CRDS", "STACKS", "parse", "stack_config", "stack_environment"]
+__all__ = [
+    "EC_PUBLIC_KEY",
+    "PRODUCTION_STACKS",
+    "SHARED_CRDS",
+    "STACKS",
+    "parse",
+    "stack_config",
+    "stack_environment",
+]
 
 STACKS = ("dev", "staging", "prod", "shared")
 """The stack files rendered on their own, least strict first: the three environments, and `shared`
@@ -39,3 +47,7 @@ def parse(config: dict[str, Any]) -> StackSettings:
 
 PRODUCTION_STACKS = tuple(stack for stack in STACKS if stack_environment(stack) == "prod")
 """The stacks whose environment is prod (protected, retained)."""
+
+
+EC_PUBLIC_KEY: str = stack_config("prod")[f"{PROJECT}:model"]["signingPublicKey"]
+"""A real elliptic-curve public key in PEM (the prod stack's model-signing key), for Args that check one."""
