@@ -103,9 +103,11 @@ crds: $(DEV_STAMP)
 	$(BIN)/python -m tools.upstream_crds fetch $(CRDS_DIR)
 
 ## lock: refresh the lock files from the installed virtualenvs
+# The dev venv's lock keeps setuptools (`--all`: plain freeze drops it), the build backend
+# tests/test_wheel.py builds with; pip is the interpreter's own and stays out.
 lock: setup
 	{ echo "# Lock file: every package of the development virtualenv at its tested version."; \
-	  echo "# Regenerate with: make lock"; $(BIN)/python -m pip freeze; } > constraints.txt
+	  echo "# Regenerate with: make lock"; $(BIN)/python -m pip freeze --all --exclude pip; } > constraints.txt
 	{ echo "# Lock file: every package of the checkov virtualenv at its tested version."; \
 	  echo "# Regenerate with: make lock"; $(CHECKOV_VENV)/bin/python -m pip freeze; } > constraints-checkov.txt
 	{ echo "# Lock file: every package of the pack's virtualenv at its tested version (make setup makes it;"; \
