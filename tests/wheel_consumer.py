@@ -30,7 +30,7 @@ def _build(project: str, config: dict[str, str], secret_keys: list[str]) -> dict
     """The installed policies and the whole platform built from the config on Pulumi's mocks."""
     import pulumi
 
-    from secure_model_serving.components import SecureModelPlatform, load_settings
+    from secure_model_serving.components import SecureModelPlatform, load_settings, platform_args
     from secure_model_serving.policies import POLICY_DIR, load_policies
 
     class Recorder(pulumi.runtime.Mocks):
@@ -53,7 +53,7 @@ def _build(project: str, config: dict[str, str], secret_keys: list[str]) -> dict
 
     @pulumi.runtime.test
     def program() -> None:
-        SecureModelPlatform("platform", load_settings())  # as the README's consumer does
+        SecureModelPlatform("platform", platform_args(load_settings()))  # as the README's consumer does
 
     program()
     return {

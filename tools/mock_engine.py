@@ -1,7 +1,7 @@
 """Run the real Pulumi program on Pulumi's mock engine and record what it registers.
 
 The renderer and the tests share this: the program runs exactly as under `pulumi up` (same
-`components.program.run`, same config handling), but every resource registration is captured
+`secure_model_serving.program.run`, same config handling), but every resource registration is captured
 instead of being sent to a cluster.
 """
 
