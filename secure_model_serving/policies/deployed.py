@@ -1,9 +1,9 @@
 """The as-deployed sample of every policy's suite: its constraint as the prod stack deploys it.
 
-Each policy folder's `constraint.yaml` is generated (`python -m secure_model_serving.policies`) from the prod stack's
-render: the constraint components.admission builds with policies.parameters.constraint_parameters
-or, for an `each-model` policy, with the prod model's pod shape (components.platform
-.model_pod_shape). So the suite judges its fixtures with exactly what the cluster enforces, and no
+Each policy folder's `constraint.yaml` is generated (`python -m secure_model_serving.policies`) from
+the prod stack's render: the constraint cluster/admission.py builds with policies.parameters.constraint_parameters
+or, for an `each-model` policy, with the prod model's pod shape (tenant/model_tenant.py,
+tenant_pod_shape). So the suite judges its fixtures with exactly what the cluster enforces, and no
 test restates a parameter. Other settings of a policy's parameters are extra samples
 (`samples/<setting>/constraint.yaml`), written by hand and named after what they set.
 

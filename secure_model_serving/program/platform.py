@@ -27,6 +27,7 @@ from .tenant import tenant_args
 __all__ = [
     "admission_args",
     "alert_target",
+    "injected_images",
     "mesh_args",
     "platform_args",
     "runtime_args",
@@ -93,6 +94,13 @@ def runtime_args(settings: StackSettings) -> RuntimeDetectionArgs:
     )
 
 
+def injected_images(settings: StackSettings) -> list[str]:
+    """What the platform adds to every model pod, exactly as pinned: the mesh's proxy (none without
+    the mesh). Admission excuses it from the few rules it cannot meet; the signature controller
+    admits it by its digest."""
+    return [ISTIO_PROXY_IMAGE] if settings.mesh.enabled else []
+
+
 def admission_args(settings: StackSettings) -> AdmissionControlArgs:
     """AdmissionControl inputs: the platform's registries (every tenant's), strictness and exemptions.
     Each tenant adds the constraints of its own namespace (components.tenant)."""
@@ -106,7 +114,7 @@ def admission_args(settings: StackSettings) -> AdmissionControlArgs:
         namespace=admission.namespace,
         exempt_namespaces=list(settings.webhook_exempt_namespaces().values()),
         # The injected sidecar, exactly as pinned, is excused from the few rules it cannot meet.
-        exempt_images=[*admission.exempt_images, *([ISTIO_PROXY_IMAGE] if settings.mesh.enabled else [])],
+        exempt_images=[*admission.exempt_images, *injected_images(settings)],
         audit_interval_seconds=admission.audit_interval_seconds,
         protect=settings.environment.is_production,
         preinstalled=settings.preinstalled(Addon.GATEKEEPER),
@@ -156,5 +164,5 @@ def signature_controller_args(settings: StackSettings) -> ImageSignaturePolicyAr
         protect=settings.environment.is_production,
         preinstalled=settings.preinstalled(Addon.POLICY_CONTROLLER),
         # The injected sidecar is in every model pod; with no policy covering it, none would start.
-        pinned_images=[ISTIO_PROXY_IMAGE] if settings.mesh.enabled else [],
+        pinned_images=injected_images(settings),
     )

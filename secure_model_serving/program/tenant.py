@@ -9,10 +9,8 @@ mounts and the pod shape its constraint pins), whether the edge routes to it.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..cluster.edge import CloudDnsSolver, EdgeTlsArgs, Route53Solver
-from ..cluster.mesh import INJECTION_LABEL, PROXY_RESOURCE_ANNOTATIONS, injected_pod_shape
+from ..cluster.mesh import INJECTION_LABEL, PROXY_RESOURCE_ANNOTATIONS
 from ..serving_contract import ServerEnv
 from ..settings import AcmeDns01, Addon, Quota, SecretProvider, StackSettings
 from ..tenant.identity import ModelIdentityArgs
@@ -29,7 +27,6 @@ from ..tenant.workload import (
     ModelVerifier,
     NodePlacement,
     model_selector,
-    pod_shape,
 )
 
 __all__ = [
@@ -38,7 +35,6 @@ __all__ = [
     "edge_tls_args",
     "mesh_policies_args",
     "model_image_policy_args",
-    "model_pod_shape",
     "model_secrets_args",
     "namespace_args",
     "tenant_args",
@@ -60,7 +56,7 @@ def tenant_args(settings: StackSettings) -> ModelTenantArgs:
             auditor_groups=list(settings.rbac.auditor_groups),
         ),
         deployment=deployment,
-        pod_shape=model_pod_shape(settings, deployment),
+        registries=list(settings.registries),
         enforcement_action=settings.admission.enforcement_action.value,
         secrets=secrets,
         image_policy=image_policy,
@@ -139,17 +135,6 @@ def model_secrets_args(settings: StackSettings) -> ModelSecretsArgs | None:
         items=[SecretItem(item.name, item.remote_key, list(item.properties)) for item in secrets.items],
         refresh_interval=secrets.refresh_interval,
     )
-
-
-def model_pod_shape(settings: StackSettings, deployment: HardenedModelDeploymentArgs) -> dict[str, Any]:
-    """The model pod as the platform fixes it (what the Deployment sets, plus what the mesh's
-    injector adds): the parameters of the constraint that stops a deployer from widening it."""
-    # Its own registries only: the platform's allow-list is every tenant's.
-    shape = {**pod_shape(deployment), "modelRegistries": list(settings.registries)}
-    if settings.mesh.enabled:
-        injected = injected_pod_shape()
-        shape = {**shape, **injected, "volumes": [*shape["volumes"], *injected["volumes"]]}
-    return shape
 
 
 def deployment_args(settings: StackSettings, secret_files: list[str]) -> HardenedModelDeploymentArgs:

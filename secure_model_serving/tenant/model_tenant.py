@@ -14,7 +14,7 @@ program (secure_model_serving.program.tenant), and a program of one's own may bu
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,8 @@ import pulumi
 
 from ..cluster.admission import model_constraints
 from ..cluster.edge import EdgeTls, EdgeTlsArgs
+from ..cluster.mesh import injected_pod_shape
+from ..formats import validate_registry_prefix
 from ..inputs import Problems
 from ..naming import TYPE_PREFIX
 from ..options import guard
@@ -31,9 +33,9 @@ from .image_policy import ModelImagePolicyArgs, model_image_policy
 from .mesh_policies import MeshPolicies, MeshPoliciesArgs
 from .namespace import IsolatedNamespace, IsolatedNamespaceArgs
 from .secrets import ModelSecrets, ModelSecretsArgs
-from .workload import HardenedModelDeployment, HardenedModelDeploymentArgs
+from .workload import HardenedModelDeployment, HardenedModelDeploymentArgs, pod_shape
 
-__all__ = ["ModelTenant", "ModelTenantArgs", "PlatformParts"]
+__all__ = ["ModelTenant", "ModelTenantArgs", "PlatformParts", "tenant_pod_shape"]
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,9 @@ class ModelTenantArgs:
     """The model's ServiceAccount and its groups' RBAC."""
     deployment: HardenedModelDeploymentArgs
     """The model server (ModelTenant sets `secrets_checksum` from its ModelSecrets)."""
-    pod_shape: Mapping[str, Any]
-    """The pod the platform fixes (the Deployment's, plus what the mesh injector adds): the
-    parameters of the tenant's constraint that stops a deployer from widening it."""
+    registries: Sequence[str]
+    """The tenant's own registry paths: its model image must lie below one of them (its constraint's
+    `modelRegistries`; the platform's allow-list is every tenant's)."""
     enforcement_action: str
     """What the tenant's constraint does with a widened pod: the platform's enforcement action."""
     secrets: ModelSecretsArgs | None = None
@@ -80,9 +82,27 @@ class ModelTenantArgs:
         unsynced = sorted(set(self.deployment.secret_files) - synced)
         if unsynced:
             problems.add(f"deployment.secret_files {unsynced} are not synced by secrets.items")
-        if "modelRegistries" not in self.pod_shape:
-            problems.add("pod_shape must name the tenant's modelRegistries")
+        if not self.registries:
+            problems.add("registries must name the tenant's registry paths")
+        for prefix in self.registries:
+            problems.check("registries", prefix, validate_registry_prefix)
+        if self.image_policy is not None and sorted(self.image_policy.registries) != sorted(self.registries):
+            problems.add(
+                f"image_policy.registries {sorted(self.image_policy.registries)} differ from"
+                f" registries {sorted(self.registries)}: the signer is trusted for the tenant's own paths"
+            )
         problems.raise_if_any()
+
+
+def tenant_pod_shape(args: ModelTenantArgs) -> dict[str, Any]:
+    """The model pod as the platform fixes it (what the Deployment sets, plus what the mesh's
+    injector adds, and the tenant's registries): the parameters of the constraint that stops a
+    deployer from widening it. Derived from the Args, so the pod and its constraint cannot disagree."""
+    shape = {**pod_shape(args.deployment), "modelRegistries": list(args.registries)}
+    if args.mesh is not None:
+        injected = injected_pod_shape()
+        shape = {**shape, **injected, "volumes": [*shape["volumes"], *injected["volumes"]]}
+    return shape
 
 
 @dataclass(frozen=True)
@@ -158,7 +178,7 @@ class ModelTenant(pulumi.ComponentResource):
                 here(platform.admission, aliases=_moved(old_admission), **guard(args.protect)),
             )
             for _policy, resource_name, document in model_constraints(
-                args.namespace.name, dict(args.pod_shape), args.enforcement_action
+                args.namespace.name, tenant_pod_shape(args), args.enforcement_action
             )
         ]
         image_policy = (

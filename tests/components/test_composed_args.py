@@ -10,7 +10,7 @@ import pytest
 from secure_model_serving.cluster.platform import SecureModelPlatformArgs
 from secure_model_serving.program.platform import platform_args
 from secure_model_serving.program.tenant import tenant_args
-from secure_model_serving.tenant.model_tenant import ModelTenantArgs
+from secure_model_serving.tenant.model_tenant import ModelTenantArgs, tenant_pod_shape
 from tests.support.stacks import parse, stack_config
 
 PROD = parse(stack_config("prod"))
@@ -23,7 +23,7 @@ def test_each_program_maps_the_settings_once_into_args_that_agree() -> None:
     # One decision, three readers: the synced secrets are the mounted files and the pod shape's.
     assert tenant.secrets is not None
     assert tenant.deployment.secret_files == [item.name for item in tenant.secrets.items]
-    assert tenant.pod_shape["modelRegistries"] == list(PROD.registries)
+    assert tenant_pod_shape(tenant)["modelRegistries"] == list(tenant.registries) == list(PROD.registries)
     shared = platform_args(SHARED)
     assert list(shared.tenants) == [view.tenant.name for view in SHARED.tenants()]
     assert [args.edge is not None for args in shared.tenants.values()].count(True) == 1
@@ -47,9 +47,23 @@ def test_each_program_maps_the_settings_once_into_args_that_agree() -> None:
             "deployment.service_account_name 'fraud-detector' differs from identity.service_account_name 'other'",
         ),
         (lambda a: {"secrets": None}, "deployment.secret_files"),
-        (lambda a: {"pod_shape": {}}, "pod_shape must name the tenant's modelRegistries"),
+        (lambda a: {"registries": []}, "registries must name the tenant's registry paths"),
+        (lambda a: {"registries": ["registry.example.com/other:tag"]}, "registries: "),
+        (
+            lambda a: {"registries": ["registry.example.com/other"]},
+            "image_policy.registries ['registry.example.com/models'] differ from registries",
+        ),
     ],
-    ids=["identity-namespace", "deployment-namespace", "mesh-namespace", "service-account", "unsynced", "shape"],
+    ids=[
+        "identity-namespace",
+        "deployment-namespace",
+        "mesh-namespace",
+        "service-account",
+        "unsynced",
+        "no-registry",
+        "bad-registry",
+        "signer-elsewhere",
+    ],
 )
 def test_tenant_parts_that_disagree_are_refused_naming_them(change, expected) -> None:
     good = tenant_args(PROD)
