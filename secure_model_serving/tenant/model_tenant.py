@@ -23,8 +23,8 @@ import pulumi
 from ..cluster.admission import model_constraints
 from ..cluster.edge import EdgeTls, EdgeTlsArgs
 from ..cluster.mesh import injected_pod_shape
-from ..formats import validate_registry_prefix
-from ..inputs import Problems
+from ..formats import ImageRef, registry_allows, validate_registry_prefix
+from ..inputs import Problems, is_plain
 from ..naming import TYPE_PREFIX
 from ..options import guard
 from ..system import custom_resource
@@ -86,6 +86,12 @@ class ModelTenantArgs:
             problems.add("registries must name the tenant's registry paths")
         for prefix in self.registries:
             problems.check("registries", prefix, validate_registry_prefix)
+        image = self.deployment.image
+        if is_plain(image) and self.registries:
+            repository = ImageRef.parse(str(image)).repository
+            if not any(registry_allows(prefix, repository) for prefix in self.registries):
+                # Its own constraint would refuse every pod of it.
+                problems.add(f"deployment.image {image!r} lies below none of registries {sorted(self.registries)}")
         if self.image_policy is not None and sorted(self.image_policy.registries) != sorted(self.registries):
             problems.add(
                 f"image_policy.registries {sorted(self.image_policy.registries)} differ from"

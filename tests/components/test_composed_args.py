@@ -47,6 +47,14 @@ def test_each_program_maps_the_settings_once_into_args_that_agree() -> None:
             "deployment.service_account_name 'fraud-detector' differs from identity.service_account_name 'other'",
         ),
         (lambda a: {"secrets": None}, "deployment.secret_files"),
+        (
+            lambda a: {
+                "deployment": dataclasses.replace(
+                    a.deployment, image="registry.example.com/models-evil/fraud@sha256:" + "0" * 64
+                )
+            },
+            "deployment.image 'registry.example.com/models-evil/fraud@sha256:",
+        ),
         (lambda a: {"registries": []}, "registries must name the tenant's registry paths"),
         (lambda a: {"registries": ["registry.example.com/other:tag"]}, "registries: "),
         (
@@ -60,6 +68,7 @@ def test_each_program_maps_the_settings_once_into_args_that_agree() -> None:
         "mesh-namespace",
         "service-account",
         "unsynced",
+        "image-elsewhere",
         "no-registry",
         "bad-registry",
         "signer-elsewhere",

@@ -60,19 +60,20 @@ def build_mesh(args: MeshPoliciesArgs) -> None:
     MeshPolicies("mesh", args)
 
 
-def rendered_image(registrations: list[Any]) -> Any:
-    return only(registrations, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
+def rendered_image(registrations: list[Any]) -> list[str]:
+    return [only(registrations, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]]
 
 
-def rendered_key(registrations: list[Any]) -> Any:
-    return only(registrations, "ClusterImagePolicy")["spec"]["authorities"][0]["key"]["data"]
+def rendered_key(registrations: list[Any]) -> list[str]:
+    return [only(registrations, "ClusterImagePolicy")["spec"]["authorities"][0]["key"]["data"]]
 
 
-def rendered_sidecar_hosts(registrations: list[Any]) -> Any:
-    return only(registrations, "Sidecar")["spec"]["egress"][0]["hosts"]
+def rendered_sidecar_hosts(registrations: list[Any]) -> list[str]:
+    """The namespaces of the Sidecar's egress hosts (`<namespace>/<host>`)."""
+    return [host.split("/")[0] for host in only(registrations, "Sidecar")["spec"]["egress"][0]["hosts"]]
 
 
-def rendered_scrapers(registrations: list[Any]) -> Any:
+def rendered_scrapers(registrations: list[Any]) -> list[str]:
     policies = by_kind(registrations, "NetworkPolicy")
     return [
         source["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
@@ -104,10 +105,8 @@ def test_a_bad_plain_value_is_refused_naming_the_field(field, args, component, g
 def test_another_stacks_output_is_accepted_and_rendered_resolved(
     field, args, component, good, bad, rendered, run_program
 ) -> None:
-    registrations = run_program(lambda: component(args(pulumi.Output.from_input(good))))
-    shown = rendered(registrations)
-    expected = good.strip() if isinstance(shown, str) else None
-    assert shown == expected or good in str(shown), shown
+    shown = rendered(run_program(lambda: component(args(pulumi.Output.from_input(good)))))
+    assert good in shown, shown
 
 
 @pytest.mark.parametrize(("field", "args", "component", "good", "bad", "rendered"), CASES, ids=IDS)
