@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from ..inputs import Problems
 from ..naming import TYPE_PREFIX
 from ..tenant.model_tenant import ModelTenant, ModelTenantArgs, PlatformParts
 from .admission import AdmissionControl, AdmissionControlArgs
@@ -52,16 +53,15 @@ class SecureModelPlatformArgs:
     to their old URNs, so upgrading replaces and deletes nothing."""
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = Problems("SecureModelPlatformArgs")
         if self.single_model and len(self.tenants) != 1:
-            problems.append(f"single_model needs exactly one tenant, got {len(self.tenants)}")
+            problems.add(f"single_model needs exactly one tenant, got {len(self.tenants)}")
         namespaces = [tenant.namespace.name for tenant in self.tenants.values()]
         if len(set(namespaces)) != len(namespaces):
-            problems.append(f"tenants must not share a namespace: {sorted(namespaces)}")
+            problems.add(f"tenants must not share a namespace: {sorted(namespaces)}")
         if sum(tenant.edge is not None for tenant in self.tenants.values()) > 1:
-            problems.append("the edge routes to one tenant only")
-        if problems:
-            raise ValueError("SecureModelPlatformArgs: " + "; ".join(problems))
+            problems.add("the edge routes to one tenant only")
+        problems.raise_if_any()
 
 
 class SecureModelPlatform(pulumi.ComponentResource):

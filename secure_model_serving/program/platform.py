@@ -38,11 +38,10 @@ __all__ = [
 
 def platform_args(settings: StackSettings) -> SecureModelPlatformArgs:
     """SecureModelPlatform inputs: the shared platform and, for a stack of role all, its tenants."""
-    operator = secrets_operator_args(settings)
     return SecureModelPlatformArgs(
         admission=admission_args(settings),
         runtime=runtime_args(settings) if settings.runtime.enabled else None,
-        secrets_operator=operator,
+        secrets_operator=secrets_operator_args(settings),
         mesh=mesh_args(settings),
         signatures=signature_controller_args(settings),
         tenants={tenant.tenant.name: tenant_args(tenant) for tenant in settings.tenants()},
